@@ -1,0 +1,1 @@
+"""stemplay desktop app (PySide6). Importing this package does not import Qt."""

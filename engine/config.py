@@ -1,0 +1,30 @@
+"""Constants of the signal path and where the shipped files live. Imported by every thread."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SAMPLE_RATE = 44100  # Hz: everything inside the engine runs at this rate
+N_FFT = 4096  # STFT window length (periodic Hann)
+HOP = 1024  # STFT hop
+CHANNELS = 2  # the engine is stereo throughout: mono is doubled, more channels are downmixed
+
+DEFAULT_STEMS = ("vocals", "drums", "bass", "other")
+
+#: Repository / bundle root: the folder holding models/ and assets/.
+ROOT = Path(os.environ.get("STEMPLAY_ROOT", Path(__file__).resolve().parent.parent))
+MODELS_DIR = Path(os.environ.get("STEMPLAY_MODELS", ROOT / "models"))
+ASSETS_DIR = ROOT / "assets"
+DEMO_SONG = ASSETS_DIR / "demo" / "mixture.flac"
+
+#: Preference order of the default model (the better one first).
+DEFAULT_MODEL_ORDER = ("hybrid", "unet")
+
+
+def cache_dir() -> Path:
+    """Per-user cache (FFTW wisdom and the like); created on demand."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "stemplay"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
