@@ -1,0 +1,630 @@
+"""The training Dataset that mixes synthetic songs with real recordings, in configured proportions.
+
+Owns ``MixConfig`` (a frozen, YAML-friendly dataclass) and ``MixDataset`` (a PyTorch map-style
+dataset). Each item is one excerpt drawn from one of five sources:
+
+- ``synthetic``: a generated song (MUSDB-style folders from ``python -m training synth``);
+- ``real_multitrack``: a real multitrack song of the training split, as it is;
+- ``real_remix``: each stem from a different real song at its own random offset and gain
+  (tempo-agnostic: nothing is aligned);
+- ``vocals_over_synthetic`` / ``vocals_over_real``: an isolated real voice, produced as a lead
+  and/or backing vocal (EQ, compression, stereo placement, delay, reverb — see
+  ``produce_vocal``), over the drums, bass and other of a generated or real song, at a drawn
+  level relative to that accompaniment. The vocal stem holds the voice with its effects.
+
+The mixture is always the exact float32 sum of the returned stems. Items are deterministic in
+``(config.seed, epoch, index)``; call ``set_epoch`` before each epoch for fresh excerpts.
+
+Runs in the training process or in DataLoader worker processes (each worker holds a copy of
+the dataset; the real audio is memory-mapped from the cache so the copies share RAM).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pedalboard as pb
+import soundfile as sf
+import soxr
+import torch
+from torch.utils.data import Dataset
+
+from engine.config import DEFAULT_STEMS, SAMPLE_RATE
+from engine.errors import StemplayError
+from training.data.real import (
+    ACTIVITY_BLOCK,
+    MultitrackBank,
+    VocalBank,
+    VocalClip,
+    find_multitracks,
+    stem_file,
+)
+from training.data.splits import (
+    DEFAULT_CACHE_DIR,
+    default_real_root,
+    real_tracks,
+    real_vocal_dirs,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCES = (
+    "synthetic",
+    "real_multitrack",
+    "real_remix",
+    "vocals_over_synthetic",
+    "vocals_over_real",
+)
+
+#: Credit line for model cards whose training used the real sources (their licences ask it).
+REAL_CREDITS = (
+    "trained partly on real recordings: MedleyDB MusicDelta multitracks via MDB Drums "
+    "(CC BY-NC-SA 4.0), SiSEC 2011 'Ultimate NZ Tour' (CC BY-NC-SA 3.0), GTSinger and "
+    "M4Singer demo clips (CC BY-NC-SA 4.0), vocadito (CC BY 4.0), Children's Song Dataset "
+    "(CC BY-NC-SA 4.0)"
+)
+
+#: Pre-roll (seconds) processed before an excerpt so reverb, delay and compressor are settled.
+PRE_ROLL_S = 0.5
+#: Target RMS (dBFS over the active part) a voice is normalised to before its effect chain.
+VOICE_REF_DB = -20.0
+SILENT_DB = -60.0
+
+
+def _default_proportions() -> dict[str, float]:
+    return {
+        "synthetic": 0.35,
+        "real_multitrack": 0.15,
+        "real_remix": 0.15,
+        "vocals_over_synthetic": 0.2,
+        "vocals_over_real": 0.15,
+    }
+
+
+@dataclass(frozen=True)
+class VocalProduction:
+    """How isolated voices are produced into a mix. Ranges are ``(low, high)``, drawn uniformly."""
+
+    lead_level_db: tuple[float, float] = (-8.0, 1.0)  # lead RMS minus accompaniment RMS
+    backing_prob: float = 0.35  # the vocal stem also has backing vocals
+    backing_only_prob: float = 0.08  # ... or only backing vocals (no lead)
+    backing_level_db: tuple[float, float] = (-12.0, -4.0)  # backing RMS minus lead RMS
+    harmony_prob: float = 0.15  # a backing part is the lead pitch-shifted (else double/other)
+    entry_prob: float = 0.3  # the voice may start or stop inside the excerpt
+    compress_prob: float = 0.8
+    delay_prob: float = 0.25
+    reverb_prob: float = 0.85
+    lead_wet: tuple[float, float] = (0.03, 0.25)  # reverb wet level, lead
+    backing_wet: tuple[float, float] = (0.1, 0.4)  # reverb wet level, backing
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """Everything the mix dataset draws from, and how. Build from YAML with ``from_dict``.
+
+    ``proportions``: weight per source (normalised; see ``SOURCES``). ``synthetic_dirs``:
+    folders of generated MUSDB-style songs. ``real_root``: the real data folder (default
+    ``../shared/data/real``; its ``multitrack/`` training split and ``vocals/``).
+    ``cache_dir``: where decoded real audio is kept as ``.npy`` (None: decode into RAM).
+    """
+
+    proportions: dict[str, float] = field(default_factory=_default_proportions)
+    synthetic_dirs: tuple[str, ...] = ()
+    real_root: str | None = None
+    cache_dir: str | None = str(DEFAULT_CACHE_DIR)
+    seconds: float = 6.0
+    samples_per_epoch: int = 4000
+    seed: int = 0
+    stems: tuple[str, ...] = DEFAULT_STEMS
+    loudness_db: tuple[float, float] = (-28.0, -14.0)  # mixture RMS, dBFS
+    remix_gain_db: tuple[float, float] = (-6.0, 3.0)  # per-stem gain in real_remix
+    remix_silent_vocals_prob: float = 0.08  # real_remix with an instrumental (silent) vocal
+    channel_swap_prob: float = 0.5
+    polarity_flip_prob: float = 0.5
+    vocals: VocalProduction = field(default_factory=VocalProduction)
+
+    @property
+    def samples(self) -> int:
+        return round(self.seconds * SAMPLE_RATE)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MixConfig:
+        """From a YAML mapping: lists become tuples, ``vocals`` is a nested mapping; an unknown
+        key or source name raises ``StemplayError`` naming it."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise StemplayError(f"unknown mix config key(s): {', '.join(sorted(unknown))}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "vocals":
+                vk = {f.name for f in dataclasses.fields(VocalProduction)}
+                bad = set(value) - vk
+                if bad:
+                    raise StemplayError(
+                        f"unknown mix config vocals key(s): {', '.join(sorted(bad))}"
+                    )
+                value = VocalProduction(
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                )
+            elif key == "proportions":
+                bad = set(value) - set(SOURCES)
+                if bad:
+                    raise StemplayError(
+                        f"unknown mix source(s) {', '.join(sorted(bad))}: use {', '.join(SOURCES)}"
+                    )
+                value = {s: float(value.get(s, 0.0)) for s in SOURCES}
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping (tuples as lists) for YAML files and model cards."""
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, tuple):
+                return [plain(x) for x in v]
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            return v
+
+        return plain(dataclasses.asdict(self))
+
+
+# --------------------------------------------------------------------------- plain maths
+
+
+def rms_db(x: np.ndarray) -> float:
+    """RMS level of any array in dBFS (-200 for silence)."""
+    r = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+    return 20.0 * np.log10(max(r, 1e-10))
+
+
+def active_rms_db(x: np.ndarray, block: int = ACTIVITY_BLOCK, range_db: float = 40.0) -> float:
+    """RMS (dBFS) over the blocks within ``range_db`` of the loudest one: the level of a voice
+    while it sings, ignoring its pauses. ``x``: ``(channels, samples)`` or ``(samples,)``."""
+    x2 = np.atleast_2d(x)
+    n = x2.shape[-1] // block
+    if n == 0:
+        return rms_db(x2)
+    power = np.mean(
+        np.square(x2[:, : n * block], dtype=np.float64).reshape(-1, n, block), axis=(0, 2)
+    )
+    db = 10.0 * np.log10(np.maximum(power, 1e-20))
+    keep = db > db.max() - range_db
+    return float(10.0 * np.log10(max(float(power[keep].mean()), 1e-20)))
+
+
+def pan_gains(position: float) -> tuple[float, float]:
+    """Constant-power pan law: position -1 (left) .. +1 (right) → (left gain, right gain)."""
+    theta = (np.clip(position, -1.0, 1.0) + 1.0) * np.pi / 4.0
+    return float(np.cos(theta)), float(np.sin(theta))
+
+
+def fit(x: np.ndarray, samples: int, offset: int) -> np.ndarray:
+    """``x[..., offset:offset+samples]`` with zeros where the window leaves ``x``."""
+    out = np.zeros((*x.shape[:-1], samples), dtype=np.float32)
+    lo, hi = max(offset, 0), min(offset + samples, x.shape[-1])
+    if hi > lo:
+        out[..., lo - offset : hi - offset] = x[..., lo:hi]
+    return out
+
+
+def finish_example(
+    stems: np.ndarray, rng: np.random.Generator, config: MixConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Channel swap, polarity flip, drawn loudness, peak guard; returns ``(mix, stems)``.
+
+    ``stems``: ``(stems, 2, samples)``. Every step scales or permutes all stems alike, so the
+    returned mixture ``(2, samples)`` is exactly ``stems.sum(0)`` in float32, with no sample
+    of the mixture or of a stem beyond ±0.99.
+    """
+    stems = np.ascontiguousarray(stems, dtype=np.float32)
+    if rng.random() < config.channel_swap_prob:
+        stems = np.ascontiguousarray(stems[:, ::-1])
+    if rng.random() < config.polarity_flip_prob:
+        stems = -stems
+    level = rms_db(stems.sum(axis=0))
+    if level > SILENT_DB:
+        stems *= np.float32(10 ** ((rng.uniform(*config.loudness_db) - level) / 20))
+    mix = stems.sum(axis=0)
+    peak = max(float(np.abs(mix).max(initial=0.0)), float(np.abs(stems).max(initial=0.0)))
+    if peak > 0.99:
+        stems *= np.float32(0.99 / peak)
+        mix = stems.sum(axis=0)
+    return mix.astype(np.float32), stems
+
+
+# --------------------------------------------------------------------------- vocals
+
+
+def draw_voice_window(
+    clip: VocalClip, rng: np.random.Generator, samples: int, entry_prob: float, tries: int = 8
+) -> int:
+    """Start sample (may be negative or run past the end) of a window of ``samples`` over the
+    clip in which the voice is active at least 30% of the time when the clip allows it; with
+    probability ``entry_prob`` the window may hang over the clip's start or end so the voice
+    enters or stops inside the excerpt."""
+    n = len(clip.audio)
+    overhang = int(0.6 * samples) if rng.random() < entry_prob else 0
+    lo, hi = -overhang, max(n - samples + overhang, -overhang)
+    best, best_frac = lo, -1.0
+    for _ in range(tries):
+        start = int(rng.integers(lo, hi + 1))
+        b0 = max(start, 0) // ACTIVITY_BLOCK
+        b1 = max(min(start + samples, n), 0) // ACTIVITY_BLOCK
+        frac = float(clip.active[b0:b1].sum()) * ACTIVITY_BLOCK / samples
+        if frac > best_frac:
+            best, best_frac = start, frac
+        if frac >= 0.3:
+            break
+    return best
+
+
+def _effect_chain(rng: np.random.Generator, prod: VocalProduction) -> pb.Pedalboard:
+    """Mono voice EQ + compression of a produced vocal: high-pass, low shelf, presence, air."""
+    chain: list[pb.Plugin] = [
+        pb.HighpassFilter(cutoff_frequency_hz=float(rng.uniform(70, 180))),
+        pb.LowShelfFilter(cutoff_frequency_hz=250.0, gain_db=float(rng.uniform(-4, 2))),
+        pb.PeakFilter(
+            cutoff_frequency_hz=float(rng.uniform(1500, 5000)),
+            gain_db=float(rng.uniform(-2, 5)),
+            q=float(rng.uniform(0.6, 1.5)),
+        ),
+        pb.HighShelfFilter(
+            cutoff_frequency_hz=float(rng.uniform(7000, 11000)), gain_db=float(rng.uniform(-3, 4))
+        ),
+    ]
+    if rng.random() < prod.compress_prob:
+        chain.append(
+            pb.Compressor(
+                threshold_db=float(rng.uniform(-32, -14)),
+                ratio=float(rng.uniform(2, 6)),
+                attack_ms=float(rng.uniform(2, 15)),
+                release_ms=float(rng.uniform(40, 200)),
+            )
+        )
+    return pb.Pedalboard(chain)
+
+
+def produce_vocal(
+    voice: np.ndarray, rng: np.random.Generator, prod: VocalProduction, backing: bool
+) -> np.ndarray:
+    """Turn a dry mono voice ``(samples,)`` into a produced stereo vocal ``(2, samples)``.
+
+    EQ and compression on the mono voice, constant-power panning (lead near the centre,
+    backing off to one side), optional slap/echo delay, stereo reverb (wetter for backing).
+    The output's active level is normalised to ``VOICE_REF_DB``; the caller sets the level.
+    """
+    level = active_rms_db(voice)
+    if level <= SILENT_DB:
+        return np.zeros((2, len(voice)), dtype=np.float32)
+    x = (voice * np.float32(10 ** ((VOICE_REF_DB - level) / 20)))[None, :].astype(np.float32)
+    x = _effect_chain(rng, prod)(x, SAMPLE_RATE)
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    position = side * rng.uniform(0.3, 0.9) if backing else rng.uniform(-0.15, 0.15)
+    gl, gr = pan_gains(position)
+    stereo = np.concatenate([x * np.float32(gl), x * np.float32(gr)]).astype(np.float32)
+    post: list[pb.Plugin] = []
+    if rng.random() < prod.delay_prob:
+        post.append(
+            pb.Delay(
+                delay_seconds=float(rng.uniform(0.08, 0.45)),
+                feedback=float(rng.uniform(0.05, 0.4)),
+                mix=float(rng.uniform(0.05, 0.2)),
+            )
+        )
+    if rng.random() < prod.reverb_prob:
+        wet = prod.backing_wet if backing else prod.lead_wet
+        post.append(
+            pb.Reverb(
+                room_size=float(rng.uniform(0.15, 0.85)),
+                damping=float(rng.uniform(0.2, 0.8)),
+                wet_level=float(rng.uniform(*wet)),
+                dry_level=1.0,
+                width=float(rng.uniform(0.6, 1.0)),
+            )
+        )
+    if post:
+        stereo = pb.Pedalboard(post)(stereo, SAMPLE_RATE)
+    out_level = active_rms_db(stereo)
+    return (stereo * np.float32(10 ** ((VOICE_REF_DB - out_level) / 20))).astype(np.float32)
+
+
+def _backing_voice(
+    lead: np.ndarray,
+    clip: VocalClip,
+    bank: VocalBank,
+    rng: np.random.Generator,
+    prod: VocalProduction,
+    samples: int,
+    pre: int,
+) -> np.ndarray:
+    """A dry backing part ``(pre + samples,)``: a harmony (lead pitch-shifted), a double (lead
+    slightly late and detuned, like a second take) or another singer's line."""
+    kind = rng.random()
+    if kind < prod.harmony_prob:
+        semis = float(rng.choice([-5, -3, 3, 4, 5, 7]))
+        return pb.PitchShift(semitones=semis)(lead[None, :], SAMPLE_RATE)[0].astype(np.float32)
+    if kind < 0.6 and lead.any():
+        cents = rng.uniform(-20, 20)
+        ratio = 2 ** (cents / 1200)
+        detuned = soxr.resample(lead, SAMPLE_RATE * ratio, SAMPLE_RATE).astype(np.float32)
+        delay = int(rng.uniform(0.008, 0.04) * SAMPLE_RATE)
+        return fit(detuned, len(lead), -delay)
+    other = bank.draw(rng, exclude=clip)
+    start = draw_voice_window(other, rng, samples, prod.entry_prob)
+    return fit(other.audio, pre + samples, start - pre)
+
+
+def vocal_stem(
+    bank: VocalBank,
+    rng: np.random.Generator,
+    prod: VocalProduction,
+    samples: int,
+    accompaniment_db: float,
+) -> np.ndarray:
+    """A produced vocal stem ``(2, samples)`` at a drawn level relative to the accompaniment
+    (whose mixture RMS is ``accompaniment_db``): lead, lead + backing, or backing only."""
+    pre = int(PRE_ROLL_S * SAMPLE_RATE)
+    clip = bank.draw(rng)
+    start = draw_voice_window(clip, rng, samples, prod.entry_prob)
+    lead_dry = fit(clip.audio, pre + samples, start - pre)  # (pre + samples,)
+    roll = rng.random()
+    backing_only = roll < prod.backing_only_prob
+    with_backing = backing_only or roll < prod.backing_only_prob + prod.backing_prob
+    out = np.zeros((2, pre + samples), dtype=np.float32)
+    if not backing_only:
+        out += produce_vocal(lead_dry, rng, prod, backing=False)
+    if with_backing:
+        dry = _backing_voice(lead_dry, clip, bank, rng, prod, samples, pre)
+        gain = 10 ** (rng.uniform(*prod.backing_level_db) / 20)
+        out += np.float32(gain) * produce_vocal(dry, rng, prod, backing=True)
+    out = out[:, pre:]
+    level = active_rms_db(out)
+    if level <= SILENT_DB:
+        return np.zeros((2, samples), dtype=np.float32)
+    target = rng.uniform(*prod.lead_level_db)
+    target += accompaniment_db if accompaniment_db > SILENT_DB else VOICE_REF_DB
+    if backing_only:
+        target += rng.uniform(*prod.backing_level_db)
+    return (out * np.float32(10 ** ((target - level) / 20))).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- synthetic songs
+
+
+class SongFolders:
+    """Generated MUSDB-style songs read lazily from disk (WAV/FLAC), excerpt by excerpt."""
+
+    def __init__(self, roots: Sequence[str | Path], stems: Sequence[str]) -> None:
+        self.stems = tuple(stems)
+        self.tracks = find_multitracks(roots, self.stems)
+        self.paths = [[stem_file(t, s) for s in self.stems] for t in self.tracks]
+        self.lengths = np.array(
+            [min(sf.info(str(p)).frames for p in paths) for paths in self.paths], dtype=np.int64
+        )
+        if len(self.tracks) and any(
+            sf.info(str(p[0])).samplerate != SAMPLE_RATE for p in self.paths
+        ):
+            raise StemplayError(
+                f"synthetic songs under {', '.join(map(str, roots))} must be 44.1 kHz"
+            )
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def excerpt(
+        self, rng: np.random.Generator, samples: int, vocal_index: int | None
+    ) -> np.ndarray:
+        """``(stems, 2, samples)`` from a song drawn by length; a window with audible vocals
+        is preferred (up to 4 redraws) so that few excerpts have silent vocals."""
+        w = self.lengths / self.lengths.sum()
+        out = np.zeros((len(self.stems), 2, samples), dtype=np.float32)
+        for attempt in range(4):
+            i = int(rng.choice(len(self.tracks), p=w))
+            start = int(rng.integers(0, max(int(self.lengths[i]) - samples, 0) + 1))
+            for k, path in enumerate(self.paths[i]):
+                data, _ = sf.read(
+                    str(path), start=start, frames=samples, dtype="float32", always_2d=True
+                )
+                data = data.T if data.shape[1] >= 2 else np.repeat(data.T, 2, axis=0)
+                out[k] = fit(data[:2], samples, 0)
+            if vocal_index is None or rms_db(out[vocal_index]) > -50.0 or attempt == 3:
+                break
+        return out
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+def _real_excerpt(
+    bank: MultitrackBank, rng: np.random.Generator, samples: int, vocal_index: int | None
+) -> np.ndarray:
+    """A coherent excerpt ``(stems, 2, samples)`` of one real training song; when the song
+    has vocals, a window where they are audible is preferred (up to 4 redraws)."""
+    song = bank.draw(rng)
+    want_vocals = vocal_index is not None and song.has_stem(vocal_index)
+    out = np.zeros((len(bank.stems), 2, samples), dtype=np.float32)
+    for attempt in range(4):
+        start = int(rng.integers(0, max(song.samples - samples, 0) + 1))
+        out = fit(song.stems, samples, start)
+        if not want_vocals or rms_db(out[vocal_index]) > -50.0 or attempt == 3:
+            break
+    return out
+
+
+class MixDataset(Dataset):
+    """Training excerpts from synthetic and real sources in the proportions of ``MixConfig``.
+
+    ``dataset[i]`` → ``(mix, stems)``: float32 tensors ``(channels=2, samples)`` and
+    ``(stems, channels=2, samples)``, ``mix == stems.sum(0)`` exactly. ``len`` is
+    ``samples_per_epoch``; every epoch holds each source's share exactly (rounded).
+    Raises ``StemplayError`` when a source has weight but no data.
+    """
+
+    def __init__(self, config: MixConfig) -> None:
+        self.config = config
+        self.stems = tuple(config.stems)
+        self.vocal_index = self.stems.index("vocals") if "vocals" in self.stems else None
+        weights = {s: float(config.proportions.get(s, 0.0)) for s in SOURCES}
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise StemplayError("mix proportions must be non-negative and not all zero")
+        needs_vocals = weights["vocals_over_synthetic"] + weights["vocals_over_real"] > 0
+        if needs_vocals and self.vocal_index is None:
+            raise StemplayError("vocal mix sources need a 'vocals' stem in the config's stems")
+        real_root = Path(config.real_root) if config.real_root else default_real_root()
+
+        self.synthetic: SongFolders | None = None
+        if weights["synthetic"] + weights["vocals_over_synthetic"] > 0:
+            self.synthetic = SongFolders(config.synthetic_dirs, self.stems)
+        self.real: MultitrackBank | None = None
+        if weights["real_multitrack"] + weights["real_remix"] + weights["vocals_over_real"] > 0:
+            self.real = MultitrackBank(
+                real_tracks("train", real_root), self.stems, config.cache_dir
+            )
+        self.voices: VocalBank | None = None
+        if needs_vocals:
+            self.voices = VocalBank(real_vocal_dirs(real_root), config.cache_dir)
+
+        have = {
+            "synthetic": bool(self.synthetic and len(self.synthetic)),
+            "real_multitrack": bool(self.real and len(self.real)),
+            "real_remix": bool(self.real and len(self.real) > 1),
+            "vocals_over_synthetic": bool(self.synthetic and len(self.synthetic) and self.voices),
+            "vocals_over_real": bool(self.real and len(self.real) and self.voices),
+        }
+        syn = ", ".join(config.synthetic_dirs) or "(no synthetic_dirs)"
+        multi, voc = real_root / "multitrack", real_root / "vocals"
+        where = {
+            "synthetic": syn,
+            "real_multitrack": f"{multi} (training split)",
+            "real_remix": f"{multi} (training split, needs two songs)",
+            "vocals_over_synthetic": f"{syn} and {voc}",
+            "vocals_over_real": f"{multi} and {voc}",
+        }
+        for s in SOURCES:
+            if weights[s] > 0 and not have[s]:
+                raise StemplayError(
+                    f"mix source {s} has weight {weights[s]:g} but no data in {where[s]}"
+                )
+        total = sum(weights.values())
+        self.proportions = {s: weights[s] / total for s in SOURCES}
+        self.epoch = 0
+        self._plan = self._make_plan()
+
+    # ------------------------------------------------------------------ epoch plan
+
+    def _make_plan(self) -> np.ndarray:
+        """Source index per item of the epoch: exact shares (largest remainder), shuffled."""
+        n = self.config.samples_per_epoch
+        p = np.array([self.proportions[s] for s in SOURCES])
+        counts = np.floor(p * n).astype(int)
+        rest = np.argsort(-(p * n - counts), kind="stable")[: n - counts.sum()]
+        counts[rest] += 1
+        plan = np.repeat(np.arange(len(SOURCES)), counts)
+        return np.random.default_rng([self.config.seed, self.epoch, 7]).permutation(plan)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw a fresh set of excerpts (same shares) for ``epoch``."""
+        self.epoch = int(epoch)
+        self._plan = self._make_plan()
+
+    def __len__(self) -> int:
+        return self.config.samples_per_epoch
+
+    def source_of(self, index: int) -> str:
+        return SOURCES[int(self._plan[index])]
+
+    # ------------------------------------------------------------------ items
+
+    def example(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
+        """``(mix (2, samples), stems (stems, 2, samples), source name)`` as numpy float32."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        source = self.source_of(index)
+        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        samples = self.config.samples
+        if source == "synthetic":
+            assert self.synthetic is not None
+            stems = self.synthetic.excerpt(rng, samples, self.vocal_index)
+        elif source == "real_multitrack":
+            assert self.real is not None
+            stems = _real_excerpt(self.real, rng, samples, self.vocal_index)
+        elif source == "real_remix":
+            stems = self._remix(rng, samples)
+        else:
+            stems = self._vocals_over(source, rng, samples)
+        mix, stems = finish_example(stems, rng, self.config)
+        return mix, stems, source
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mix, stems, _ = self.example(index)
+        return torch.from_numpy(mix), torch.from_numpy(stems)
+
+    def _remix(self, rng: np.random.Generator, samples: int) -> np.ndarray:
+        """Each stem from an independently drawn real song, offset and gain (not aligned)."""
+        assert self.real is not None
+        out = np.zeros((len(self.stems), 2, samples), dtype=np.float32)
+        for k in range(len(self.stems)):
+            if k == self.vocal_index and rng.random() < self.config.remix_silent_vocals_prob:
+                continue
+            song = self.real.draw(rng, with_stem=k)
+            x = np.zeros((2, samples), dtype=np.float32)
+            for attempt in range(4):  # prefer a window where this stem is audible
+                start = int(rng.integers(0, max(song.samples - samples, 0) + 1))
+                x = fit(song.stems[k], samples, start)
+                if rms_db(x) > -50.0 or attempt == 3:
+                    break
+            out[k] = x * np.float32(10 ** (rng.uniform(*self.config.remix_gain_db) / 20))
+        return out
+
+    def _vocals_over(self, source: str, rng: np.random.Generator, samples: int) -> np.ndarray:
+        """Accompaniment (generated or real, its own vocals removed) plus a produced real voice."""
+        assert self.voices is not None and self.vocal_index is not None
+        if source == "vocals_over_synthetic":
+            assert self.synthetic is not None
+            stems = self.synthetic.excerpt(rng, samples, None)
+        else:
+            assert self.real is not None
+            stems = _real_excerpt(self.real, rng, samples, None)
+        stems[self.vocal_index] = 0.0
+        accompaniment_db = rms_db(stems.sum(axis=0))
+        stems[self.vocal_index] = vocal_stem(
+            self.voices, rng, self.config.vocals, samples, accompaniment_db
+        )
+        return stems
+
+    # ------------------------------------------------------------------ reporting
+
+    def describe(self) -> str:
+        """A few lines for logs and model cards: proportions and amount of data per source."""
+        lines = [
+            "training mix: "
+            + ", ".join(f"{s} {p:.0%}" for s, p in self.proportions.items() if p > 0)
+        ]
+        if self.synthetic is not None:
+            lines.append(
+                f"synthetic songs: {len(self.synthetic)} "
+                f"({self.synthetic.lengths.sum() / SAMPLE_RATE / 60:.1f} min)"
+            )
+        if self.real is not None:
+            lines.append(
+                f"real multitrack training songs: {len(self.real)} "
+                f"({self.real.seconds / 60:.1f} min): " + ", ".join(s.name for s in self.real.songs)
+            )
+        if self.voices is not None:
+            lines.append(
+                f"real isolated voices: {len(self.voices)} clips "
+                f"({self.voices.seconds / 60:.1f} min)"
+            )
+        if self.real is not None or self.voices is not None:
+            lines.append(REAL_CREDITS)
+        return "\n".join(lines)

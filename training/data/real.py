@@ -1,0 +1,313 @@
+"""Readers for real recorded audio used in training: isolated-vocal folders and real multitracks.
+
+Owns decoding of any file soundfile reads (WAV, FLAC, MP3, OGG, AIFF) at any sample rate to
+float32 at 44.1 kHz, the optional on-disk cache of decoded audio (``.npy`` files memory-mapped
+so that DataLoader worker processes share one copy through the page cache), and two in-memory
+banks the mix dataset draws from:
+
+- ``VocalBank``: isolated real voices, mono ``(samples,)`` at 44.1 kHz, with a per-block
+  voice-activity envelope so excerpts can be drawn where somebody sings.
+- ``MultitrackBank``: MUSDB-style songs ``DIR/<song>/{vocals,drums,bass,other}.{wav,flac}``
+  (mono sources become stereo), each held as ``(stems, channels=2, samples)``.
+
+Runs in the caller's thread (the training main process or a DataLoader worker). No torch here:
+the dataset in ``training/data/mix.py`` turns arrays into tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from engine.config import CHANNELS, DEFAULT_STEMS, SAMPLE_RATE
+from engine.errors import DecodeError
+
+log = logging.getLogger(__name__)
+
+#: File types read as isolated-vocal clips.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
+#: File types of the stems of a multitrack folder (MUSDB18-HQ is WAV; FLAC saves space).
+MULTITRACK_EXTENSIONS = (".wav", ".flac")
+#: Block length of the voice-activity envelope, in samples.
+ACTIVITY_BLOCK = 1024
+#: A block is "active" when its RMS is above this absolute level ...
+ACTIVITY_FLOOR_DB = -55.0
+#: ... and within this many dB of the loudest block of the clip.
+ACTIVITY_RANGE_DB = 40.0
+CACHE_VERSION = 1
+
+
+def read_audio(path: str | Path, channels: int = CHANNELS) -> np.ndarray:
+    """Decode a whole file to float32 ``(channels, samples)`` at 44.1 kHz.
+
+    ``channels=2``: mono is duplicated, more than two channels keep the first two.
+    ``channels=1``: the channels are averaged. Raises ``DecodeError`` (one line) when the file
+    is missing, unreadable or empty.
+    """
+    path = Path(path)
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, ch)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise DecodeError(f"cannot read audio file {path}: {err}") from None
+    if data.shape[0] == 0:
+        raise DecodeError(f"audio file {path} holds no samples")
+    if rate != SAMPLE_RATE:
+        data = soxr.resample(data, rate, SAMPLE_RATE, quality="HQ").astype(np.float32, copy=False)
+    if channels == 1:
+        out = data.mean(axis=1, keepdims=True)
+    elif data.shape[1] == 1:
+        out = np.repeat(data, channels, axis=1)
+    else:
+        out = data[:, :channels]
+    return np.ascontiguousarray(out.T, dtype=np.float32)
+
+
+def find_audio_files(roots: Iterable[str | Path]) -> list[Path]:
+    """Every audio file under the given folders (recursively), sorted for reproducibility."""
+    found: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_file() and root.suffix.lower() in AUDIO_EXTENSIONS:
+            found.append(root)
+            continue
+        for dirpath, _, filenames in os.walk(root):
+            for name in filenames:
+                if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                    found.append(Path(dirpath) / name)
+    return sorted(set(found))
+
+
+def stem_file(track_dir: str | Path, name: str) -> Path | None:
+    """``track_dir/name.wav`` or ``track_dir/name.flac`` (WAV preferred), or None."""
+    for ext in MULTITRACK_EXTENSIONS:
+        candidate = Path(track_dir) / f"{name}{ext}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_multitrack(track_dir: str | Path, stems: Sequence[str] = DEFAULT_STEMS) -> bool:
+    """True when the folder holds one WAV or FLAC file per stem (``mixture`` is not needed)."""
+    return all(stem_file(track_dir, s) is not None for s in stems)
+
+
+def find_multitracks(
+    roots: Iterable[str | Path], stems: Sequence[str] = DEFAULT_STEMS
+) -> list[Path]:
+    """MUSDB-style song folders under the given folders (recursively), sorted by path."""
+    found: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        if is_multitrack(root, stems):
+            found.add(root)
+        for dirpath, dirnames, _ in os.walk(root):
+            for d in dirnames:
+                if is_multitrack(Path(dirpath) / d, stems):
+                    found.add(Path(dirpath) / d)
+    return sorted(found)
+
+
+class AudioCache:
+    """Decoded audio as ``.npy`` files keyed by source path, size, mtime and the decode settings.
+
+    ``get`` returns a read-only memory map, so several processes share one copy in RAM.
+    With ``root=None`` nothing is written and arrays stay in the process.
+    """
+
+    def __init__(self, root: str | Path | None) -> None:
+        self.root = Path(root) if root is not None else None
+        if self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+
+    def _key(self, path: Path, kind: str) -> str:
+        st = path.stat()
+        ident = (
+            f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{kind}|{SAMPLE_RATE}|{CACHE_VERSION}"
+        )
+        return hashlib.sha1(ident.encode()).hexdigest()[:20]
+
+    def load(self, path: str | Path, channels: int) -> np.ndarray:
+        """``read_audio(path, channels)``, from the cache when present: ``(channels, samples)``."""
+        path = Path(path)
+        if self.root is None:
+            return read_audio(path, channels)
+        cached = self.root / f"{path.stem[:40]}-{self._key(path, f'ch{channels}')}.npy"
+        if cached.is_file():
+            try:
+                return np.load(cached, mmap_mode="r")
+            except (OSError, ValueError):
+                log.warning("ignoring unreadable cache file %s", cached)
+        audio = read_audio(path, channels)
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, audio)
+            os.replace(tmp, cached)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return np.load(cached, mmap_mode="r")
+
+
+def activity(mono: np.ndarray, block: int = ACTIVITY_BLOCK) -> np.ndarray:
+    """Voice activity per block of ``block`` samples: bool ``(blocks,)`` for mono ``(samples,)``.
+
+    A block is active when its RMS is above ``ACTIVITY_FLOOR_DB`` dBFS and within
+    ``ACTIVITY_RANGE_DB`` of the clip's loudest block.
+    """
+    n = len(mono) // block
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    frames = np.asarray(mono[: n * block], dtype=np.float32).reshape(n, block)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    db = 20.0 * np.log10(np.maximum(rms, 1e-10))
+    return (db > ACTIVITY_FLOOR_DB) & (db > db.max() - ACTIVITY_RANGE_DB)
+
+
+@dataclass(frozen=True)
+class VocalClip:
+    """One isolated voice recording. ``audio``: ``(samples,)`` float32 at 44.1 kHz."""
+
+    name: str
+    audio: np.ndarray
+    active: np.ndarray  # (blocks,) bool, see activity()
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    @property
+    def active_fraction(self) -> float:
+        return float(self.active.mean()) if len(self.active) else 0.0
+
+
+class VocalBank:
+    """Isolated real voices from folders of audio files of any format and sample rate.
+
+    Clips shorter than ``min_seconds`` or without any voice activity are skipped (logged).
+    """
+
+    def __init__(
+        self,
+        roots: Iterable[str | Path],
+        cache_dir: str | Path | None = None,
+        min_seconds: float = 1.0,
+    ) -> None:
+        cache = AudioCache(cache_dir)
+        self.clips: list[VocalClip] = []
+        for path in find_audio_files(roots):
+            mono = cache.load(path, channels=1)[0]  # (samples,)
+            act = activity(mono)
+            if len(mono) < min_seconds * SAMPLE_RATE or not act.any():
+                log.info("skipping vocal clip %s (too short or silent)", path)
+                continue
+            self.clips.append(VocalClip(name=str(path), audio=mono, active=act))
+        self._weights = np.array([c.seconds * max(c.active_fraction, 0.05) for c in self.clips])
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(c.seconds for c in self.clips))
+
+    def draw(self, rng: np.random.Generator, exclude: VocalClip | None = None) -> VocalClip:
+        """A clip drawn with probability proportional to its amount of singing."""
+        if not self.clips:
+            raise IndexError("the vocal bank is empty")
+        w = self._weights.copy()
+        if exclude is not None and len(self.clips) > 1:
+            w[[i for i, c in enumerate(self.clips) if c is exclude]] = 0.0
+        return self.clips[int(rng.choice(len(self.clips), p=w / w.sum()))]
+
+
+@dataclass(frozen=True)
+class Multitrack:
+    """One real song. ``stems``: ``(stems, channels=2, samples)`` float32 at 44.1 kHz."""
+
+    name: str
+    path: Path
+    stems: np.ndarray
+
+    @property
+    def samples(self) -> int:
+        return int(self.stems.shape[-1])
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+    def has_stem(self, index: int, threshold_db: float = -50.0) -> bool:
+        """True when stem ``index`` is not silent over the song (RMS above ``threshold_db``)."""
+        x = np.asarray(self.stems[index], dtype=np.float32)
+        return bool(np.sqrt(np.mean(x.astype(np.float64) ** 2)) > 10 ** (threshold_db / 20))
+
+
+def load_multitrack(
+    track_dir: str | Path,
+    stems: Sequence[str] = DEFAULT_STEMS,
+    cache: AudioCache | None = None,
+) -> Multitrack:
+    """Read one MUSDB-style folder: ``(stems, 2, samples)``; stems are cut to the shortest one."""
+    cache = cache or AudioCache(None)
+    track_dir = Path(track_dir)
+    parts = []
+    for name in stems:
+        path = stem_file(track_dir, name)
+        if path is None:
+            raise DecodeError(f"{track_dir} has no {name}.wav or {name}.flac")
+        parts.append(cache.load(path, channels=CHANNELS))
+    n = min(p.shape[-1] for p in parts)
+    if any(p.shape[-1] != n for p in parts):
+        log.warning("%s: stems differ in length, cut to %d samples", track_dir, n)
+        parts = [p[:, :n] for p in parts]
+    return Multitrack(name=track_dir.name, path=track_dir, stems=np.stack(parts))
+
+
+class MultitrackBank:
+    """Real multitrack songs held in memory (or memory-mapped from the cache)."""
+
+    def __init__(
+        self,
+        track_dirs: Iterable[str | Path],
+        stems: Sequence[str] = DEFAULT_STEMS,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        cache = AudioCache(cache_dir)
+        self.stems = tuple(stems)
+        self.songs = [load_multitrack(d, self.stems, cache) for d in track_dirs]
+        self._weights = np.array([s.seconds for s in self.songs], dtype=np.float64)
+        # (songs, stems) bool: which stems are audible in which song, computed once
+        self._has = np.array(
+            [[s.has_stem(i) for i in range(len(self.stems))] for s in self.songs], dtype=bool
+        ).reshape(len(self.songs), len(self.stems))
+
+    def __len__(self) -> int:
+        return len(self.songs)
+
+    @property
+    def seconds(self) -> float:
+        return float(self._weights.sum())
+
+    def draw(self, rng: np.random.Generator, with_stem: int | None = None) -> Multitrack:
+        """A song drawn with probability proportional to its length; optionally one in which
+        stem ``with_stem`` is not silent (any song when none has it)."""
+        if not self.songs:
+            raise IndexError("the multitrack bank is empty")
+        w = self._weights.copy()
+        if with_stem is not None:
+            has = self._has[:, with_stem]
+            if has.any():
+                w = w * has
+        return self.songs[int(rng.choice(len(self.songs), p=w / w.sum()))]
