@@ -1,0 +1,415 @@
+"""The one STFT of stemplay: analysis, synthesis, streaming forms and the model layout.
+
+Convention (DESIGN.md): 44.1 kHz, ``n_fft`` 4096, ``hop`` 1024, periodic Hann window, centred
+frames (the whole signal is reflect-padded by ``n_fft // 2`` at both ends, so frame ``t`` is
+centred on sample ``t * hop`` and a signal of N samples has ``1 + N // hop`` frames). The
+inverse is a weighted overlap-add normalised by the summed squared window, so
+``istft(stft(x), N) == x`` within 1e-6.
+
+FFTs run in single precision through pyFFTW with plans of a fixed shape (``CHUNK`` rows of
+``n_fft``), built once per thread (``threading.local``) and executed repeatedly; FFTW wisdom
+is loaded from ``config.cache_dir()`` at import and saved after a new plan was made (silently
+skipped when the cache is not writable).
+
+Streaming: :class:`StftStream` turns a stream of samples into frames, :class:`OverlapAdd`
+turns a stream of frames back into samples; both work in absolute sample / frame indices so
+that a stream restarted at frame ``t0`` yields exactly the frames (and samples) of the whole
+signal. The batch :func:`stft` / :func:`istft` are these streams run once over a whole
+signal, so offline and streaming results are the same arithmetic.
+
+Shapes: audio ``(channels, samples)``; spectrum ``(channels, nb_bins, frames)`` complex64 with
+``nb_bins = n_fft // 2 + 1``; model layout ``(4, F, frames)`` float32 = (L re, L im, R re, R im)
+of bins ``0..F-1``.
+
+Thread: the caller's (each thread gets its own FFTW plans).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyfftw
+
+from engine import config
+
+log = logging.getLogger(__name__)
+
+N_FFT = config.N_FFT
+HOP = config.HOP
+PAD = N_FFT // 2  # centred frames: reflect padding at both ends of a whole signal
+NB_BINS = N_FFT // 2 + 1
+CHUNK = 64  # rows per FFTW execution (fixed plan shape; the last chunk is partly used)
+_WISDOM_FILE = "fftw-wisdom.pickle"
+
+assert N_FFT % HOP == 0, "overlap-add by blocks needs n_fft to be a multiple of hop"
+_BLOCKS = N_FFT // HOP  # hops per window
+
+
+def hann_window(n_fft: int = N_FFT) -> np.ndarray:
+    """Periodic Hann window ``(n_fft,)`` float32 (``0.5 - 0.5 cos(2 pi n / n_fft)``)."""
+    n = np.arange(n_fft, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)).astype(np.float32)
+
+
+WINDOW = hann_window()
+_WINDOW_SQ = WINDOW.astype(np.float64) ** 2
+
+
+def n_frames(samples: int) -> int:
+    """Number of centred frames of a signal of ``samples`` samples (0 for an empty signal)."""
+    return 0 if samples <= 0 else 1 + samples // HOP
+
+
+# --------------------------------------------------------------------------------------------
+# FFTW wisdom and per-thread plans
+
+
+def _wisdom_path() -> Path | None:
+    try:
+        return config.cache_dir() / _WISDOM_FILE
+    except OSError:
+        return None
+
+
+def _load_wisdom() -> None:
+    path = _wisdom_path()
+    if path is None or not path.is_file():
+        return
+    try:
+        with open(path, "rb") as fh:
+            wisdom = pickle.load(fh)
+        pyfftw.import_wisdom(wisdom)
+    except (OSError, EOFError, pickle.UnpicklingError, TypeError, ValueError) as err:
+        # a stale or foreign file only costs planning time
+        log.info("ignoring FFTW wisdom %s: %s", path, err)
+
+
+_wisdom_lock = threading.Lock()
+
+
+def _save_wisdom() -> None:
+    path = _wisdom_path()
+    if path is None:
+        return
+    with _wisdom_lock:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".wisdom-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    pickle.dump(pyfftw.export_wisdom(), fh)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as err:  # read-only cache: planning is simply redone next time
+            log.debug("cannot save FFTW wisdom to %s: %s", path, err)
+
+
+_load_wisdom()
+
+
+class Stft:
+    """FFTW plans of one thread: real FFTs of ``CHUNK`` rows of ``n_fft`` samples.
+
+    Get the calling thread's instance with :meth:`for_thread`; never share one across threads.
+    """
+
+    _local = threading.local()
+
+    def __init__(self, n_fft: int = N_FFT, chunk: int = CHUNK) -> None:
+        self.n_fft = n_fft
+        self.chunk = chunk
+        bins = n_fft // 2 + 1
+        self._t_in = pyfftw.empty_aligned((chunk, n_fft), dtype="float32")
+        self._f_out = pyfftw.empty_aligned((chunk, bins), dtype="complex64")
+        self._f_in = pyfftw.empty_aligned((chunk, bins), dtype="complex64")
+        self._t_out = pyfftw.empty_aligned((chunk, n_fft), dtype="float32")
+        flags = ("FFTW_MEASURE",)
+        self._fwd = pyfftw.FFTW(self._t_in, self._f_out, axes=(-1,), flags=flags, threads=1)
+        self._inv = pyfftw.FFTW(
+            self._f_in, self._t_out, axes=(-1,), direction="FFTW_BACKWARD", flags=flags,
+            threads=1,
+        )
+        _save_wisdom()
+
+    @classmethod
+    def for_thread(cls) -> Stft:
+        """The calling thread's plans (created on first use)."""
+        inst = getattr(cls._local, "stft", None)
+        if inst is None:
+            inst = cls()
+            cls._local.stft = inst
+        return inst
+
+    def rfft(self, rows: np.ndarray) -> np.ndarray:
+        """rows ``(n, n_fft)`` float32 → ``(n, nb_bins)`` complex64 (unnormalised DFT)."""
+        n = rows.shape[0]
+        out = np.empty((n, self.n_fft // 2 + 1), dtype=np.complex64)
+        for start in range(0, n, self.chunk):
+            r = min(self.chunk, n - start)
+            self._t_in[:r] = rows[start : start + r]
+            self._fwd.execute()
+            out[start : start + r] = self._f_out[:r]
+        return out
+
+    def irfft(self, rows: np.ndarray) -> np.ndarray:
+        """rows ``(n, nb_bins)`` complex → ``(n, n_fft)`` float32 (inverse DFT, 1/n_fft)."""
+        n = rows.shape[0]
+        out = np.empty((n, self.n_fft), dtype=np.float32)
+        scale = np.float32(1.0 / self.n_fft)
+        for start in range(0, n, self.chunk):
+            r = min(self.chunk, n - start)
+            self._f_in[:r] = rows[start : start + r]
+            self._inv.execute()  # c2r may overwrite its input: it is refilled every time
+            np.multiply(self._t_out[:r], scale, out=out[start : start + r])
+        return out
+
+
+def analyze(frames: np.ndarray) -> np.ndarray:
+    """Raw frames ``(channels, frames, n_fft)`` → spectrum ``(channels, nb_bins, frames)``."""
+    c, n, _ = frames.shape
+    rows = (frames * WINDOW).reshape(c * n, N_FFT)
+    spec = Stft.for_thread().rfft(rows).reshape(c, n, NB_BINS)
+    return np.ascontiguousarray(spec.transpose(0, 2, 1))
+
+
+def synthesize(spec: np.ndarray) -> np.ndarray:
+    """Spectrum ``(channels, nb_bins, frames)`` → windowed frames ``(channels, frames, n_fft)``."""
+    c, bins, n = spec.shape
+    if bins != NB_BINS:
+        raise ValueError(f"spectrum has {bins} bins, expected {NB_BINS}")
+    rows = np.ascontiguousarray(spec.transpose(0, 2, 1)).reshape(c * n, NB_BINS)
+    frames = Stft.for_thread().irfft(rows).reshape(c, n, N_FFT)
+    frames *= WINDOW
+    return frames
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming analysis and synthesis
+
+
+class StftStream:
+    """Samples in, centred STFT frames out, in absolute indices.
+
+    ``start_frame`` 0 means the stream starts at sample 0 of the signal (the left edge is
+    reflect-padded); ``start_frame >= 2`` means the caller feeds from sample
+    ``start_frame * hop - n_fft // 2`` (see :meth:`first_sample`) and the frames equal those of
+    the whole signal. Call :meth:`finish` at the end of the signal to get the last frames
+    (reflect-padded right edge).
+    """
+
+    def __init__(self, channels: int = 2, start_frame: int = 0) -> None:
+        if start_frame != 0 and start_frame * HOP < PAD:
+            raise ValueError(f"start_frame must be 0 or >= {PAD // HOP}, got {start_frame}")
+        self.channels = channels
+        self.next_frame = start_frame  # the next frame pull() returns
+        self._first = self.first_sample_of(start_frame)
+        self._buf = np.zeros((channels, 0), dtype=np.float32)  # samples from _buf_start on
+        self._buf_start = self._first  # absolute index of _buf[:, 0] (negative once padded)
+        self._left_pending = start_frame == 0  # the left reflect pad is still to be made
+        self._received = self._first  # absolute index after the last sample fed
+        self._finished = False
+        self._right_padded = False
+
+    @staticmethod
+    def first_sample_of(start_frame: int) -> int:
+        """The first sample a stream starting at ``start_frame`` must be fed."""
+        return 0 if start_frame == 0 else start_frame * HOP - PAD
+
+    @property
+    def first_sample(self) -> int:
+        return self._first
+
+    @property
+    def received(self) -> int:
+        """Absolute index after the last sample fed (the signal length once finished)."""
+        return self._received
+
+    def feed(self, block: np.ndarray) -> None:
+        """Append ``block`` ``(channels, n)`` (any float dtype; copied as float32)."""
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"block must be ({self.channels}, n), got {block.shape}")
+        if block.shape[1]:
+            self._buf = np.concatenate([self._buf, block], axis=1)
+            self._received += block.shape[1]
+
+    def finish(self) -> None:
+        """Mark the end of the signal: :meth:`pull` then returns the remaining frames."""
+        self._finished = True
+
+    def pull(self) -> np.ndarray:
+        """All frames computable now: ``(channels, nb_bins, frames)`` complex64."""
+        self._pad_edges()
+        end = self._buf_start + self._buf.shape[1]  # absolute end of what is buffered
+        # frame t needs the samples before t * hop + PAD, so t <= (end - PAD) / hop
+        last = (end - PAD) // HOP if end >= PAD else -1
+        if self._finished:
+            last = min(last, n_frames(self._received) - 1)
+        count = last - self.next_frame + 1
+        if count <= 0 or (self._left_pending and not self._finished):
+            return np.zeros((self.channels, NB_BINS, 0), dtype=np.complex64)
+        offset = self.next_frame * HOP - PAD - self._buf_start
+        windows = np.lib.stride_tricks.sliding_window_view(self._buf, N_FFT, axis=1)
+        spec = analyze(windows[:, offset : offset + count * HOP : HOP])
+        self.next_frame += count
+        keep_from = self.next_frame * HOP - PAD - self._buf_start
+        if keep_from > 0:
+            self._buf = self._buf[:, keep_from:].copy()
+            self._buf_start += keep_from
+        return spec
+
+    def _pad_edges(self) -> None:
+        n = self._received
+        if self._left_pending:
+            if n >= PAD + 1 and not self._finished:
+                left = self._buf[:, 1 : PAD + 1][:, ::-1]
+                self._buf = np.concatenate([left, self._buf], axis=1)
+                self._buf_start = -PAD
+                self._left_pending = False
+            elif self._finished:
+                if n > 0:  # whole signal buffered: numpy's (repeated) reflection
+                    self._buf = np.pad(self._buf, ((0, 0), (PAD, PAD)), mode="reflect")
+                    self._buf_start = -PAD
+                self._left_pending = False
+                self._right_padded = True
+                return
+        if self._finished and not self._right_padded:
+            avail = self._buf.shape[1]
+            if avail >= PAD + 1:
+                right = self._buf[:, avail - PAD - 1 : avail - 1][:, ::-1]
+            else:  # only reachable when nothing after the stream start is wanted
+                right = np.pad(self._buf, ((0, 0), (0, PAD)), mode="edge")[:, avail:]
+            self._buf = np.concatenate([self._buf, right], axis=1)
+            self._right_padded = True
+
+
+class OverlapAdd:
+    """STFT frames in, samples out: weighted overlap-add / summed squared window.
+
+    Frames are pushed in order starting at absolute frame ``start_frame``; samples are emitted
+    from absolute sample ``emit_from`` on, as soon as no later frame can change them. Frame
+    ``t`` covers samples ``[t*hop - n_fft//2, t*hop + n_fft//2)``, so ``emit_from`` must not be
+    touched by frames before ``start_frame``: ``emit_from >= (start_frame - 1)*hop + n_fft//2``
+    (any value for ``start_frame == 0``).
+    """
+
+    def __init__(self, channels: int, start_frame: int = 0, emit_from: int = 0) -> None:
+        if start_frame > 0 and emit_from < (start_frame - 1) * HOP + PAD:
+            raise ValueError("emit_from is touched by frames before start_frame")
+        self.channels = channels
+        self.next_frame = start_frame
+        self._base = start_frame * HOP  # padded index of _acc[:, 0] (a multiple of hop)
+        self._acc = np.zeros((channels, 0), dtype=np.float32)
+        self._wss = np.zeros(0, dtype=np.float64)
+        self._emitted = emit_from  # absolute index of the next sample to emit
+
+    def push(self, spec: np.ndarray) -> np.ndarray:
+        """spec ``(channels, nb_bins, frames)`` → newly completed samples ``(channels, m)``."""
+        n = spec.shape[2]
+        if n:
+            frames = synthesize(spec)  # (C, n, n_fft)
+            self._add(frames)
+        return self._emit(self.next_frame * HOP - PAD)
+
+    def push_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Like :meth:`push` with already synthesised windowed frames ``(C, n, n_fft)``."""
+        if frames.shape[1]:
+            self._add(frames)
+        return self._emit(self.next_frame * HOP - PAD)
+
+    def finish(self, length: int) -> np.ndarray:
+        """End of signal of ``length`` samples: the remaining samples up to ``length``."""
+        return self._emit(length)
+
+    def _add(self, frames: np.ndarray) -> None:
+        c, n, _ = frames.shape
+        first = self.next_frame * HOP - self._base  # padded offset of the first new frame
+        need = first + (n - 1) * HOP + N_FFT
+        if need > self._acc.shape[1]:
+            grow = need - self._acc.shape[1]
+            self._acc = np.concatenate([self._acc, np.zeros((c, grow), np.float32)], axis=1)
+            self._wss = np.concatenate([self._wss, np.zeros(grow)])
+        acc = self._acc[:, first : first + (n - 1 + _BLOCKS) * HOP].reshape(c, -1, HOP)
+        wss = self._wss[first : first + (n - 1 + _BLOCKS) * HOP].reshape(-1, HOP)
+        blocks = frames.reshape(c, n, _BLOCKS, HOP)
+        wblocks = _WINDOW_SQ.reshape(_BLOCKS, HOP)
+        for q in range(_BLOCKS):  # frame i adds its q-th hop-sized block at block i + q
+            acc[:, q : q + n] += blocks[:, :, q]
+            wss[q : q + n] += wblocks[q]
+        self.next_frame += n
+
+    def _emit(self, until: int) -> np.ndarray:
+        start = self._emitted
+        if until <= start:
+            return np.zeros((self.channels, 0), dtype=np.float32)
+        lo = start + PAD - self._base  # offsets into _acc (padded coordinates)
+        hi = until + PAD - self._base
+        avail = self._acc.shape[1]
+        out = np.zeros((self.channels, hi - lo), dtype=np.float32)
+        a, b = max(lo, 0), min(hi, avail)
+        if b > a:
+            wss = self._wss[a:b]
+            ok = wss > 1e-10
+            seg = np.zeros((self.channels, b - a), dtype=np.float32)
+            seg[:, ok] = self._acc[:, a:b][:, ok] / wss[ok].astype(np.float32)
+            out[:, a - lo : b - lo] = seg
+        self._emitted = until
+        # samples before both `hi` and the next frame's start are final and emitted: drop them
+        drop = min(hi, avail, self.next_frame * HOP - self._base) // HOP * HOP
+        if drop > 0:
+            self._acc = self._acc[:, drop:].copy()
+            self._wss = self._wss[drop:].copy()
+            self._base += drop
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Batch forms and the model layout
+
+
+def stft(audio: np.ndarray) -> np.ndarray:
+    """audio ``(channels, samples)`` → spectrum ``(channels, nb_bins, frames)`` complex64."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 2:
+        raise ValueError(f"audio must be (channels, samples), got {audio.shape}")
+    stream = StftStream(audio.shape[0], 0)
+    stream.feed(audio)
+    stream.finish()
+    return stream.pull()
+
+
+def istft(spec: np.ndarray, length: int) -> np.ndarray:
+    """spectrum ``(channels, nb_bins, frames)`` → audio ``(channels, length)`` float32."""
+    if spec.ndim != 3:
+        raise ValueError(f"spectrum must be (channels, bins, frames), got {spec.shape}")
+    ola = OverlapAdd(spec.shape[0], 0, 0)
+    head = ola.push(spec.astype(np.complex64, copy=False))[:, :length]
+    tail = ola.finish(length) if head.shape[1] < length else head[:, :0]
+    return np.concatenate([head, tail], axis=1)
+
+
+def spec_to_model(spec: np.ndarray, bins: int) -> np.ndarray:
+    """Spectrum ``(..., 2, nb_bins, frames)`` → model input ``(..., 4, bins, frames)`` float32.
+
+    Channels are (L re, L im, R re, R im) of bins ``0..bins-1``.
+    """
+    low = spec[..., :bins, :]
+    parts = (low[..., 0, :, :].real, low[..., 0, :, :].imag,
+             low[..., 1, :, :].real, low[..., 1, :, :].imag)
+    return np.stack(parts, axis=-3).astype(np.float32)
+
+
+def model_to_spec(x: np.ndarray) -> np.ndarray:
+    """Model layout ``(..., 4, bins, frames)`` → complex ``(..., 2, bins, frames)`` complex64."""
+    left = x[..., 0, :, :] + 1j * x[..., 1, :, :]
+    right = x[..., 2, :, :] + 1j * x[..., 3, :, :]
+    return np.stack([left, right], axis=-3).astype(np.complex64)
