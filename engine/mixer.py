@@ -1,0 +1,392 @@
+"""The mixer: gain maths and the audio callback that turns ring buffers into output samples.
+
+Plain functions hold the maths (dB to gain, the solo/mute truth table, linear ramps, cross-fade
+weights). :class:`MixSettings` is the frozen snapshot of what the user asked for; the GUI thread
+builds a new one and swaps it in by reference. :class:`Mixer` holds the callback's streaming
+state; ``Mixer.process(outdata, frames)`` runs on the PortAudio callback thread (or is called
+directly by tests and by the bench with a plain numpy buffer).
+
+The callback never allocates an array, never takes a lock, never logs and always fills the whole
+output. Per block it reads the plain mix ring, then, when the selected source ("A", "B",
+"reference") has stems at the playhead, the stems of that source: each stem ramps linearly from
+its old gain to its new gain across the block (no clicks, no zipper noise), the stems are summed
+and the master gain (also ramped) applied. Until stems are available the plain mix plays; any
+change of the audible source (A/B switch, stems arriving, stems running dry) is an equal-gain
+cross-fade over ``FADE_S`` seconds, sample-aligned at the playhead since every ring shares the
+same stream positions.
+
+Positions are *stream positions* (samples since the current generation started, see
+``engine/ring.py``); the facade maps them to track time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from engine.config import CHANNELS, SAMPLE_RATE
+from engine.ring import StemRing
+
+#: What can be heard: the plain mixture, model slot A, model slot B, the true stems.
+SOURCES = ("mix", "A", "B", "reference")
+STEM_SOURCES = ("A", "B", "reference")
+#: Longest block processed in one go (longer callbacks are processed in pieces).
+MAX_BLOCK = 4096
+#: Most stems a model may have.
+MAX_STEMS = 8
+#: Cross-fade length when the audible source changes (seconds).
+FADE_S = 0.015
+#: Meter ballistics: peak fall-off and RMS integration time (seconds).
+METER_PEAK_DECAY_S = 0.3
+METER_RMS_S = 0.1
+
+
+# ---------------------------------------------------------------------------------- maths
+def db_to_gain(db: float) -> float:
+    """Amplitude gain of ``db`` decibels; ``-inf`` (and NaN) give 0."""
+    if math.isnan(db) or db == -math.inf:
+        return 0.0
+    return 10.0 ** (db / 20.0)
+
+
+def gain_to_db(gain: float) -> float:
+    """Decibels of an amplitude gain; 0 gives ``-inf``."""
+    return 20.0 * math.log10(gain) if gain > 0 else -math.inf
+
+
+def stem_audible(stem: str, mute: Iterable[str], solo: Iterable[str]) -> bool:
+    """The solo/mute truth table: mute beats solo; when any stem is soloed only soloed play."""
+    mute = frozenset(mute)
+    solo = frozenset(solo)
+    if stem in mute:
+        return False
+    return not solo or stem in solo
+
+
+def linear_ramp(out: np.ndarray, start: float, stop: float) -> None:
+    """Fill ``out`` (n,) with a ramp that ends exactly on ``stop`` at its last sample.
+
+    ``out[i] = start + (stop - start) * (i + 1) / n``: the sample before the block had
+    ``start``, so consecutive blocks join without a step.
+    """
+    n = out.shape[0]
+    if n == 0:
+        return
+    out[:] = np.arange(1, n + 1, dtype=out.dtype)
+    out *= (stop - start) / n
+    out += start
+
+
+def crossfade_weights(out: np.ndarray, offset: int, length: int) -> None:
+    """Fill ``out`` (n,) with the weight of the *new* source: ``(offset + i + 1) / length``
+    clipped to [0, 1]; the old source gets ``1 - w`` (equal-gain: the sources are correlated)."""
+    n = out.shape[0]
+    out[:] = np.arange(offset + 1, offset + n + 1, dtype=out.dtype)
+    out *= 1.0 / max(1, length)
+    np.clip(out, 0.0, 1.0, out=out)
+
+
+@dataclass(frozen=True)
+class MixSettings:
+    """What the user asked to hear; immutable, swapped by reference into the callback."""
+
+    gains_db: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    mute: frozenset[str] = frozenset()
+    solo: frozenset[str] = frozenset()
+    master_db: float = 0.0
+    source: str = "A"
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; choose one of {', '.join(SOURCES)}")
+
+    def gain(self, stem: str) -> float:
+        """Linear gain of ``stem`` after its fader, mute and solo (master not included)."""
+        if not stem_audible(stem, self.mute, self.solo):
+            return 0.0
+        return db_to_gain(self.gains_db.get(stem, 0.0))
+
+    @property
+    def master_gain(self) -> float:
+        return db_to_gain(self.master_db)
+
+    def with_gain_db(self, stem: str, db: float) -> MixSettings:
+        gains = dict(self.gains_db)
+        gains[stem] = float(db)
+        return replace(self, gains_db=MappingProxyType(gains))
+
+    def with_mute(self, stem: str, on: bool) -> MixSettings:
+        return replace(self, mute=self.mute | {stem} if on else self.mute - {stem})
+
+    def with_solo(self, stem: str, on: bool) -> MixSettings:
+        return replace(self, solo=self.solo | {stem} if on else self.solo - {stem})
+
+
+@dataclass(frozen=True)
+class Source:
+    """One stem source as the callback sees it: its ring and the names of its stems."""
+
+    ring: StemRing
+    stems: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------- callback
+class Mixer:
+    """Streaming state of the audio callback. ``process`` is the callback body.
+
+    Members touched by two threads say who writes and who reads. Everything else is owned by
+    the callback thread (or by whoever drives ``process`` directly, e.g. a test).
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, fade_s: float = FADE_S) -> None:
+        self.sample_rate = sample_rate
+        self.fade_len = max(1, round(fade_s * sample_rate))
+        # --- shared members ---------------------------------------------------------------
+        # Written by the GUI thread (one reference swap), read by the callback.
+        self.settings = MixSettings()
+        # Written by the GUI thread, read by the callback: whether the user wants sound.
+        self.play_request = False
+        # Written by the GUI thread, read by the callback: (generation, stream position) of a
+        # seek; applied (after a short fade-out) when its generation differs from ours.
+        self.seek_request: tuple[int, int] = (0, 0)
+        # Written by the worker (a new dict, swapped by reference), read by the callback.
+        self.mix_ring: StemRing | None = None
+        self.sources: Mapping[str, Source] = MappingProxyType({})
+        # Written by the callback, read by the GUI thread (status): (generation, position).
+        self.playhead: tuple[int, int] = (0, 0)
+        # Written by the callback, read by the GUI thread.
+        self.underruns = 0
+        self.playing = False  # sound is going out (not paused, not finished, not waiting)
+        self.finished = False  # the playhead reached the end of the track
+        self.heard = "mix"  # the source that is audible now ("mix" until stems arrive)
+        self.errors = 0  # exceptions caught in the callback (a bug; output was silenced)
+        # (stems, 2) peak and RMS of each stem of the heard source, after its gain.
+        # Written by the callback in place (floats; a torn read only mixes two meter updates).
+        self.levels = np.zeros((MAX_STEMS, 2), dtype=np.float64)
+        self.master_level = np.zeros(2, dtype=np.float64)
+        # --- callback-owned state ---------------------------------------------------------
+        self._generation = 0
+        self._position = 0
+        self._started = False  # some audio of this generation was played
+        self._run_gain = 0.0  # transport fade: 0 = silent (paused / seeking), 1 = playing
+        self._master = 1.0
+        self._gains: dict[str, np.ndarray] = {
+            src: np.zeros(MAX_STEMS, dtype=np.float64) for src in STEM_SOURCES
+        }
+        self._targets: dict[str, np.ndarray] = {
+            src: np.zeros(MAX_STEMS, dtype=np.float64) for src in STEM_SOURCES
+        }
+        self._gains_valid: dict[str, tuple[str, ...] | None] = {s: None for s in STEM_SOURCES}
+        self._prev: str | None = None  # source fading out, None when no fade runs
+        self._fade_pos = 0
+        # Preallocated work buffers, (frames, channels) and (stems, frames, channels).
+        self._mixbuf = np.zeros((1, MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._stembuf = np.zeros((MAX_STEMS, MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._new = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._old = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._tmp = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._abs = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
+        # Ramps are (frames, channels) with equal columns: a broadcast (frames, 1) operand
+        # would make numpy allocate a buffer.
+        self._ramp = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._ramp2 = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._count = np.repeat(  # 1..MAX_BLOCK in every channel
+            np.arange(1, MAX_BLOCK + 1, dtype=np.float32)[:, None], CHANNELS, axis=1
+        )
+
+    # ------------------------------------------------------------------ sounddevice entry
+    def callback(self, outdata: np.ndarray, frames: int, time: Any = None, status: Any = None) -> None:
+        """sounddevice ``OutputStream`` callback: ``process`` that never raises."""
+        if status is not None and getattr(status, "output_underflow", False):
+            self.underruns += 1
+        try:
+            self.process(outdata, frames)
+        except Exception:  # noqa: BLE001 - never raise into PortAudio: silence, count
+            outdata.fill(0.0)
+            self.errors += 1
+
+    def process(self, outdata: np.ndarray, frames: int) -> None:
+        """Fill ``outdata`` ``(frames, channels)`` float32 with the next ``frames`` samples."""
+        off = 0
+        while off < frames:
+            n = min(MAX_BLOCK, frames - off)
+            self._block(outdata[off : off + n], n)
+            off += n
+
+    # ------------------------------------------------------------------ internals
+    def _ramp_into(self, out: np.ndarray, start: float, stop: float) -> None:
+        """Allocation-free ``linear_ramp`` into ``out`` (n, channels)."""
+        n = out.shape[0]
+        np.multiply(self._count[:n], (stop - start) / n, out=out)
+        out += start
+
+    def _fade_into(self, out: np.ndarray, offset: int) -> None:
+        """Allocation-free ``crossfade_weights`` into ``out`` (n, channels)."""
+        n = out.shape[0]
+        np.add(self._count[:n], offset, out=out)
+        out *= 1.0 / self.fade_len
+        np.clip(out, 0.0, 1.0, out=out)
+
+    def _update_targets(self, settings: MixSettings, sources: Mapping[str, Source]) -> None:
+        for src in STEM_SOURCES:
+            source = sources.get(src)
+            if source is None:
+                continue
+            tgt = self._targets[src]
+            for k, name in enumerate(source.stems):
+                tgt[k] = settings.gain(name)
+            if self._gains_valid[src] != source.stems:  # a new model: start at the target
+                self._gains[src][:] = tgt
+                self._gains_valid[src] = source.stems
+
+    def _ready(self, src: str, sources: Mapping[str, Source], m: int) -> bool:
+        if src == "mix":
+            return True
+        source = sources.get(src)
+        return source is not None and source.ring.available(self._generation, self._position) >= m
+
+    def _render(
+        self, src: str, sources: Mapping[str, Source], dst: np.ndarray, m: int, meter: bool
+    ) -> None:
+        """Write source ``src`` for the next ``m`` samples into ``dst`` (m, channels)."""
+        if src == "mix":
+            dst[:] = self._mixbuf[0, :m]
+            if meter:
+                self.levels *= self._decay(m)
+            return
+        source = sources[src]
+        count = len(source.stems)
+        stems = self._stembuf[:count, :m]
+        if source.ring.read_into(stems, self._generation, self._position) < m:
+            dst[:] = self._mixbuf[0, :m]  # raced with a seek: the plain mix is always right
+            return
+        cur = self._gains[src]
+        tgt = self._targets[src]
+        tmp = self._tmp[:m]
+        ramp = self._ramp[:m]
+        dst.fill(0.0)
+        decay = self._decay(m)
+        for k in range(count):
+            g0 = float(cur[k])
+            g1 = float(tgt[k])
+            if g0 == g1:
+                if g1 == 0.0:
+                    if meter:
+                        self.levels[k] *= decay
+                    continue
+                np.multiply(stems[k], g1, out=tmp)
+            else:
+                self._ramp_into(ramp, g0, g1)
+                np.multiply(stems[k], ramp, out=tmp)
+            dst += tmp
+            if meter:
+                self._meter(self.levels[k], tmp, m, decay)
+
+    def _decay(self, m: int) -> float:
+        return math.exp(-m / (METER_PEAK_DECAY_S * self.sample_rate))
+
+    def _meter(self, level: np.ndarray, x: np.ndarray, m: int, decay: float) -> None:
+        peak = float(np.max(np.abs(x, out=self._abs[:m])))
+        ms = float(np.vdot(x, x)) / x.size
+        a = math.exp(-m / (METER_RMS_S * self.sample_rate))
+        level[0] = max(peak, level[0] * decay)
+        level[1] = math.sqrt(a * level[1] * level[1] + (1.0 - a) * ms)
+
+    def _block(self, out: np.ndarray, n: int) -> None:
+        settings = self.settings
+        sources = self.sources
+        mix_ring = self.mix_ring
+        seek_gen, seek_pos = self.seek_request
+        seeking = seek_gen != self._generation
+        want = self.play_request and not seeking
+        if self._run_gain == 0.0 and (not want or mix_ring is None):
+            if seeking:  # faded out: jump now
+                self._generation, self._position = seek_gen, seek_pos
+                self._started = False
+                self._prev = None
+                self.heard = "mix"
+                self.finished = False
+                self.playhead = (seek_gen, seek_pos)
+            out.fill(0.0)
+            self.playing = False
+            self.levels *= self._decay(n)
+            self.master_level *= self._decay(n)
+            return
+        if mix_ring is None:
+            out.fill(0.0)
+            return
+        gen, pos = self._generation, self._position
+        m = mix_ring.read_into(self._mixbuf[:, :n], gen, pos)
+        if m < n:
+            if mix_ring.at_eof(gen, pos + m):
+                if m == 0:
+                    self.finished = True
+            elif self._started:
+                self.underruns += 1
+        if m == 0:  # nothing to play: waiting for the first samples, an underrun or the end
+            out.fill(0.0)
+            self.playing = False
+            if self.finished:
+                self._run_gain = 0.0
+            return
+        self._started = True
+        self.playing = True
+        self.finished = False
+
+        # What should be heard: the selected stems when they cover the block, else the mix.
+        self._update_targets(settings, sources)
+        wanted = settings.source
+        src = wanted if self._ready(wanted, sources, m) else "mix"
+        if src != self.heard:
+            if self.heard == wanted and src == "mix":
+                self.underruns += 1  # the separation fell behind the playhead
+            self._prev = self.heard if self._started and self._run_gain > 0.0 else None
+            self.heard = src
+            self._fade_pos = 0
+        new = self._new[:m]
+        self._render(src, sources, new, m, meter=True)
+        if self._prev is not None:
+            old = self._old[:m]
+            prev = self._prev if self._ready(self._prev, sources, m) else "mix"
+            self._render(prev, sources, old, m, meter=False)
+            w = self._ramp2[:m]
+            self._fade_into(w, self._fade_pos)
+            new *= w
+            np.subtract(1.0, w, out=w)
+            old *= w
+            new += old
+            self._fade_pos += m
+            if self._fade_pos >= self.fade_len:
+                self._prev = None
+        for s in STEM_SOURCES:  # every source's faders moved, heard or not
+            if s in sources:
+                self._gains[s][:] = self._targets[s]
+
+        # Master gain and transport fade, one combined ramp.
+        master = settings.master_gain
+        run = 1.0 if want else 0.0
+        if master != self._master or run != self._run_gain:
+            ramp = self._ramp[:m]
+            self._ramp_into(ramp, self._master, master)
+            if run != self._run_gain:
+                self._ramp_into(self._ramp2[:m], self._run_gain, run)
+                ramp *= self._ramp2[:m]
+            new *= ramp
+        elif master != 1.0:
+            new *= master
+        self._master = master
+        self._run_gain = run
+        out[:m] = new
+        if m < n:
+            out[m:] = 0.0
+        self._meter(self.master_level, new, m, self._decay(m))
+        self._position = pos + m
+        self.playhead = (gen, self._position)
+        mix_ring.publish_read(gen, self._position)
+        for source in sources.values():
+            source.ring.publish_read(gen, self._position)
