@@ -1,0 +1,331 @@
+"""The only object that talks to the engine. GUI thread.
+
+It sends the user's commands to :class:`engine.player.Engine`, polls ``engine.status()`` with a
+~30 Hz QTimer and re-emits it as a Qt signal, keeps the GUI-side mirror of the mix
+(:class:`~app.mixstate.MixState`), and turns every :class:`~engine.errors.StemplayError` into a
+dialog through the error presenter. It owns no audio or separation logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.alerts import ErrorPresenter
+from app.mixstate import MixState, apply_preset
+from engine.errors import StemplayError
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 33  # ~30 Hz status poll
+SEEK_STEP_S = 5.0
+SEEK_BIG_STEP_S = 30.0
+
+
+class Controller(QObject):
+    status_updated = Signal(object)  # EngineStatus
+    track_opened = Signal(object)  # TrackInfo
+    model_changed = Signal(str, object)  # slot, ModelInfo | None
+    mix_changed = Signal(object)  # MixState
+    source_changed = Signal(str)  # "A" | "B" | "mix" | "reference"
+    loop_changed = Signal(object, bool)  # (start, end) | None, enabled
+    tick = Signal()  # every poll, after status_updated (tests measure event-loop stalls)
+
+    def __init__(
+        self,
+        engine_factory: Callable[[], Any],
+        presenter: ErrorPresenter,
+        poll_ms: int = POLL_MS,
+    ) -> None:
+        super().__init__()
+        self._factory = engine_factory
+        self.presenter = presenter
+        self.engine: Any = None
+        self.status: Any = None  # last EngineStatus
+        self.track: Any = None  # TrackInfo of the open song
+        self.models: dict[str, str | None] = {"A": None, "B": None}  # accepted name-or-path
+        self.model_infos: dict[str, Any] = {"A": None, "B": None}
+        self.mix = MixState.unity(())
+        self.master_db = 0.0
+        self.source = "A"
+        self.loop: tuple[float, float] | None = None
+        self.loop_enabled = False
+        self._last_error: str | None = None
+        self._create_engine()
+        self.timer = QTimer(self)
+        self.timer.setInterval(poll_ms)
+        self.timer.timeout.connect(self.poll)
+        self.timer.start()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _create_engine(self) -> bool:
+        try:
+            self.engine = self._factory()
+            return True
+        except StemplayError as err:
+            self.engine = None
+            self.presenter.show_error("Audio output", str(err))
+            return False
+
+    def _call(self, title: str, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+        """Run an engine method: ``(True, result)``, or a dialog and ``(False, None)``."""
+        if self.engine is None:
+            self.presenter.show_error(title, "No audio engine: choose an output in Settings.")
+            return False, None
+        try:
+            return True, fn(*args)
+        except StemplayError as err:
+            self.presenter.show_error(title, str(err))
+            return False, None
+
+    def poll(self) -> None:
+        if self.engine is None:
+            self.tick.emit()
+            return
+        try:
+            st = self.engine.status()
+        except StemplayError as err:  # e.g. the device vanished
+            self._report_async(str(err))
+            self.tick.emit()
+            return
+        self.status = st
+        if st.error and st.error != self._last_error:
+            self._report_async(st.error)
+        self._last_error = st.error
+        stems = tuple(st.stems or ())
+        if stems and stems != self.mix.stems:
+            self._adopt_stems(stems)
+        self.status_updated.emit(st)
+        self.tick.emit()
+
+    def _report_async(self, message: str) -> None:
+        self.presenter.show_error("Playback", message)
+
+    # -- song -----------------------------------------------------------------------------------
+    def open(self, path: str | Path) -> bool:
+        if self.engine is None:
+            self.presenter.show_error("Cannot open the file", "No audio engine: check Settings.")
+            return False
+        ok, info = self._call("Cannot open the file", self.engine.open, str(path))
+        if not ok:
+            return False
+        self.track = info
+        self.loop, self.loop_enabled = None, False
+        self.loop_changed.emit(None, False)
+        self.track_opened.emit(info)
+        self.poll()
+        return True
+
+    def set_model(self, slot: str, key: str | None) -> bool:
+        if self.engine is None:
+            self.presenter.show_error("Model", "No audio engine: choose an output in Settings.")
+            return False
+        try:
+            info = self.engine.set_model(slot, key)
+        except StemplayError as err:
+            self.presenter.show_error(f"Cannot use this model for {slot}", str(err))
+            return False
+        self.models[slot] = key
+        self.model_infos[slot] = info
+        if slot == "A" and info is not None:
+            self._adopt_stems(tuple(info.stems))
+        if slot == "B" and key is None and self.source == "B":
+            self.select("A")
+        self.model_changed.emit(slot, info)
+        return True
+
+    def _adopt_stems(self, stems: tuple[str, ...]) -> None:
+        """A model with other stems: keep settings of the stems both have, unity for the rest."""
+        old = self.mix
+        mix = MixState.unity(stems)
+        for s in stems:
+            mix = mix.with_gain(s, old.gain(s)).with_mute(s, s in old.muted)
+            mix = mix.with_solo(s, s in old.soloed)
+        self.mix = mix
+        self._push_mix()
+        self.mix_changed.emit(mix)
+
+    def _push_mix(self) -> None:
+        if self.engine is None:
+            return
+        for s in self.mix.stems:
+            self._call("Mixer", self.engine.set_gain_db, s, self.mix.gain(s))
+            self._call("Mixer", self.engine.set_mute, s, s in self.mix.muted)
+            self._call("Mixer", self.engine.set_solo, s, s in self.mix.soloed)
+        self._call("Mixer", self.engine.set_master_db, self.master_db)
+
+    # -- transport ------------------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return bool(self.status and self.status.playing)
+
+    @property
+    def position_s(self) -> float:
+        return float(self.status.position_s) if self.status else 0.0
+
+    def play_pause(self) -> None:
+        if self.track is None or self.engine is None:
+            return
+        if self.playing:
+            self._call("Playback", self.engine.pause)
+        else:
+            self._call("Cannot play", self.engine.play)
+        self.poll()
+
+    def play(self) -> None:
+        if self.track is not None and not self.playing:
+            self.play_pause()
+
+    def stop(self) -> None:
+        if self.engine is not None and self.track is not None:
+            self._call("Playback", self.engine.stop)
+            self.poll()
+
+    def seek(self, seconds: float) -> None:
+        if self.engine is None or self.track is None:
+            return
+        seconds = min(max(0.0, seconds), float(self.track.duration_s))
+        self._call("Seek", self.engine.seek, seconds)
+
+    def seek_relative(self, delta_s: float) -> None:
+        self.seek(self.position_s + delta_s)
+
+    def set_loop(self, start: float, end: float) -> None:
+        self.loop = (start, end)
+        self._apply_loop(True)
+
+    def toggle_loop(self, on: bool | None = None) -> bool:
+        """L key / loop button. Without a region there is nothing to loop: returns False."""
+        if self.loop is None:
+            self.loop_changed.emit(None, False)
+            return False
+        self._apply_loop(not self.loop_enabled if on is None else on)
+        return True
+
+    def _apply_loop(self, enabled: bool) -> None:
+        self.loop_enabled = enabled
+        if self.engine is not None:
+            if enabled and self.loop is not None:
+                self._call("Loop", self.engine.set_loop, *self.loop)
+            else:
+                self._call("Loop", self.engine.set_loop, None, None)
+        self.loop_changed.emit(self.loop, self.loop_enabled)
+
+    # -- mixer ----------------------------------------------------------------------------------
+    def set_gain(self, stem: str, db: float) -> None:
+        self.mix = self.mix.with_gain(stem, db)
+        if self.engine is not None:
+            self._call("Mixer", self.engine.set_gain_db, stem, db)
+        self.mix_changed.emit(self.mix)
+
+    def set_mute(self, stem: str, on: bool) -> None:
+        self.mix = self.mix.with_mute(stem, on)
+        if self.engine is not None:
+            self._call("Mixer", self.engine.set_mute, stem, on)
+        self.mix_changed.emit(self.mix)
+
+    def set_solo(self, stem: str, on: bool) -> None:
+        self.mix = self.mix.with_solo(stem, on)
+        if self.engine is not None:
+            self._call("Mixer", self.engine.set_solo, stem, on)
+        self.mix_changed.emit(self.mix)
+
+    def toggle_mute(self, index: int) -> None:
+        if 0 <= index < len(self.mix.stems):
+            s = self.mix.stems[index]
+            self.set_mute(s, s not in self.mix.muted)
+
+    def toggle_solo(self, index: int) -> None:
+        if 0 <= index < len(self.mix.stems):
+            s = self.mix.stems[index]
+            self.set_solo(s, s not in self.mix.soloed)
+
+    def apply_preset(self, name: str) -> None:
+        self.mix = apply_preset(self.mix, name)
+        self._push_mix()
+        self.mix_changed.emit(self.mix)
+
+    def set_master(self, db: float) -> None:
+        self.master_db = db
+        if self.engine is not None:
+            self._call("Mixer", self.engine.set_master_db, db)
+
+    # -- A/B ------------------------------------------------------------------------------------
+    def select(self, source: str) -> None:
+        if self.engine is None:
+            return
+        if source == "B" and self.models["B"] is None:
+            self.presenter.show_error("Model B", "Choose a model for B first.")
+            self.source_changed.emit(self.source)
+            return
+        ok, _ = self._call("Source", self.engine.select, source)
+        if ok:
+            self.source = source
+        self.source_changed.emit(self.source)
+
+    def toggle_ab(self) -> None:
+        """Tab: flip A↔B; from the original or the reference, go back to A."""
+        if self.source == "A" and self.models["B"] is not None:
+            self.select("B")
+        else:
+            self.select("A")
+
+    def toggle_original(self) -> None:
+        """O: original mix, and back to the model heard before."""
+        if self.source == "mix":
+            self.select(self._before_original)
+        else:
+            self._before_original = self.source if self.source in ("A", "B") else "A"
+            self.select("mix")
+
+    _before_original = "A"
+
+    # -- export helpers -------------------------------------------------------------------------
+    def export_mix_db(self) -> dict[str, float]:
+        """The faders as set, for "export current mix": effective dB per stem incl. master."""
+        out = {}
+        for s, db in self.mix.effective_db().items():
+            out[s] = db + self.master_db if math.isfinite(db) else -math.inf
+        return out
+
+    # -- audio settings -------------------------------------------------------------------------
+    def reconfigure(self, engine_factory: Callable[[], Any]) -> None:
+        """New device / buffer / threads: rebuild the engine and restore song, models, mix."""
+        was_playing, pos = self.playing, self.position_s
+        track = self.track
+        if self.engine is not None:
+            try:
+                self.engine.close()
+            except StemplayError as err:
+                log.warning("closing the engine: %s", err)
+        self._factory = engine_factory
+        self.status = None
+        if not self._create_engine():
+            return
+        for slot in ("A", "B"):
+            key = self.models[slot]
+            if key is not None:
+                self._call("Model", self.engine.set_model, slot, key)
+        if track is not None and self._call("Cannot open", self.engine.open, str(track.path))[0]:
+            self.seek(pos)
+        self._push_mix()
+        if self.source != "A":
+            self._call("Source", self.engine.select, self.source)
+        if self.loop_enabled and self.loop is not None:
+            self._call("Loop", self.engine.set_loop, *self.loop)
+        if was_playing:
+            self._call("Cannot play", self.engine.play)
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        if self.engine is not None:
+            try:
+                self.engine.close()
+            except Exception:  # closing must never stop the window from closing
+                log.exception("engine.close failed")
+            self.engine = None

@@ -1,0 +1,384 @@
+"""The export dialog and the thread that runs ``engine.export.export_file``.
+
+The dialog (GUI thread) collects stems, format, bit depth, folder and naming template (with a
+live preview of the file names), then starts an :class:`ExportJob` (one daemon thread).
+Progress comes back through Qt signals (queued into the GUI thread); Cancel sets a
+``threading.Event`` the engine polls, and the engine removes partial files.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.theme import stem_colour
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("wav", "flac", "ogg", "mp3")
+#: bit depths offered per format: (label, soundfile subtype); empty → the codec decides
+SUBTYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "wav": (("16-bit", "PCM_16"), ("24-bit", "PCM_24"), ("32-bit float", "FLOAT")),
+    "flac": (("16-bit", "PCM_16"), ("24-bit", "PCM_24")),
+    "ogg": (),
+    "mp3": (),
+}
+MIX_STEM = "mix"  # the {stem} of the "current mix" file
+
+
+def preview_names(template: str, track: str, stems: list[str], ext: str) -> list[str]:
+    """File names the template gives; raises ``ValueError`` with a readable reason."""
+    names = []
+    for stem in stems:
+        try:
+            name = template.format(track=track, stem=stem, ext=ext)
+        except (KeyError, IndexError) as err:
+            raise ValueError(f"unknown field {err} (use {{track}}, {{stem}}, {{ext}})") from err
+        except ValueError as err:
+            raise ValueError(f"bad template: {err}") from err
+        if not name.strip() or "/" in name or "\\" in name:
+            raise ValueError("a file name must not be empty or contain a slash")
+        names.append(name)
+    if len(set(names)) != len(names):
+        raise ValueError("the template gives two files the same name (add {stem})")
+    return names
+
+
+class ExportJob(QObject):
+    """Runs one or two ``export_file`` calls (stems, then the current mix) in a thread."""
+
+    progress = Signal(float)  # 0..1 over the whole job
+    finished = Signal(list)  # list[Path] written
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, calls: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.calls = calls  # keyword arguments of each export_file call
+        self.cancel_event = threading.Event()  # GUI thread sets, export thread reads
+        self.thread = threading.Thread(target=self._run, name="stemplay-export", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def _run(self) -> None:
+        from engine.export import export_file
+
+        from engine.errors import StemplayError
+
+        written: list[Path] = []
+        n = len(self.calls)
+        try:
+            for i, kwargs in enumerate(self.calls):
+                written += export_file(
+                    **kwargs,
+                    progress=lambda f, i=i: self.progress.emit((i + min(max(f, 0.0), 1.0)) / n),
+                    cancel=self.cancel_event,
+                )
+                if self.cancel_event.is_set():
+                    break
+        except StemplayError as err:
+            _remove(written)
+            if self.cancel_event.is_set():
+                self.cancelled.emit()
+            else:
+                self.failed.emit(str(err))
+            return
+        except Exception as err:  # a bug in export must not take the app down
+            log.exception("export failed")
+            _remove(written)
+            self.failed.emit(f"export failed: {err}")
+            return
+        if self.cancel_event.is_set():
+            _remove(written)  # a cancelled job leaves nothing behind, not even its first part
+            self.cancelled.emit()
+        else:
+            self.finished.emit(written)
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        try:
+            Path(p).unlink(missing_ok=True)
+        except OSError:
+            log.warning("could not remove %s", p)
+
+
+class ExportDialog(QDialog):
+    """Choose what to write; shows progress; ends with "Show in folder"."""
+
+    def __init__(
+        self,
+        track_path: str,
+        track_title: str,
+        stems: list[str],
+        model: str | None,
+        mix_db: dict[str, float],
+        settings: Any,
+        presenter: Any,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Export stems — {track_title}")
+        self.setMinimumWidth(520)
+        self.track_path = track_path
+        self.track_title = track_title
+        self.model = model
+        self.mix_db = dict(mix_db)
+        self.settings = settings
+        self.presenter = presenter
+        self.job: ExportJob | None = None
+        self.written: list[Path] = []
+
+        stems_box = QGroupBox("Stems to write")
+        stems_lay = QHBoxLayout(stems_box)
+        self.stem_checks: dict[str, QCheckBox] = {}
+        for i, stem in enumerate(stems):
+            cb = QCheckBox(stem.capitalize())
+            cb.setChecked(True)
+            colour = stem_colour(stem, i).name()
+            cb.setStyleSheet(f"QCheckBox::indicator:checked {{ background: {colour}; }}")
+            self.stem_checks[stem] = cb
+            stems_lay.addWidget(cb)
+        self.mix_check = QCheckBox("Current mix (the faders as set)")
+        self.mix_check.setToolTip("One extra file: the song as you hear it now")
+        stems_lay.addStretch(1)
+
+        self.format = QComboBox()
+        self.format.addItems(list(FORMATS))
+        self.subtype = QComboBox()
+        self.folder = QLineEdit(settings.export_dir)
+        browse = QPushButton("Browse…")
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.template = QLineEdit(settings.export_template)
+        self.template.setToolTip("Fields: {track}, {stem}, {ext}")
+        self.preview = QLabel()
+        self.preview.setObjectName("dim")
+        self.preview.setWordWrap(True)
+        self.preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        form = QFormLayout()
+        form.addRow("Format", self.format)
+        form.addRow("Bit depth", self.subtype)
+        form.addRow("Folder", folder_row)
+        form.addRow("File names", self.template)
+        form.addRow("", self.preview)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setVisible(False)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.export_button = QPushButton("Export")
+        self.export_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.show_button = QPushButton("Show in folder")
+        self.show_button.setVisible(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.show_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.export_button)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(stems_box)
+        lay.addWidget(self.mix_check)
+        lay.addLayout(form)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.message)
+        lay.addLayout(buttons)
+
+        fmt = settings.export_format if settings.export_format in FORMATS else "wav"
+        self.format.setCurrentText(fmt)
+        self._fill_subtypes(settings.export_subtype)
+        self.format.currentTextChanged.connect(lambda _t: self._fill_subtypes(None))
+        self.format.currentTextChanged.connect(self.update_preview)
+        self.template.textChanged.connect(self.update_preview)
+        self.folder.textChanged.connect(self.update_preview)
+        for cb in [*self.stem_checks.values(), self.mix_check]:
+            cb.toggled.connect(self.update_preview)
+        browse.clicked.connect(self._browse)
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button.clicked.connect(self._cancel_or_close)
+        self.show_button.clicked.connect(self.show_in_folder)
+        self.update_preview()
+
+    # -- form -----------------------------------------------------------------------------------
+    def _fill_subtypes(self, wanted: str | None) -> None:
+        current = wanted or self.subtype.currentData()
+        self.subtype.clear()
+        options = SUBTYPES[self.format.currentText()]
+        for label, sub in options:
+            self.subtype.addItem(label, sub)
+        if not options:
+            self.subtype.addItem("set by the codec", None)
+        i = self.subtype.findData(current)
+        self.subtype.setCurrentIndex(i if i >= 0 else min(1, self.subtype.count() - 1))
+        self.subtype.setEnabled(bool(options))
+
+    def selected_stems(self) -> list[str]:
+        return [s for s, cb in self.stem_checks.items() if cb.isChecked()]
+
+    def update_preview(self) -> bool:
+        """Refresh the file-name preview; returns whether the form can be exported."""
+        names_for = self.selected_stems() + ([MIX_STEM] if self.mix_check.isChecked() else [])
+        ok = True
+        if not names_for:
+            text, ok = "Choose at least one stem.", False
+        elif not self.folder.text().strip():
+            text, ok = "Choose a folder.", False
+        else:
+            try:
+                names = preview_names(
+                    self.template.text(), self.track_title, names_for, self.format.currentText()
+                )
+                folder = Path(self.folder.text()).expanduser() / self.track_title
+                text = f"In {folder}:\n" + "\n".join(names)
+            except ValueError as err:
+                text, ok = f"⚠ {err}", False
+        self.preview.setText(text)
+        self.export_button.setEnabled(ok and self.job is None)
+        return ok
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Export to", self.folder.text())
+        if d:
+            self.folder.setText(d)
+
+    # -- export ---------------------------------------------------------------------------------
+    def calls(self) -> list[dict[str, Any]]:
+        """The ``export_file`` keyword arguments for the current form."""
+        common = {
+            "path": self.track_path,
+            "out_dir": Path(self.folder.text()).expanduser(),
+            "model": self.model,
+            "fmt": self.format.currentText(),
+            "subtype": self.subtype.currentData(),
+            "name": self.template.text(),
+        }
+        out = []
+        if self.selected_stems():
+            out.append({**common, "stems": self.selected_stems()})
+        if self.mix_check.isChecked():
+            out.append({**common, "mix": dict(self.mix_db)})
+        return out
+
+    def start_export(self) -> None:
+        if self.job is not None or not self.update_preview():
+            return
+        s = self.settings
+        s.export_dir, s.export_template = self.folder.text(), self.template.text()
+        s.export_format = self.format.currentText()
+        if self.subtype.currentData():
+            s.export_subtype = self.subtype.currentData()
+        self.job = ExportJob(self.calls())
+        self.job.progress.connect(self._on_progress)
+        self.job.finished.connect(self._on_finished)
+        self.job.failed.connect(self._on_failed)
+        self.job.cancelled.connect(self._on_cancelled)
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.message.setText("Separating and writing…")
+        self.show_button.setVisible(False)
+        self.export_button.setEnabled(False)
+        self._set_form_enabled(False)
+        self.job.start()
+
+    def _set_form_enabled(self, on: bool) -> None:
+        for w in [
+            *self.stem_checks.values(),
+            self.mix_check,
+            self.format,
+            self.folder,
+            self.template,
+        ]:
+            w.setEnabled(on)
+        self.subtype.setEnabled(on and bool(SUBTYPES[self.format.currentText()]))
+
+    def _on_progress(self, fraction: float) -> None:
+        self.progress.setValue(round(fraction * 1000))
+
+    def _job_over(self) -> None:
+        self.job = None
+        self._set_form_enabled(True)
+        self.update_preview()
+
+    def _on_finished(self, written: list) -> None:
+        self.written = [Path(p) for p in written]
+        self.progress.setValue(1000)
+        self.message.setText(f"Done: {len(self.written)} file(s) written.")
+        self.show_button.setVisible(bool(self.written))
+        self.cancel_button.setText("Close")
+        self._job_over()
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setVisible(False)
+        self.message.setText("Export failed; nothing was written.")
+        self._job_over()
+        self.presenter.show_error("Export failed", message)
+
+    def _on_cancelled(self) -> None:
+        self.progress.setVisible(False)
+        self.message.setText("Export cancelled; nothing was written.")
+        self._job_over()
+
+    def _cancel_or_close(self) -> None:
+        if self.job is not None:
+            self.message.setText("Cancelling…")
+            self.job.cancel()
+        else:
+            self.reject()
+
+    def output_folder(self) -> Path | None:
+        return self.written[0].parent if self.written else None
+
+    def show_in_folder(self) -> None:
+        folder = self.output_folder()
+        if folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Window closing: cancel a running export and wait for it (the engine cleans up)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.thread.join(timeout)
+
+    def closeEvent(self, event) -> None:
+        if self.job is not None:
+            self.job.cancel()
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        if self.job is not None:  # Esc while exporting cancels first
+            self.job.cancel()
+            return
+        super().reject()

@@ -1,0 +1,537 @@
+"""The main window: assembles the widgets, the menus and the keyboard, and wires them to the
+controller. GUI thread. Nothing here touches audio; every action goes through
+:class:`~app.controller.Controller`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import theme
+from app.alerts import ErrorPresenter
+from app.controller import SEEK_BIG_STEP_S, SEEK_STEP_S, Controller
+from app.envelope import EnvelopeJob
+from app.export_dialog import ExportDialog
+from app.mixstate import PRESETS, MixState
+from app.model_picker import ModelPicker, SourceSelector, model_label
+from app.settings import AppSettings
+from app.settings_dialog import SettingsDialog
+from app.stem_strip import StripRow
+from app.transport import TransportBar
+from app.waveform import WaveformView
+
+log = logging.getLogger(__name__)
+
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
+SHORTCUTS_HELP = """<table>
+<tr><td><b>Space</b></td><td>play / pause</td></tr>
+<tr><td><b>← / →</b></td><td>seek 5 s (Shift: 30 s)</td></tr>
+<tr><td><b>Home</b></td><td>back to the start</td></tr>
+<tr><td><b>1 – 4</b></td><td>mute a stem (Shift: solo)</td></tr>
+<tr><td><b>Tab</b></td><td>flip between models A and B</td></tr>
+<tr><td><b>O</b></td><td>original mix (and back)</td></tr>
+<tr><td><b>R</b></td><td>reference stems, when the song has them</td></tr>
+<tr><td><b>L</b></td><td>loop on/off (Shift+drag on the waveform sets it)</td></tr>
+<tr><td><b>Ctrl+O / Ctrl+E</b></td><td>open a song / export stems</td></tr>
+</table>"""
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        settings: AppSettings,
+        engine_factory: Any,
+        presenter: ErrorPresenter | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self._engine_factory = engine_factory
+        self.setWindowTitle("stemplay")
+        self.setAcceptDrops(True)
+        self.presenter = presenter or ErrorPresenter(self)
+        if self.presenter.parent is None:
+            self.presenter.parent = self
+        self.controller = Controller(lambda: engine_factory(settings), self.presenter)
+        self.export_dialog: ExportDialog | None = None
+        self.envelope = EnvelopeJob()
+        self._envelope_token = 0
+        self._build()
+        self._build_menus()
+        self._build_shortcuts()
+        self._connect()
+        self._fill_model_pickers()
+        self._show_no_track()
+        if settings.geometry is not None:
+            self.restoreGeometry(settings.geometry)
+        else:
+            self.resize(1040, 640)
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.title = QLabel("No song open")
+        self.title.setObjectName("title")
+        self.subtitle = QLabel("")
+        self.subtitle.setObjectName("dim")
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        titles.addWidget(self.title)
+        titles.addWidget(self.subtitle)
+
+        self.picker_a = ModelPicker("A")
+        self.picker_b = ModelPicker("B")
+        pickers = QVBoxLayout()
+        pickers.setSpacing(4)
+        pickers.addWidget(self.picker_a)
+        pickers.addWidget(self.picker_b)
+        self.sources = SourceSelector()
+
+        top = QHBoxLayout()
+        top.addLayout(titles, 1)
+        top.addLayout(pickers)
+        top.addSpacing(8)
+        top.addWidget(self.sources)
+
+        self.waveform = WaveformView()
+        self.transport = TransportBar()
+        self.strips = StripRow()
+
+        presets = QFrame()
+        presets.setObjectName("panel")
+        pl = QVBoxLayout(presets)
+        pl.setContentsMargins(8, 8, 8, 8)
+        head = QLabel("Presets")
+        head.setObjectName("dim")
+        pl.addWidget(head)
+        self.preset_buttons: dict[str, QPushButton] = {}
+        for name in ("Karaoke", "A cappella", "Drumless", "Bassless", "All"):
+            b = QPushButton(name)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(lambda _=False, n=name: self.controller.apply_preset(n))
+            self.preset_buttons[name] = b
+            pl.addWidget(b)
+        pl.addStretch(1)
+        assert set(self.preset_buttons) == set(PRESETS)
+
+        self.no_model_label = QLabel(
+            "No separation model: the original mix plays.\nAdd an .onnx model with “Add…”."
+        )
+        self.no_model_label.setObjectName("dim")
+        self.no_model_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_model_label.setVisible(False)
+
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.strips, 1)
+        bottom.addWidget(self.no_model_label, 1)
+        bottom.addWidget(presets)
+
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(12, 10, 12, 6)
+        lay.addLayout(top)
+        lay.addWidget(self.waveform, 2)
+        lay.addWidget(self.transport)
+        lay.addLayout(bottom, 3)
+        self.setCentralWidget(central)
+
+        sb = self.statusBar()
+        self.st_models = QLabel()
+        self.st_provider = QLabel()
+        self.st_speed = QLabel()
+        self.st_ahead = QLabel()
+        self.st_underruns = QLabel()
+        self.st_state = QLabel()
+        for w in (
+            self.st_models,
+            self.st_provider,
+            self.st_speed,
+            self.st_ahead,
+            self.st_underruns,
+        ):
+            sb.addWidget(w)
+        sb.addPermanentWidget(self.st_state)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file = mb.addMenu("&File")
+        self.act_open = file.addAction("&Open…", self.open_dialog)
+        self.act_open.setShortcut(QKeySequence.StandardKey.Open)
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.act_export = file.addAction("&Export stems…", self.open_export)
+        self.act_export.setShortcut(QKeySequence("Ctrl+E"))
+        file.addSeparator()
+        act = file.addAction("&Settings…", self.open_settings)
+        act.setShortcut(QKeySequence("Ctrl+,"))
+        file.addSeparator()
+        act = file.addAction("&Quit", self.close)
+        act.setShortcut(QKeySequence.StandardKey.Quit)
+        play = mb.addMenu("&Playback")
+        play.addAction("Play / Pause\tSpace", self.controller.play_pause)
+        play.addAction("Stop", self.controller.stop)
+        play.addAction("Loop on/off\tL", self._toggle_loop)
+        presets = play.addMenu("Stem presets")
+        for name in ("Karaoke", "A cappella", "Drumless", "Bassless", "All"):
+            presets.addAction(name, lambda n=name: self.controller.apply_preset(n))
+        models = mb.addMenu("&Models")
+        models.addAction("Hear A / B\tTab", self.controller.toggle_ab)
+        models.addAction("Original mix\tO", self.controller.toggle_original)
+        models.addAction("Add model for A…", self.picker_a._on_add)
+        models.addAction("Add model for B…", self.picker_b._on_add)
+        help_ = mb.addMenu("&Help")
+        help_.addAction("Keyboard shortcuts", self._show_shortcuts)
+        help_.addAction("About stemplay", self._show_about)
+        self._fill_recent()
+
+    def _build_shortcuts(self) -> None:
+        c = self.controller
+
+        def key(seq: str, fn: Any) -> None:
+            sc = QShortcut(QKeySequence(seq), self)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            sc.activated.connect(fn)
+
+        key("Space", c.play_pause)
+        key("Left", lambda: c.seek_relative(-SEEK_STEP_S))
+        key("Right", lambda: c.seek_relative(SEEK_STEP_S))
+        key("Shift+Left", lambda: c.seek_relative(-SEEK_BIG_STEP_S))
+        key("Shift+Right", lambda: c.seek_relative(SEEK_BIG_STEP_S))
+        key("Home", lambda: c.seek(0.0))
+        key("L", self._toggle_loop)
+        key("Tab", c.toggle_ab)
+        key("O", c.toggle_original)
+        key("R", lambda: c.select("reference") if self._has_reference() else None)
+        for i in range(4):
+            key(str(i + 1), lambda i=i: c.toggle_mute(i))
+            key(f"Shift+{i + 1}", lambda i=i: c.toggle_solo(i))
+            # layouts where Shift+digit is reported as the shifted symbol (US: ! @ # $)
+            key("!@#$"[i], lambda i=i: c.toggle_solo(i))
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.status_updated.connect(self._on_status)
+        c.track_opened.connect(self._on_track_opened)
+        c.model_changed.connect(self._on_model_changed)
+        c.mix_changed.connect(self._on_mix_changed)
+        c.source_changed.connect(self.sources.show_source)
+        c.loop_changed.connect(self._on_loop_changed)
+        self.transport.play_pause.connect(c.play_pause)
+        self.transport.stop.connect(c.stop)
+        self.transport.seek.connect(c.seek)
+        self.transport.loop_toggled.connect(self._on_loop_button)
+        self.transport.master_changed.connect(c.set_master)
+        self.waveform.seek_requested.connect(c.seek)
+        self.waveform.loop_selected.connect(c.set_loop)
+        self.strips.gain_changed.connect(c.set_gain)
+        self.strips.mute_toggled.connect(c.set_mute)
+        self.strips.solo_toggled.connect(c.set_solo)
+        self.picker_a.model_chosen.connect(self.choose_model)
+        self.picker_b.model_chosen.connect(self.choose_model)
+        self.sources.source_chosen.connect(c.select)
+        self.envelope.progress.connect(self._on_envelope)
+        self.envelope.done.connect(self._on_envelope)
+        self.envelope.failed.connect(self._on_envelope_failed)
+
+    # -- models ---------------------------------------------------------------------------------
+    def _model_entries(self) -> list[tuple[str, str]]:
+        from engine.model import list_models
+
+        from engine.errors import StemplayError
+
+        try:
+            infos = list_models()
+        except StemplayError as err:
+            log.warning("listing models: %s", err)
+            infos = []
+        entries = [(model_label(i), str(i.name)) for i in infos]
+        names = {k for _, k in entries}
+        for p in self.settings.user_models:
+            if Path(p).is_file() and p not in names:
+                entries.append((f"{Path(p).stem} (file)", p))
+        return entries
+
+    def _fill_model_pickers(self) -> None:
+        entries = self._model_entries()
+        self.picker_a.set_models(entries, self.controller.models["A"])
+        self.picker_b.set_models(entries, self.controller.models["B"])
+
+    def load_initial_models(self) -> None:
+        """At start: the models of the last session, else the engine's default for A."""
+        entries = [k for _, k in self._model_entries()]
+        wanted_a = self.settings.model("A")
+        if wanted_a is None or wanted_a not in entries and not Path(wanted_a).is_file():
+            wanted_a = self._default_model(entries)
+        if wanted_a is not None and not self.controller.set_model("A", wanted_a):
+            self.presenter.dismiss()  # a stale setting is not worth a dialog: try the default
+            fallback = self._default_model(entries)
+            if fallback is not None and fallback != wanted_a:
+                self.controller.set_model("A", fallback)
+        wanted_b = self.settings.model("B")
+        usable_b = wanted_b is not None and (wanted_b in entries or Path(wanted_b).is_file())
+        if usable_b and not self.controller.set_model("B", wanted_b):
+            self.presenter.dismiss()
+        self._fill_model_pickers()
+        self._update_model_visibility()
+
+    def _default_model(self, entries: list[str]) -> str | None:
+        from engine.config import DEFAULT_MODEL_ORDER
+
+        for name in DEFAULT_MODEL_ORDER:
+            if name in entries:
+                return name
+        return entries[0] if entries else None
+
+    def choose_model(self, slot: str, key: str | None) -> bool:
+        picker = self.picker_a if slot == "A" else self.picker_b
+        if self.controller.set_model(slot, key):
+            if key is not None and Path(key).suffix == ".onnx" and Path(key).is_file():
+                self.settings.add_user_model(key)
+                self._fill_model_pickers()
+            picker.accept_current(key)
+            self.settings.set_model(slot, key)
+            self._update_model_visibility()
+            return True
+        picker.revert()
+        return False
+
+    def _on_model_changed(self, _slot: str, _info: Any) -> None:
+        self._update_model_visibility()
+
+    def _update_model_visibility(self) -> None:
+        has_a = self.controller.models["A"] is not None
+        self.no_model_label.setVisible(not has_a)
+        self.strips.setVisible(has_a)
+        self.sources.set_available(
+            has_b=self.controller.models["B"] is not None,
+            has_reference=self._has_reference(),
+            has_a=has_a,
+        )
+
+    def _has_reference(self) -> bool:
+        st = self.controller.status
+        return bool(st is not None and st.has_reference)
+
+    # -- files ----------------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> bool:
+        if not self.controller.open(path):
+            return False
+        self.settings.add_recent(path)
+        self._fill_recent()
+        return True
+
+    def open_dialog(self) -> None:
+        start = (
+            str(Path(self.settings.recent_files[0]).parent)
+            if self.settings.recent_files
+            else str(Path.home())
+        )
+        path, _ = QFileDialog.getOpenFileName(self, "Open a song", start, AUDIO_FILTER)
+        if path:
+            self.open_path(path)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files
+        for p in recent:
+            act = QAction(
+                Path(p).name if Path(p).name != Path(p).stem + Path(p).suffix else p,
+                self.recent_menu,
+            )
+            act.setText(f"{Path(p).parent.name}/{Path(p).name}")
+            act.setToolTip(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_path(p))
+            self.recent_menu.addAction(act)
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent()
+        self._fill_recent()
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
+        if any(u.isLocalFile() for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:
+        files = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if files:
+            e.acceptProposedAction()
+            self.open_path(files[0])
+
+    # -- reactions ------------------------------------------------------------------------------
+    def _show_no_track(self) -> None:
+        self.waveform.clear()
+        self.transport.set_duration(0)
+        self.transport.setEnabled(False)
+        self.act_export.setEnabled(False)
+        self._update_status_bar(None)
+
+    def _on_track_opened(self, info: Any) -> None:
+        title = str(getattr(info, "title", "") or Path(info.path).stem)
+        if Path(info.path).stem == "mixture":  # MUSDB layout: the folder names the song
+            title = Path(info.path).parent.name
+        self.track_title = title
+        self.title.setText(title)
+        rate = getattr(info, "source_rate", None) or getattr(info, "sample_rate", None)
+        fmt = getattr(info, "format", "")
+        details = [str(fmt).upper()] if fmt else []
+        if rate:
+            details.append(f"{int(rate) / 1000:g} kHz")
+        details.append(str(Path(info.path).parent))
+        self.subtitle.setText(" · ".join(details))
+        self.setWindowTitle(f"{title} — stemplay")
+        self.waveform.clear(float(info.duration_s))
+        self.transport.set_duration(float(info.duration_s))
+        self.transport.setEnabled(True)
+        self.transport.set_loop_checked(False)
+        self.act_export.setEnabled(True)
+        self._envelope_token = self.envelope.start(info.path)
+        self._update_model_visibility()
+
+    def _on_envelope(self, token: int, peak: Any, rms: Any) -> None:
+        if token == self._envelope_token:
+            self.waveform.set_envelope(peak, rms)
+
+    def _on_envelope_failed(self, token: int, message: str) -> None:
+        if token == self._envelope_token:
+            log.warning("waveform: %s", message)
+            self.waveform.empty_text = message
+
+    def _on_mix_changed(self, mix: MixState) -> None:
+        self.strips.set_stems(mix.stems)
+        for s, strip in self.strips.strips.items():
+            strip.set_state(mix.gain(s), s in mix.muted, s in mix.soloed)
+            strip.set_audible(mix.audible(s))
+
+    def _on_loop_changed(self, loop: Any, enabled: bool) -> None:
+        self.waveform.set_loop(loop, enabled)
+        self.transport.set_loop_checked(enabled)
+
+    def _toggle_loop(self) -> None:
+        if not self.controller.toggle_loop():
+            self.statusBar().showMessage("Shift+drag on the waveform to set a loop region", 3000)
+
+    def _on_loop_button(self, on: bool) -> None:
+        if not self.controller.toggle_loop(on):
+            self.transport.set_loop_checked(False)
+            self.statusBar().showMessage("Shift+drag on the waveform to set a loop region", 3000)
+
+    def _on_status(self, st: Any) -> None:
+        self.transport.show_status(bool(st.playing), float(st.position_s))
+        self.waveform.set_position(float(st.position_s))
+        levels = st.levels or {}
+        for s, strip in self.strips.strips.items():
+            peak, rms = levels.get(s, (0.0, 0.0))
+            strip.meter.set_levels(peak, rms)
+        self.sources.show_source(st.source)
+        self.sources.set_available(
+            has_b=self.controller.models["B"] is not None,
+            has_reference=bool(st.has_reference),
+            has_a=self.controller.models["A"] is not None,
+        )
+        self._update_status_bar(st)
+
+    def _update_status_bar(self, st: Any) -> None:
+        c = self.controller
+        names = []
+        for slot in ("A", "B"):
+            info = c.model_infos.get(slot)
+            names.append(f"{slot}: {model_label(info) if info is not None else '—'}")
+        self.st_models.setText("   ".join(names))
+        if st is None:
+            for w in (self.st_provider, self.st_speed, self.st_ahead, self.st_underruns):
+                w.setText("")
+            self.st_state.setText("Open a song to start")
+            return
+        self.st_provider.setText(str(st.provider or "CPU"))
+        self.st_speed.setText(f"{st.rtf:.1f}× real time" if st.rtf else "speed —")
+        self.st_ahead.setText(f"{st.ahead_s:.1f} s separated ahead")
+        self.st_underruns.setText(f"underruns: {st.underruns}")
+        if st.source == "mix":
+            state = "original mix"
+        elif st.source == "reference":
+            state = "reference stems"
+        else:
+            state = f"hearing {st.source}" + ("" if st.separated else " (mix until stems ready)")
+        self.st_state.setText(state)
+
+    # -- dialogs --------------------------------------------------------------------------------
+    def open_export(self) -> ExportDialog | None:
+        c = self.controller
+        if c.track is None:
+            return None
+        if self.export_dialog is not None and self.export_dialog.isVisible():
+            self.export_dialog.raise_()
+            return self.export_dialog
+        stems = list(c.mix.stems) or list(getattr(c.model_infos.get("A"), "stems", ()) or ())
+        if not stems:
+            self.presenter.show_error("Export", "Choose a separation model first.")
+            return None
+        key = c.models["A"] if c.source != "B" else c.models["B"]
+        dlg = ExportDialog(
+            str(c.track.path),
+            getattr(self, "track_title", Path(c.track.path).stem),
+            stems,
+            key,
+            c.export_mix_db(),
+            self.settings,
+            self.presenter,
+            self,
+        )
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        self.export_dialog = dlg
+        dlg.show()
+        return dlg
+
+    def open_settings(self) -> SettingsDialog:
+        dlg = SettingsDialog(self.settings, parent=self)
+        dlg.accepted.connect(lambda: self.apply_settings(dlg))
+        dlg.open()
+        return dlg
+
+    def apply_settings(self, dlg: SettingsDialog) -> None:
+        audio, theme_changed = dlg.save()
+        if theme_changed:
+            theme.apply_theme(QApplication.instance(), self.settings.theme)
+        if audio:
+            self.controller.reconfigure(lambda: self._engine_factory(self.settings))
+
+    def _show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
+
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About stemplay",
+            "<b>stemplay</b><br>Plays a song while separating it into stems (vocals, drums, "
+            "bass, other) so you can mute, solo and fade each one live.",
+        )
+
+    # -- closing --------------------------------------------------------------------------------
+    def closeEvent(self, e: QCloseEvent) -> None:
+        if self.export_dialog is not None:
+            self.export_dialog.shutdown()
+            self.export_dialog.close()
+        self.envelope.cancel(wait=True)
+        self.controller.shutdown()
+        self.settings.geometry = self.saveGeometry()
+        self.settings.sync()
+        self.presenter.dismiss()
+        super().closeEvent(e)

@@ -1,0 +1,85 @@
+"""A vertical peak/RMS level meter with peak hold, painted by hand. GUI thread.
+
+Fed from ``EngineStatus.levels`` (linear peak and RMS of what was actually played); it only
+paints, the numbers come from the engine.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app import theme
+
+METER_FLOOR_DB = -60.0
+METER_TOP_DB = 6.0
+PEAK_HOLD_TICKS = 45  # ~1.5 s at the 30 Hz status poll
+PEAK_FALL_DB = 1.5  # dB per tick once the hold has expired
+
+
+def level_to_fraction(level: float) -> float:
+    """Linear amplitude → height fraction of the meter (dB scale, floor at -60 dB)."""
+    if level <= 0.0 or not math.isfinite(level):
+        return 0.0
+    db = 20.0 * math.log10(level)
+    return min(1.0, max(0.0, (db - METER_FLOOR_DB) / (METER_TOP_DB - METER_FLOOR_DB)))
+
+
+class LevelMeter(QWidget):
+    """Shows RMS as a solid bar, peak as a lighter bar and the held peak as a line."""
+
+    def __init__(self, colour: QColor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._colour = QColor(colour)
+        self.peak = 0.0  # linear, last value set by the GUI poll
+        self.rms = 0.0
+        self._hold_db = METER_FLOOR_DB
+        self._hold_ticks = 0
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(80)
+
+    def sizeHint(self) -> QSize:
+        return QSize(14, 160)
+
+    def set_levels(self, peak: float, rms: float) -> None:
+        self.peak, self.rms = float(peak), float(rms)
+        peak_db = 20.0 * math.log10(self.peak) if self.peak > 0 else METER_FLOOR_DB
+        if peak_db >= self._hold_db:
+            self._hold_db, self._hold_ticks = peak_db, PEAK_HOLD_TICKS
+        elif self._hold_ticks > 0:
+            self._hold_ticks -= 1
+        else:
+            self._hold_db = max(METER_FLOOR_DB, self._hold_db - PEAK_FALL_DB)
+        self.update()
+
+    def reset(self) -> None:
+        self.peak = self.rms = 0.0
+        self._hold_db, self._hold_ticks = METER_FLOOR_DB, 0
+        self.update()
+
+    def paintEvent(self, _event) -> None:
+        c = theme.colours()
+        p = QPainter(self)
+        r = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        p.fillRect(r, QColor(c.meter_bg))
+        h = r.height()
+        peak_col = QColor(self._colour)
+        peak_col.setAlpha(110)
+        top_peak = h * (1.0 - level_to_fraction(self.peak))
+        p.fillRect(QRectF(r.left(), r.top() + top_peak, r.width(), h - top_peak), peak_col)
+        top_rms = h * (1.0 - level_to_fraction(self.rms))
+        p.fillRect(QRectF(r.left(), r.top() + top_rms, r.width(), h - top_rms), self._colour)
+        hold = (self._hold_db - METER_FLOOR_DB) / (METER_TOP_DB - METER_FLOOR_DB)
+        if hold > 0:
+            y = r.top() + h * (1.0 - min(1.0, hold))
+            p.setPen(QColor("#ff4040") if self._hold_db > 0 else QColor(c.text))
+            p.drawLine(int(r.left()), int(y), int(r.right()), int(y))
+        # 0 dB tick
+        y0 = r.top() + h * (1.0 - (0 - METER_FLOOR_DB) / (METER_TOP_DB - METER_FLOOR_DB))
+        p.setPen(QColor(c.dim_text))
+        p.drawLine(int(r.left()), int(y0), int(r.left() + 3), int(y0))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.end()

@@ -1,0 +1,158 @@
+"""Persisted user settings (QSettings, INI format). GUI thread.
+
+Typed accessors so that the rest of the app never handles raw QVariants.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+MAX_RECENT = 10
+BLOCK_SIZES = (256, 512, 1024, 2048)
+
+
+class AppSettings:
+    """Wraps one QSettings store; ``path`` selects a file (tests), else the user's config."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            self._s = QSettings(
+                QSettings.Format.IniFormat, QSettings.Scope.UserScope, "stemplay", "stemplay"
+            )
+        else:
+            self._s = QSettings(str(path), QSettings.Format.IniFormat)
+
+    def sync(self) -> None:
+        self._s.sync()
+
+    def _str(self, key: str, default: str) -> str:
+        v = self._s.value(key, default)
+        return default if v is None else str(v)
+
+    def _int(self, key: str, default: int) -> int:
+        try:
+            return int(self._s.value(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    def _list(self, key: str) -> list[str]:
+        v = self._s.value(key, [])
+        if v is None:
+            return []
+        if isinstance(v, str):
+            return [v] if v else []
+        return [str(x) for x in v]
+
+    # -- appearance ---------------------------------------------------------------------------
+    @property
+    def theme(self) -> str:
+        v = self._str("ui/theme", "dark")
+        return v if v in ("dark", "light") else "dark"
+
+    @theme.setter
+    def theme(self, v: str) -> None:
+        self._s.setValue("ui/theme", v)
+
+    @property
+    def geometry(self) -> QByteArray | None:
+        v = self._s.value("ui/geometry")
+        return v if isinstance(v, QByteArray) else None
+
+    @geometry.setter
+    def geometry(self, v: QByteArray) -> None:
+        self._s.setValue("ui/geometry", v)
+
+    # -- audio ----------------------------------------------------------------------------------
+    @property
+    def device(self) -> str | None:
+        """Output device as the engine knows it (index or name); ``None`` = system default."""
+        v = self._str("audio/device", "")
+        return v or None
+
+    @device.setter
+    def device(self, v: str | None) -> None:
+        self._s.setValue("audio/device", "" if v is None else str(v))
+
+    @property
+    def blocksize(self) -> int:
+        v = self._int("audio/blocksize", 512)
+        return v if v in BLOCK_SIZES else 512
+
+    @blocksize.setter
+    def blocksize(self, v: int) -> None:
+        self._s.setValue("audio/blocksize", int(v))
+
+    @property
+    def threads(self) -> int:
+        """Inference threads; 0 lets the engine choose."""
+        return max(0, self._int("audio/threads", 0))
+
+    @threads.setter
+    def threads(self, v: int) -> None:
+        self._s.setValue("audio/threads", int(v))
+
+    # -- files and models -----------------------------------------------------------------------
+    @property
+    def recent_files(self) -> list[str]:
+        return self._list("files/recent")[:MAX_RECENT]
+
+    def add_recent(self, path: str | Path) -> list[str]:
+        p = str(Path(path).resolve())
+        items = [p] + [x for x in self.recent_files if x != p]
+        self._s.setValue("files/recent", items[:MAX_RECENT])
+        return items[:MAX_RECENT]
+
+    def clear_recent(self) -> None:
+        self._s.setValue("files/recent", [])
+
+    @property
+    def user_models(self) -> list[str]:
+        """``.onnx`` files the user added with the file dialog (validated by the engine)."""
+        return self._list("models/user")
+
+    def add_user_model(self, path: str | Path) -> None:
+        p = str(Path(path).resolve())
+        if p not in self.user_models:
+            self._s.setValue("models/user", self.user_models + [p])
+
+    def model(self, slot: str) -> str | None:
+        v = self._str(f"models/{slot}", "")
+        return v or None
+
+    def set_model(self, slot: str, v: str | None) -> None:
+        self._s.setValue(f"models/{slot}", v or "")
+
+    # -- export ---------------------------------------------------------------------------------
+    @property
+    def export_dir(self) -> str:
+        return self._str("export/dir", str(Path.home() / "Music" / "stemplay"))
+
+    @export_dir.setter
+    def export_dir(self, v: str) -> None:
+        self._s.setValue("export/dir", v)
+
+    @property
+    def export_template(self) -> str:
+        return self._str("export/template", "{track} - {stem}.{ext}")
+
+    @export_template.setter
+    def export_template(self, v: str) -> None:
+        self._s.setValue("export/template", v)
+
+    @property
+    def export_format(self) -> str:
+        return self._str("export/format", "wav")
+
+    @export_format.setter
+    def export_format(self, v: str) -> None:
+        self._s.setValue("export/format", v)
+
+    @property
+    def export_subtype(self) -> str:
+        return self._str("export/subtype", "PCM_24")
+
+    @export_subtype.setter
+    def export_subtype(self, v: str) -> None:
+        self._s.setValue("export/subtype", v)

@@ -1,0 +1,200 @@
+"""Waveform overview of the mix with the playhead and the loop region. GUI thread.
+
+Click or drag with the left button to seek; drag with Shift (or the right button) to set a loop
+region. Before a song is open it shows an invitation to open or drop a file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app import theme
+from app.timefmt import format_time
+
+MIN_LOOP_S = 0.2  # a shorter drag is a click, not a loop
+
+
+class WaveformView(QWidget):
+    """Draws ``peak``/``rms`` envelopes (shape ``(buckets,)``) scaled to the widget width."""
+
+    seek_requested = Signal(float)  # seconds
+    loop_selected = Signal(float, float)  # start, end seconds
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.duration_s = 0.0
+        self.position_s = 0.0
+        self.loop: tuple[float, float] | None = None
+        self.loop_enabled = False
+        self.empty_text = "Drop a song here, or press Ctrl+O to open one"
+        self._peak = np.zeros(0, np.float32)
+        self._rms = np.zeros(0, np.float32)
+        self._drag: str | None = None  # "seek" | "loop"
+        self._loop_anchor = 0.0
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(110)
+        self.setMouseTracking(False)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Click or drag: seek · Shift+drag: set loop (L toggles it)")
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, 150)
+
+    # -- data -----------------------------------------------------------------------------------
+    def clear(self, duration_s: float = 0.0) -> None:
+        self.duration_s = duration_s
+        self.position_s = 0.0
+        self.loop = None
+        self.loop_enabled = False
+        self._peak = np.zeros(0, np.float32)
+        self._rms = np.zeros(0, np.float32)
+        self.update()
+
+    def set_envelope(self, peak: np.ndarray, rms: np.ndarray) -> None:
+        self._peak = np.asarray(peak, np.float32)
+        self._rms = np.asarray(rms, np.float32)
+        self.update()
+
+    @property
+    def has_envelope(self) -> bool:
+        return bool(self._peak.size) and bool(self._peak.max() > 0)
+
+    def set_position(self, seconds: float) -> None:
+        if abs(seconds - self.position_s) * max(1, self.width()) > 0.5 * max(self.duration_s, 1e-9):
+            self.position_s = seconds
+            self.update()
+        else:
+            self.position_s = seconds
+
+    def set_loop(self, loop: tuple[float, float] | None, enabled: bool) -> None:
+        self.loop, self.loop_enabled = loop, enabled
+        self.update()
+
+    # -- geometry -------------------------------------------------------------------------------
+    def x_to_seconds(self, x: float) -> float:
+        if self.duration_s <= 0 or self.width() <= 1:
+            return 0.0
+        return min(max(x / (self.width() - 1), 0.0), 1.0) * self.duration_s
+
+    def seconds_to_x(self, s: float) -> float:
+        if self.duration_s <= 0:
+            return 0.0
+        return s / self.duration_s * (self.width() - 1)
+
+    # -- mouse ----------------------------------------------------------------------------------
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        if self.duration_s <= 0:
+            return
+        t = self.x_to_seconds(e.position().x())
+        shift = bool(e.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if e.button() == Qt.MouseButton.RightButton or shift:
+            self._drag, self._loop_anchor = "loop", t
+        elif e.button() == Qt.MouseButton.LeftButton:
+            self._drag = "seek"
+            self.position_s = t
+            self.seek_requested.emit(t)
+            self.update()
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        t = self.x_to_seconds(e.position().x())
+        if self._drag == "seek":
+            self.position_s = t
+            self.seek_requested.emit(t)
+            self.update()
+        elif self._drag == "loop":
+            a, b = sorted((self._loop_anchor, t))
+            self.loop = (a, b)
+            self.loop_enabled = True
+            self.update()
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        if self._drag == "loop":
+            a, b = sorted((self._loop_anchor, self.x_to_seconds(e.position().x())))
+            if b - a >= MIN_LOOP_S:
+                self.loop, self.loop_enabled = (a, b), True
+                self.loop_selected.emit(a, b)
+            self.update()
+        self._drag = None
+
+    # -- painting -------------------------------------------------------------------------------
+    def paintEvent(self, _event) -> None:
+        c = theme.colours()
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        rect = QRectF(self.rect())
+        p.fillRect(rect, QColor(c.base))
+        p.setPen(QColor(c.border))
+        p.drawRect(rect.adjusted(0.5, 0.5, -0.5, -0.5))
+        if self.duration_s <= 0:
+            f = QFont(self.font())
+            f.setPointSizeF(f.pointSizeF() * 1.25)
+            p.setFont(f)
+            p.setPen(QColor(c.dim_text))
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.empty_text)
+            p.end()
+            return
+        w, h = rect.width(), rect.height()
+        mid = h / 2
+        if self.loop is not None:
+            x0, x1 = self.seconds_to_x(self.loop[0]), self.seconds_to_x(self.loop[1])
+            col = QColor(c.loop)
+            if not self.loop_enabled:
+                col.setAlpha(col.alpha() // 3)
+            p.fillRect(QRectF(x0, 0, max(1.0, x1 - x0), h), col)
+        if self._peak.size:
+            cols = max(2, int(w))
+            peak = _resample_max(self._peak, cols)
+            rms = _resample_max(self._rms, cols)
+            top = max(1e-3, float(peak.max()))
+            scale = (mid - 6) / top
+            xs = np.linspace(0, w - 1, cols)
+            play_x = self.seconds_to_x(self.position_s)
+            for data, colour_played, colour in (
+                (peak, c.wave_played, c.wave),
+                (rms, c.wave_rms, c.dim_text),
+            ):
+                path = _mirror_path(xs, data * scale, mid)
+                p.setPen(Qt.PenStyle.NoPen)
+                p.setClipRect(QRectF(0, 0, play_x, h))
+                p.setBrush(QColor(colour_played))
+                p.drawPath(path)
+                p.setClipRect(QRectF(play_x, 0, w - play_x, h))
+                p.setBrush(QColor(colour))
+                p.drawPath(path)
+            p.setClipping(False)
+        else:
+            p.setPen(QColor(c.dim_text))
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, "reading the waveform…")
+        x = self.seconds_to_x(self.position_s)
+        p.setPen(QColor(c.playhead))
+        p.drawLine(QPointF(x, 0), QPointF(x, h))
+        p.setPen(QColor(c.dim_text))
+        p.drawText(QRectF(4, 2, 80, 16), Qt.AlignmentFlag.AlignLeft, "0:00")
+        p.drawText(
+            QRectF(w - 84, 2, 80, 16), Qt.AlignmentFlag.AlignRight, format_time(self.duration_s)
+        )
+        p.end()
+
+
+def _resample_max(data: np.ndarray, cols: int) -> np.ndarray:
+    """``(buckets,)`` → ``(cols,)`` taking the max of the buckets under each column."""
+    n = data.size
+    if n == 0:
+        return np.zeros(cols, np.float32)
+    edges = (np.arange(cols) * n) // cols
+    out = np.maximum.reduceat(data, np.minimum(edges, n - 1))
+    return out.astype(np.float32)
+
+
+def _mirror_path(xs: np.ndarray, amp: np.ndarray, mid: float) -> QPainterPath:
+    path = QPainterPath()
+    path.moveTo(float(xs[0]), mid - float(amp[0]))
+    for x, a in zip(xs[1:], amp[1:], strict=True):
+        path.lineTo(float(x), mid - float(a))
+    for x, a in zip(xs[::-1], amp[::-1], strict=True):
+        path.lineTo(float(x), mid + float(a))
+    path.closeSubpath()
+    return path
