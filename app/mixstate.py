@@ -19,7 +19,8 @@ def fader_to_db(pos: int) -> float:
     if pos <= 0:
         return -math.inf
     travel = 1.0 - min(pos, FADER_STEPS) / FADER_STEPS
-    return FADER_MAX_DB - (FADER_MAX_DB - FADER_MIN_DB) * travel * travel
+    # a tenth of a dB is below what anyone hears; rounding makes the 0 dB detent exact
+    return round(FADER_MAX_DB - (FADER_MAX_DB - FADER_MIN_DB) * travel * travel, 1) + 0.0
 
 
 def db_to_fader(db: float) -> int:
