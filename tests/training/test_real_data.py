@@ -1,0 +1,379 @@
+"""Real-data readers, the real validation split and the mix dataset, on tiny fixtures built here.
+
+Nothing here reads ../shared/data/real: every file is written into a tmp folder by the test, with
+odd sample rates, mono sources and both WAV and FLAC.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from engine.config import DEFAULT_STEMS, SAMPLE_RATE
+from engine.errors import DecodeError, StemplayError
+from training.data.mix import (
+    SOURCES,
+    MixConfig,
+    MixDataset,
+    VocalProduction,
+    active_rms_db,
+    rms_db,
+)
+from training.data.real import (
+    AudioCache,
+    MultitrackBank,
+    VocalBank,
+    find_multitracks,
+    read_audio,
+)
+from training.data.splits import REAL_VALID_SONGS, real_tracks, write_valid_folder
+
+# stem → tone frequency (Hz) of the fixture songs, so a stem can be recognised by its spectrum
+TONES = {"vocals": 660.0, "drums": 150.0, "bass": 55.0, "other": 1320.0}
+
+
+def _tone(freq: float, seconds: float, rate: int, amp: float = 0.2) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _voice(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """A 'sung' line: harmonic tones of 0.4 s with 0.2 s pauses, vibrato, mono."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = rng.uniform(180, 400) * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * phase) / k for k in range(1, 6))
+    gate = (t % 0.6) < 0.4
+    return (0.2 * x * gate).astype(np.float32)
+
+
+def _write_song(
+    folder: Path, seconds: float, rate: int, ext: str, mono: bool, silent_vocals: bool = False
+) -> None:
+    folder.mkdir(parents=True)
+    stems = []
+    for name, freq in TONES.items():
+        x = _tone(freq, seconds, rate) * (0.0 if silent_vocals and name == "vocals" else 1.0)
+        data = x if mono else np.stack([x, 0.5 * x], axis=1)
+        sf.write(str(folder / f"{name}{ext}"), data, rate)
+        stems.append(data)
+    sf.write(str(folder / f"mixture{ext}"), np.sum(stems, axis=0), rate)
+
+
+@pytest.fixture(scope="module")
+def real_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real-data folder: multitrack/ with 4 songs (one a validation song, one
+    instrumental; WAV and FLAC, 44.1/48/22.05 kHz, mono and stereo) and vocals/ with clips of
+    several rates and formats, plus a silent clip that must be skipped."""
+    root = tmp_path_factory.mktemp("real")
+    multi = root / "multitrack" / "set"
+    _write_song(multi / "SongA", 3.0, 44100, ".wav", mono=False)
+    _write_song(multi / "SongB", 2.5, 48000, ".flac", mono=True)
+    _write_song(multi / "SongInstr", 2.0, 22050, ".flac", mono=False, silent_vocals=True)
+    _write_song(multi / REAL_VALID_SONGS[0], 2.0, 44100, ".flac", mono=False)
+    incomplete = multi / "NotASong"
+    incomplete.mkdir()
+    sf.write(str(incomplete / "vocals.wav"), _tone(440, 1.0, 44100), 44100)
+    vocals = root / "vocals" / "singer"
+    vocals.mkdir(parents=True)
+    sf.write(str(vocals / "a.flac"), _voice(3.0, 22050, 1), 22050)
+    sf.write(str(vocals / "b.wav"), np.stack([_voice(2.0, 48000, 2)] * 2, axis=1), 48000)
+    sf.write(str(vocals / "c.ogg"), _voice(2.5, 16000, 3), 16000)
+    sf.write(str(vocals / "silent.flac"), np.zeros(44100, dtype=np.float32), 44100)
+    (vocals / "notes.txt").write_text("not audio")
+    return root
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    _write_song(root / "song_000", 3.0, 44100, ".wav", mono=False)
+    _write_song(root / "song_001", 3.0, 44100, ".wav", mono=False)
+    return root
+
+
+def _config(real_root: Path, synth_dir: Path, **kw: object) -> MixConfig:
+    base: dict = dict(
+        synthetic_dirs=(str(synth_dir),),
+        real_root=str(real_root),
+        cache_dir=None,
+        seconds=1.0,
+        samples_per_epoch=20,
+        seed=5,
+    )
+    base.update(kw)
+    return MixConfig(**base)
+
+
+# ------------------------------------------------------------------------- readers
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 48000])
+def test_read_audio_resamples_to_44k1_and_keeps_pitch(tmp_path: Path, rate: int) -> None:
+    path = tmp_path / "tone.flac"
+    sf.write(str(path), _tone(1000.0, 1.0, rate), rate)
+    x = read_audio(path)
+    assert x.dtype == np.float32 and x.shape[0] == 2
+    assert abs(x.shape[1] - SAMPLE_RATE) <= 2  # one second stays one second
+    np.testing.assert_array_equal(x[0], x[1])  # mono became identical stereo
+    spectrum = np.abs(np.fft.rfft(x[0, 4410:-4410]))
+    peak_hz = np.argmax(spectrum) * SAMPLE_RATE / (x.shape[1] - 8820)
+    assert abs(peak_hz - 1000.0) < 3.0
+
+
+def test_read_audio_mono_downmix_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "st.wav"
+    sf.write(str(path), np.stack([np.full(100, 0.5), np.full(100, -0.1)], axis=1), 44100)
+    np.testing.assert_allclose(read_audio(path, channels=1), np.full((1, 100), 0.2), atol=1e-4)
+    with pytest.raises(DecodeError, match="cannot read"):
+        read_audio(tmp_path / "missing.flac")
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(DecodeError):
+        read_audio(tmp_path / "bad.wav")
+
+
+def test_find_multitracks_accepts_wav_and_flac_and_skips_incomplete(real_root: Path) -> None:
+    names = [p.name for p in find_multitracks([real_root / "multitrack"])]
+    assert names == sorted(["SongA", "SongB", "SongInstr", REAL_VALID_SONGS[0]])
+
+
+def test_multitrack_bank_makes_stereo_44k1_stems(real_root: Path) -> None:
+    bank = MultitrackBank(find_multitracks([real_root / "multitrack"]), DEFAULT_STEMS)
+    by_name = {s.name: s for s in bank.songs}
+    song_b = by_name["SongB"]  # mono FLAC at 48 kHz
+    assert song_b.stems.shape[:2] == (4, 2)
+    assert abs(song_b.samples - int(2.5 * SAMPLE_RATE)) <= 2
+    np.testing.assert_array_equal(song_b.stems[:, 0], song_b.stems[:, 1])
+    instr = by_name["SongInstr"]
+    assert not instr.has_stem(0) and instr.has_stem(1)
+    # drawing a song with vocals never returns the instrumental one
+    rng = np.random.default_rng(0)
+    assert all(bank.draw(rng, with_stem=0).name != "SongInstr" for _ in range(50))
+
+
+def test_vocal_bank_reads_any_rate_and_format_and_skips_silence(real_root: Path) -> None:
+    bank = VocalBank([real_root / "vocals"])
+    names = sorted(Path(c.name).name for c in bank.clips)
+    assert names == ["a.flac", "b.wav", "c.ogg"]
+    lengths = {Path(c.name).name: len(c.audio) / SAMPLE_RATE for c in bank.clips}
+    assert lengths["a.flac"] == pytest.approx(3.0, abs=1e-3)
+    assert lengths["c.ogg"] == pytest.approx(2.5, abs=1e-3)
+    for clip in bank.clips:
+        assert clip.audio.ndim == 1 and clip.audio.dtype == np.float32
+        # pauses of 0.2 s in every 0.6 s: about two thirds active
+        assert 0.5 < clip.active_fraction < 0.85
+
+
+def test_audio_cache_reuses_decoded_file(real_root: Path, tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path / "cache")
+    src = real_root / "vocals" / "singer" / "a.flac"
+    first = cache.load(src, channels=1)
+    files = list((tmp_path / "cache").glob("*.npy"))
+    assert len(files) == 1
+    second = cache.load(src, channels=1)
+    assert isinstance(second, np.memmap)
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+# ------------------------------------------------------------------------- splits
+
+
+def test_validation_songs_are_never_in_the_training_split(real_root: Path) -> None:
+    train = {p.name for p in real_tracks("train", real_root)}
+    valid = {p.name for p in real_tracks("valid", real_root)}
+    assert valid == {REAL_VALID_SONGS[0]}
+    assert train == {"SongA", "SongB", "SongInstr"}
+    assert real_tracks("train", real_root / "does-not-exist") == []
+    with pytest.raises(ValueError):
+        real_tracks("test", real_root)
+
+
+def test_write_valid_folder_is_musdb_style_with_exact_mixture(
+    real_root: Path, tmp_path: Path
+) -> None:
+    folders = write_valid_folder(tmp_path / "valid", real_root)
+    assert [f.name for f in folders] == [REAL_VALID_SONGS[0]]
+    files = {p.name for p in folders[0].iterdir()}
+    assert files == {f"{s}.wav" for s in ("mixture", *DEFAULT_STEMS)}
+    stems = [sf.read(str(folders[0] / f"{s}.wav"), dtype="float32")[0] for s in DEFAULT_STEMS]
+    mix, rate = sf.read(str(folders[0] / "mixture.wav"), dtype="float32")
+    assert rate == SAMPLE_RATE and mix.shape[1] == 2
+    np.testing.assert_allclose(mix, np.sum(stems, axis=0), atol=1e-6)
+    with pytest.raises(StemplayError, match="no real validation songs"):
+        write_valid_folder(tmp_path / "v2", tmp_path / "nothing")
+
+
+# ------------------------------------------------------------------------- mix dataset
+
+
+def test_mix_items_have_shapes_exact_sum_and_no_clipping(real_root: Path, synth_dir: Path) -> None:
+    ds = MixDataset(_config(real_root, synth_dir))
+    seen = set()
+    for i in range(len(ds)):
+        mix, stems, source = ds.example(i)
+        seen.add(source)
+        assert mix.shape == (2, SAMPLE_RATE) and stems.shape == (4, 2, SAMPLE_RATE)
+        assert mix.dtype == np.float32 and stems.dtype == np.float32
+        np.testing.assert_allclose(mix, stems.sum(axis=0), rtol=0, atol=1e-6)
+        assert np.abs(mix).max() <= 0.99 + 1e-6 and np.abs(stems).max() <= 0.99 + 1e-6
+        assert rms_db(mix) > -40.0  # never a silent example
+    assert seen == set(SOURCES)
+    mix_t, stems_t = ds[0]
+    assert stems_t.shape == (4, 2, SAMPLE_RATE)
+    assert isinstance(mix_t, torch.Tensor) and mix_t.dtype == torch.float32
+    assert torch.equal(mix_t, torch.from_numpy(ds.example(0)[0]))
+
+
+def test_mix_proportions_are_exact_per_epoch(real_root: Path, synth_dir: Path) -> None:
+    props = {"synthetic": 0.5, "real_multitrack": 0.25, "vocals_over_real": 0.25}
+    ds = MixDataset(_config(real_root, synth_dir, proportions=props, samples_per_epoch=40))
+    counts = {s: 0 for s in SOURCES}
+    for i in range(len(ds)):
+        counts[ds.source_of(i)] += 1
+    assert counts == {
+        "synthetic": 20,
+        "real_multitrack": 10,
+        "real_remix": 0,
+        "vocals_over_synthetic": 0,
+        "vocals_over_real": 10,
+    }
+
+
+def test_mix_is_deterministic_per_seed_and_epoch(real_root: Path, synth_dir: Path) -> None:
+    a = MixDataset(_config(real_root, synth_dir))
+    b = MixDataset(_config(real_root, synth_dir))
+    for i in (0, 7):
+        np.testing.assert_array_equal(a.example(i)[1], b.example(i)[1])
+    before = [a.example(i)[1] for i in range(4)]
+    a.set_epoch(1)
+    after = [a.example(i)[1] for i in range(4)]
+    assert any(
+        x.shape != y.shape or not np.array_equal(x, y) for x, y in zip(before, after, strict=True)
+    )
+
+
+def test_real_sources_never_use_validation_songs(real_root: Path, synth_dir: Path) -> None:
+    ds = MixDataset(_config(real_root, synth_dir))
+    assert ds.real is not None
+    assert {s.name for s in ds.real.songs} == {"SongA", "SongB", "SongInstr"}
+    assert REAL_VALID_SONGS[0] not in ds.describe()
+
+
+def _tone_energy(x: np.ndarray, freq: float) -> float:
+    spec = np.abs(np.fft.rfft(x.mean(axis=0)))
+    k = round(freq * x.shape[-1] / SAMPLE_RATE)
+    return float(spec[k - 2 : k + 3].sum() / (spec.sum() + 1e-12))
+
+
+def test_vocals_over_accompaniment_sit_in_the_mix(real_root: Path, synth_dir: Path) -> None:
+    """The real voice replaces the song's own vocals, at the drawn level relative to the
+    accompaniment, lead near the centre, with reverb tails in the vocal stem."""
+    prod = VocalProduction(
+        lead_level_db=(-6.0, -2.0),
+        backing_prob=0.0,
+        backing_only_prob=0.0,
+        delay_prob=0.0,
+        reverb_prob=1.0,
+        entry_prob=0.0,
+    )
+    props = {"vocals_over_synthetic": 1.0, "vocals_over_real": 1.0}
+    ds = MixDataset(
+        _config(real_root, synth_dir, proportions=props, vocals=prod, samples_per_epoch=12)
+    )
+    for i in range(len(ds)):
+        _, stems, _ = ds.example(i)
+        vocals, accompaniment = stems[0], stems[1:].sum(axis=0)
+        assert _tone_energy(vocals, TONES["vocals"]) < 0.05  # the song's own vocals are gone
+        level = active_rms_db(vocals) - rms_db(accompaniment)
+        assert -6.0 - 1.5 <= level <= -2.0 + 1.5
+        balance = 10 * np.log10(np.sum(vocals[0] ** 2) / np.sum(vocals[1] ** 2))
+        assert abs(balance) < 3.0  # a lead vocal sits near the centre
+        assert not np.array_equal(vocals[0], vocals[1])  # stereo reverb, not pasted mono
+
+
+def test_backing_vocals_are_placed_to_the_side(real_root: Path, synth_dir: Path) -> None:
+    prod = VocalProduction(
+        backing_only_prob=1.0,
+        backing_prob=0.0,
+        reverb_prob=0.0,
+        delay_prob=0.0,
+        entry_prob=0.0,
+        harmony_prob=0.0,
+    )
+    ds = MixDataset(
+        _config(
+            real_root,
+            synth_dir,
+            proportions={"vocals_over_real": 1.0},
+            vocals=prod,
+            samples_per_epoch=8,
+        )
+    )
+    balances = []
+    for i in range(len(ds)):
+        vocals = ds.example(i)[1][0]
+        balances.append(abs(10 * np.log10(np.sum(vocals[0] ** 2) / np.sum(vocals[1] ** 2))))
+    assert min(balances) > 2.5  # pan ≥ 0.3 of full side: ≥ 2.9 dB between channels
+
+
+def test_remix_takes_stems_from_different_songs(real_root: Path, synth_dir: Path) -> None:
+    ds = MixDataset(
+        _config(
+            real_root,
+            synth_dir,
+            proportions={"real_remix": 1.0},
+            remix_silent_vocals_prob=0.0,
+            samples_per_epoch=10,
+        )
+    )
+    for i in range(len(ds)):
+        _, stems, _ = ds.example(i)
+        for k, name in enumerate(DEFAULT_STEMS):  # each stem is still its own instrument
+            assert _tone_energy(stems[k], TONES[name]) > 0.5
+        assert rms_db(stems[0]) > -50.0  # vocals drawn from a song that has them
+
+
+def test_config_from_yaml_mapping_and_errors(real_root: Path, synth_dir: Path) -> None:
+    import yaml
+
+    text = f"""
+    proportions: {{synthetic: 2, vocals_over_real: 1}}
+    synthetic_dirs: [{synth_dir}]
+    real_root: {real_root}
+    cache_dir: null
+    seconds: 0.5
+    samples_per_epoch: 6
+    vocals: {{lead_level_db: [-5, 0], backing_prob: 0.5}}
+    """
+    cfg = MixConfig.from_dict(yaml.safe_load(text))
+    assert cfg.vocals.lead_level_db == (-5, 0) and cfg.synthetic_dirs == (str(synth_dir),)
+    assert MixConfig.from_dict(cfg.to_dict()) == cfg
+    ds = MixDataset(cfg)
+    assert ds.proportions["synthetic"] == pytest.approx(2 / 3)
+    loader = torch.utils.data.DataLoader(ds, batch_size=3)
+    mix, stems = next(iter(loader))
+    assert mix.shape == (3, 2, SAMPLE_RATE // 2) and stems.shape == (3, 4, 2, SAMPLE_RATE // 2)
+    with pytest.raises(StemplayError, match="unknown mix config key"):
+        MixConfig.from_dict({"sekonds": 3})
+    with pytest.raises(StemplayError, match="unknown mix source"):
+        MixConfig.from_dict({"proportions": {"karaoke": 1}})
+
+
+def test_a_source_with_weight_but_no_data_is_a_clear_error(real_root: Path, tmp_path: Path) -> None:
+    cfg = MixConfig(
+        proportions={"synthetic": 1.0},
+        synthetic_dirs=(str(tmp_path),),
+        real_root=str(real_root),
+        cache_dir=None,
+    )
+    with pytest.raises(StemplayError, match="mix source synthetic has weight 1 but no data"):
+        MixDataset(cfg)
+    cfg = MixConfig(proportions={"real_multitrack": 1.0}, real_root=str(tmp_path), cache_dir=None)
+    with pytest.raises(StemplayError, match="real_multitrack"):
+        MixDataset(cfg)
