@@ -1,0 +1,204 @@
+"""Layers and helpers shared by the separation models (PyTorch, training process / export).
+
+Every model maps the ONNX contract's input ``mix`` ``(batch, 4, bins, frames)`` — channels
+(L re, L im, R re, R im) of the mixture STFT — to ``stems`` ``(batch, stems, 4, bins, frames)``.
+All arithmetic is real-valued (complex numbers are carried as re/im pairs) so the graph exports
+to plain ONNX operators.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+EPS = 1e-8
+
+
+def split_complex(mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(batch, 4, bins, frames)`` -> re, im, each ``(batch, 2 channels, bins, frames)``."""
+    return mix[:, 0::2], mix[:, 1::2]
+
+
+def merge_complex(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+    """re, im ``(batch, stems, 2 channels, bins, frames)`` -> ``(batch, stems, 4, bins, frames)``."""
+    b, s, c, f, t = re.shape
+    return torch.stack([re, im], dim=3).reshape(b, s, 2 * c, f, t)
+
+
+def log_magnitude(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+    """Compressed magnitude ``log(1 + |X|)``, same shape as ``re``."""
+    return torch.log1p(torch.sqrt(re * re + im * im + EPS))
+
+
+class BinNorm(nn.Module):
+    """Learned per-frequency-bin affine on ``(batch, channels, bins, frames)`` features."""
+
+    def __init__(self, bins: int, mean: float = 1.5, std: float = 1.5) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.full((1, 1, bins, 1), -mean / std))
+        self.scale = nn.Parameter(torch.full((1, 1, bins, 1), 1.0 / std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.bias
+
+
+def apply_masks(
+    logits: torch.Tensor, re: torch.Tensor, im: torch.Tensor, mask: str, bound: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn mask logits into stem spectrograms.
+
+    logits: ``(batch, stems, 2 channels, bins, frames)`` for ``mask="magnitude"`` (sigmoid, the
+    mixture phase is kept) or ``(batch, stems, 2 channels, 2 re/im, bins, frames)`` for
+    ``mask="complex"`` (magnitude bounded by ``bound`` with a smooth tanh, phase free).
+    re, im: mixture ``(batch, 2 channels, bins, frames)``.
+    Returns stem re, im, each ``(batch, stems, 2 channels, bins, frames)``.
+    """
+    re = re.unsqueeze(1)
+    im = im.unsqueeze(1)
+    if mask == "magnitude":
+        m = torch.sigmoid(logits)
+        return m * re, m * im
+    if mask != "complex":
+        raise ValueError(f"unknown mask kind {mask!r} (magnitude or complex)")
+    a, b = logits[:, :, :, 0], logits[:, :, :, 1]
+    r = torch.sqrt(a * a + b * b + EPS)
+    scale = bound * torch.tanh(r / bound) / r
+    ma, mb = a * scale, b * scale
+    return ma * re - mb * im, ma * im + mb * re
+
+
+def mask_channels(mask: str) -> int:
+    """Logit channels per stem and audio channel: 1 for magnitude masks, 2 for complex."""
+    return 1 if mask == "magnitude" else 2
+
+
+class ConvBlock(nn.Module):
+    """Conv 3x3 + BatchNorm + GELU on ``(batch, channels, bins, frames)``."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(cout)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class UNetCore(nn.Module):
+    """A 2-D U-Net over (bins, frames): each level halves both axes.
+
+    Input ``(batch, cin, bins, frames)`` -> ``(batch, cout, bins, frames)``; bins and frames must
+    be divisible by ``2 ** depth``.
+    """
+
+    def __init__(self, cin: int, cout: int, base: int, depth: int, double: bool = True) -> None:
+        super().__init__()
+        self.depth = depth
+        chans = [base * 2**i for i in range(depth)]
+        self.down = nn.ModuleList()
+        prev = cin
+        for c in chans:
+            layers: list[nn.Module] = [ConvBlock(prev, c, stride=2)]
+            if double:
+                layers.append(ConvBlock(c, c))
+            self.down.append(nn.Sequential(*layers))
+            prev = c
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        skips = [cin] + chans[:-1]
+        for c, skip in zip(reversed(chans), reversed(skips)):
+            out = max(skip, base // 2)
+            self.up.append(nn.ConvTranspose2d(c, out, 2, stride=2))
+            self.merge.append(ConvBlock(out + skip, out))
+        self.head = nn.Conv2d(max(cin, base // 2), cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [x]
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        skips.pop()
+        for up, merge in zip(self.up, self.merge):
+            x = up(x)
+            x = merge(torch.cat([x, skips.pop()], dim=1))
+        return self.head(x)
+
+
+def sinusoidal_positions(frames: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Fixed sinusoidal positional encoding ``(frames, dim)`` (works for any number of frames)."""
+    pos = torch.arange(frames, device=device, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(
+        torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim)
+    )
+    angles = pos * freq
+    return torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).reshape(frames, dim)
+
+
+class Attention(nn.Module):
+    """Multi-head attention written with plain matmuls (exports cleanly, FLOPs countable).
+
+    query ``(batch, frames_q, dim)``, context ``(batch, frames_k, dim)`` -> ``(batch, frames_q, dim)``.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        assert dim % heads == 0, f"dim {dim} not divisible by heads {heads}"
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        b, tq, d = query.shape
+        h = self.heads
+        q = self.q(query).reshape(b, tq, h, d // h).transpose(1, 2)
+        k, v = self.kv(context).reshape(b, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-1, -2) * (d // h) ** -0.5, dim=-1)
+        return self.out((att @ v).transpose(1, 2).reshape(b, tq, d))
+
+
+class TransformerLayer(nn.Module):
+    """Pre-norm transformer layer: self-attention, or cross-attention to ``context`` when built
+    with ``cross=True``, then a feed-forward block. ``(batch, frames, dim)`` -> same."""
+
+    def __init__(
+        self, dim: int, heads: int, ff: int, dropout: float = 0.0, cross: bool = False
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm_ctx = nn.LayerNorm(dim) if cross else None
+        self.att = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, ff), nn.GELU(), nn.Linear(ff, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        q = self.norm1(x)
+        if context is None:
+            ctx = q
+        else:
+            assert self.norm_ctx is not None, "layer built without cross=True"
+            ctx = self.norm_ctx(context)
+        x = x + self.drop(self.att(q, ctx))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, bins: int = 1024, frames: int = 192) -> int:
+    """FLOPs of one forward pass on a ``(1, 4, bins, frames)`` segment, counted by
+    ``torch.utils.flop_counter`` (matmuls and convolutions; 1 multiply-add = 2 FLOPs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    x = torch.randn(1, 4, bins, frames)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return int(counter.get_total_flops())
