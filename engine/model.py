@@ -1,0 +1,306 @@
+"""ONNX separation models: finding, checking against the model contract, running.
+
+A model file honours DESIGN.md's contract: input ``mix`` float32 ``(batch, 4, F, T)``, output
+``stems`` float32 ``(batch, S, 4, F, T)``, metadata_props ``stems, sample_rate, n_fft, hop,
+bins, frames, name, version, description``. :func:`load_model` refuses anything else with a
+:class:`~engine.errors.ModelError` naming the file and the field.
+
+Execution provider: CUDA when it really works (a session is created with
+``CUDAExecutionProvider`` first and ``session.get_providers()`` tells what is in use), else the
+CPU. ``STEMPLAY_PROVIDER=cpu|cuda|auto`` overrides (default ``auto``); ``ModelInfo.provider``
+reports what the session really uses. A failed CUDA attempt is remembered for the process.
+
+Thread: ``load_model`` on any thread; each :class:`SeparationModel` (one ONNX session) is used
+by one thread — the worker slot or the export thread that loaded it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from engine import config
+from engine.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_KEYS = (
+    "stems", "sample_rate", "n_fft", "hop", "bins", "frames", "name", "version", "description",
+)
+INPUT_NAME = "mix"
+OUTPUT_NAME = "stems"
+DYNAMIC = "dynamic"
+DEFAULT_SEGMENT_FRAMES = 192  # segment length used for a model with dynamic frames
+MIN_FRAMES = 4
+
+_cuda_lock = threading.Lock()
+_cuda_broken = False  # set once a CUDA session could not be created; written under _cuda_lock
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file declares, plus the provider its session runs on.
+
+    ``frames`` is None for a model accepting any number of frames ("dynamic");
+    ``provider`` is "" for a model only scanned (``list_models``), not loaded.
+    """
+
+    name: str
+    path: Path
+    stems: tuple[str, ...]
+    bins: int
+    frames: int | None
+    version: str
+    description: str
+    provider: str = ""
+    file_name: str = ""
+
+    @property
+    def segment_frames(self) -> int:
+        """Frames per segment the engine feeds the model."""
+        return self.frames if self.frames is not None else DEFAULT_SEGMENT_FRAMES
+
+    @property
+    def frames_label(self) -> str:
+        return DYNAMIC if self.frames is None else str(self.frames)
+
+
+def _ort():  # imported lazily: `import engine` stays cheap
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # a failed CUDA probe must not spam the terminal
+    return ort
+
+
+def _provider_mode() -> str:
+    mode = os.environ.get("STEMPLAY_PROVIDER", "auto").strip().lower()
+    return mode if mode in {"auto", "cpu", "cuda"} else "auto"
+
+
+def _fail(path: Path, what: str) -> ModelError:
+    return ModelError(f"model {path}: {what}")
+
+
+def _session(path: Path, threads: int, want_cuda: bool):
+    """An InferenceSession on CUDA if asked and working, else CPU; ModelError if unreadable."""
+    global _cuda_broken
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    available = ort.get_available_providers()
+    providers = ["CPUExecutionProvider"]
+    if want_cuda and not _cuda_broken and "CUDAExecutionProvider" in available:
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if providers[0] == "CUDAExecutionProvider":
+        ort.set_default_logger_severity(4)  # a missing CUDA library is logged as an error
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as err:  # noqa: BLE001 -- ort's Fail/InvalidProtobuf... derive from it
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if providers[0] == "CUDAExecutionProvider" and "protobuf" not in first.lower():
+            with _cuda_lock:
+                _cuda_broken = True
+            log.info("CUDA session failed (%s); using the CPU", first)
+            return _session(path, threads, want_cuda=False)
+        raise _fail(path, f"not a valid ONNX model ({first[:120]})") from None
+    finally:
+        ort.set_default_logger_severity(3)
+    if providers[0] == "CUDAExecutionProvider" and sess.get_providers()[0] != providers[0]:
+        with _cuda_lock:
+            _cuda_broken = True
+        log.info("CUDA is not usable here; running models on the CPU")
+    return sess
+
+
+def _int_field(path: Path, meta: dict[str, str], key: str) -> int:
+    try:
+        return int(meta[key].strip())
+    except ValueError:
+        raise _fail(path, f"metadata field '{key}' is {meta[key]!r}, not an integer") from None
+
+
+def _check(path: Path, sess) -> ModelInfo:
+    """Check a session's metadata, input and output against the contract."""
+    meta = dict(sess.get_modelmeta().custom_metadata_map)
+    for key in REQUIRED_KEYS:
+        if key not in meta:
+            raise _fail(path, f"metadata field '{key}' is missing")
+    for key, want in (("sample_rate", config.SAMPLE_RATE), ("n_fft", config.N_FFT),
+                      ("hop", config.HOP)):
+        got = _int_field(path, meta, key)
+        if got != want:
+            raise _fail(path, f"metadata field '{key}' is {got}, the engine needs {want}")
+    bins = _int_field(path, meta, "bins")
+    if not 1 <= bins <= config.N_FFT // 2 + 1:
+        raise _fail(path, f"metadata field 'bins' is {bins}, must be 1..{config.N_FFT // 2 + 1}")
+    frames_raw = meta["frames"].strip().lower()
+    frames: int | None = None
+    if frames_raw != DYNAMIC:
+        frames = _int_field(path, meta, "frames")
+        if frames < MIN_FRAMES:
+            raise _fail(path, f"metadata field 'frames' is {frames}, must be >= {MIN_FRAMES}")
+    stems = tuple(s.strip() for s in meta["stems"].split(","))
+    if not stems or any(not s for s in stems) or len(set(stems)) != len(stems):
+        raise _fail(path, f"metadata field 'stems' is {meta['stems']!r}, not a list of names")
+
+    inputs, outputs = sess.get_inputs(), sess.get_outputs()
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+        names = ", ".join(i.name for i in inputs)
+        raise _fail(path, f"input must be one tensor named '{INPUT_NAME}', found: {names}")
+    if len(outputs) < 1 or outputs[0].name != OUTPUT_NAME:
+        names = ", ".join(o.name for o in outputs)
+        raise _fail(path, f"output must be a tensor named '{OUTPUT_NAME}', found: {names}")
+    _check_shape(path, "input 'mix'", inputs[0], [None, 4, bins, frames], frames is None)
+    _check_shape(path, "output 'stems'", outputs[0], [None, len(stems), 4, bins, frames],
+                 frames is None)
+    return ModelInfo(
+        name=meta["name"].strip() or path.stem,
+        path=path,
+        stems=stems,
+        bins=bins,
+        frames=frames,
+        version=meta["version"].strip(),
+        description=meta["description"].strip(),
+        file_name=path.name,
+    )
+
+
+def _check_shape(
+    path: Path, what: str, node, want: list[int | None], dynamic_frames: bool
+) -> None:
+    """``want``: None = any size (batch, or frames of a dynamic model)."""
+    if node.type != "tensor(float)":
+        raise _fail(path, f"{what} is {node.type}, must be tensor(float)")
+    shape = list(node.shape)
+    if len(shape) != len(want):
+        raise _fail(path, f"{what} has {len(shape)} axes {shape}, must have {len(want)}")
+    for axis, (got, need) in enumerate(zip(shape, want, strict=True)):
+        if need is not None and isinstance(got, int) and got != need:
+            raise _fail(path, f"{what} axis {axis} is {got}, the metadata says {need}")
+    if dynamic_frames and isinstance(shape[-1], int):
+        raise _fail(path, f"{what} has {shape[-1]} frames but metadata field 'frames' is dynamic")
+
+
+class SeparationModel:
+    """One checked model and its ONNX session (used by one thread)."""
+
+    def __init__(self, info: ModelInfo, session) -> None:
+        self.info = info
+        self._sess = session
+        self.batch_dynamic = not isinstance(session.get_inputs()[0].shape[0], int)
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        return self.info.stems
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """x ``(batch, 4, F, T)`` float32 → ``(batch, S, 4, F, T)`` float32."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        b, _, f, t = x.shape
+        try:
+            (y,) = self._sess.run([OUTPUT_NAME], {INPUT_NAME: x})
+        except Exception as err:  # noqa: BLE001 -- onnxruntime's own error classes
+            first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+            raise ModelError(f"model {self.info.path}: inference failed ({first[:160]})") from None
+        want = (b, len(self.info.stems), 4, f, t)
+        if y.shape != want:
+            raise ModelError(f"model {self.info.path}: output shape {y.shape}, expected {want}")
+        return np.asarray(y, dtype=np.float32)
+
+
+def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """A path to an existing file, or a name in ``config.MODELS_DIR`` (with or without .onnx)."""
+    raw = str(name_or_path).strip()
+    if not raw:
+        raise ModelError("empty model name")
+    path = Path(raw).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise ModelError(f"model {path}: is a folder, not an .onnx file")
+    models_dir = Path(config.MODELS_DIR)
+    for cand in (models_dir / raw, models_dir / f"{raw}.onnx"):
+        if cand.is_file():
+            return cand
+    known = ", ".join(p.stem for p in sorted(models_dir.glob("*.onnx"))) or "none"
+    raise ModelError(f"model '{raw}' not found (no such file, not in {models_dir}; "
+                     f"available: {known})")
+
+
+def load_model(name_or_path: str | os.PathLike[str], threads: int = 0,
+               provider: str | None = None) -> SeparationModel:
+    """Load and check a model. ``provider``: "auto" (default), "cpu" or "cuda"."""
+    path = resolve_model_path(name_or_path)
+    if path.stat().st_size == 0:
+        raise _fail(path, "file is empty")
+    mode = (provider or _provider_mode()).lower()
+    sess = _session(path, threads, want_cuda=mode in {"auto", "cuda"})
+    info = _check(path, sess)
+    in_use = sess.get_providers()[0]
+    return SeparationModel(replace(info, provider=in_use), sess)
+
+
+def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
+    """The checked metadata of a model file without keeping a session (CPU, no optimisation)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise _fail(path, "file is empty")
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 -- onnxruntime's own error classes
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise _fail(path, f"not a valid ONNX model ({first[:120]})") from None
+    return _check(path, sess)
+
+
+def list_models(errors: list[str] | None = None) -> list[ModelInfo]:
+    """The valid models in ``config.MODELS_DIR`` (``*.onnx``, sorted by file name).
+
+    Invalid files are skipped; their one-line reasons are appended to ``errors`` if given.
+    """
+    models_dir = Path(config.MODELS_DIR)
+    found: list[ModelInfo] = []
+    if not models_dir.is_dir():
+        return found
+    for path in sorted(models_dir.glob("*.onnx")):
+        try:
+            found.append(read_model_info(path))
+        except ModelError as err:
+            log.warning("%s", err)
+            if errors is not None:
+                errors.append(str(err))
+    return found
+
+
+def pick_default(models: list[ModelInfo]) -> ModelInfo | None:
+    """The preferred model: the first of ``config.DEFAULT_MODEL_ORDER`` present (by file stem
+    or metadata name), else the first valid one, else None."""
+    for wanted in config.DEFAULT_MODEL_ORDER:
+        for info in models:
+            if info.path.stem == wanted:
+                return info
+        for info in models:
+            if info.name == wanted:
+                return info
+    return models[0] if models else None
+
+
+def default_model_path() -> Path | None:
+    """Path of the default model, or None when models/ holds no valid model (play the mix)."""
+    info = pick_default(list_models())
+    return info.path if info is not None else None
