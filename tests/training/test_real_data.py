@@ -6,6 +6,7 @@ odd sample rates, mono sources and both WAV and FLAC.
 
 from __future__ import annotations
 
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -377,3 +378,21 @@ def test_a_source_with_weight_but_no_data_is_a_clear_error(real_root: Path, tmp_
     cfg = MixConfig(proportions={"real_multitrack": 1.0}, real_root=str(tmp_path), cache_dir=None)
     with pytest.raises(StemplayError, match="real_multitrack"):
         MixDataset(cfg)
+
+
+def test_missing_sources_can_be_skipped(synth_dir: Path, tmp_path: Path) -> None:
+    """The same config runs on a machine without the real data when told to skip."""
+    cfg = MixConfig(
+        proportions={"synthetic": 1.0, "real_multitrack": 1.0, "vocals_over_real": 1.0},
+        synthetic_dirs=(str(synth_dir),),
+        real_root=str(tmp_path / "absent"),
+        cache_dir=None,
+        seconds=0.5,
+        samples_per_epoch=4,
+        missing_sources="skip",
+    )
+    ds = MixDataset(cfg)
+    assert ds.proportions["synthetic"] == 1.0
+    assert {ds.example(i)[2] for i in range(len(ds))} == {"synthetic"}
+    with pytest.raises(StemplayError, match="no mix source"):
+        MixDataset(dataclasses_replace(cfg, proportions={"real_remix": 1.0}))

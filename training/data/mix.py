@@ -127,6 +127,7 @@ class MixConfig:
     remix_silent_vocals_prob: float = 0.08  # real_remix with an instrumental (silent) vocal
     channel_swap_prob: float = 0.5
     polarity_flip_prob: float = 0.5
+    missing_sources: str = "error"  # a weighted source without data: "error" or "skip" (warn)
     vocals: VocalProduction = field(default_factory=VocalProduction)
 
     @property
@@ -510,11 +511,19 @@ class MixDataset(Dataset):
             "vocals_over_synthetic": f"{syn} and {voc}",
             "vocals_over_real": f"{multi} and {voc}",
         }
+        if config.missing_sources not in ("error", "skip"):
+            raise StemplayError(
+                f"missing_sources must be error or skip, not {config.missing_sources!r}"
+            )
         for s in SOURCES:
             if weights[s] > 0 and not have[s]:
-                raise StemplayError(
-                    f"mix source {s} has weight {weights[s]:g} but no data in {where[s]}"
-                )
+                message = f"mix source {s} has weight {weights[s]:g} but no data in {where[s]}"
+                if config.missing_sources == "error":
+                    raise StemplayError(message)
+                log.warning("%s: skipped", message)
+                weights[s] = 0.0
+        if sum(weights.values()) <= 0:
+            raise StemplayError("no mix source with weight has any data")
         total = sum(weights.values())
         self.proportions = {s: weights[s] / total for s in SOURCES}
         self.epoch = 0
