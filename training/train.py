@@ -408,9 +408,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise ConfigError("dataset smaller than one batch per process")
-    total_steps = opt_cfg.epochs * steps_per_epoch
-    if opt_cfg.max_steps:
-        total_steps = min(total_steps, opt_cfg.max_steps)
+    total_steps = opt_cfg.epochs * steps_per_epoch  # the schedule; max_steps only stops early
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: lr_factor(s, opt_cfg.warmup_steps, total_steps, opt_cfg.min_lr_ratio),
@@ -485,6 +483,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             loss, parts = criterion(est.float(), ref_spec, ref_wave)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
             scaler.unscale_(optimizer)
             grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), opt_cfg.grad_clip))
             scaler.step(optimizer)
@@ -499,7 +498,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}", refresh=False)
                 logger.write("train", {
                     "time": round(elapsed + time.monotonic() - started, 2), "epoch": epoch,
-                    "step": step, "lr": scheduler.get_last_lr()[0], "loss": float(loss.detach()),
+                    "step": step, "lr": lr, "loss": float(loss.detach()),
                     **parts, "grad_norm": grad_norm,
                 })
             now = time.monotonic()
@@ -573,5 +572,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if summary["rank"] == 0:
         print(f"trained {cfg.name}: step {summary['step']}, epoch {summary['epoch']}, "
-              f"best validation score {summary['best']:.3f}")
+              f"best validation score {summary['best']:.3f} ({summary['world']} processes)")
     return 0
