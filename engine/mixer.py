@@ -200,7 +200,9 @@ class Mixer:
         )
 
     # ------------------------------------------------------------------ sounddevice entry
-    def callback(self, outdata: np.ndarray, frames: int, time: Any = None, status: Any = None) -> None:
+    def callback(
+        self, outdata: np.ndarray, frames: int, time: Any = None, status: Any = None
+    ) -> None:
         """sounddevice ``OutputStream`` callback: ``process`` that never raises."""
         if status is not None and getattr(status, "output_underflow", False):
             self.underruns += 1
@@ -304,8 +306,9 @@ class Mixer:
         seek_gen, seek_pos = self.seek_request
         seeking = seek_gen != self._generation
         want = self.play_request and not seeking
-        if self._run_gain == 0.0 and (not want or mix_ring is None):
-            if seeking:  # faded out: jump now
+        if mix_ring is None or (self._run_gain == 0.0 and not want):
+            self._run_gain = 0.0
+            if seeking:  # faded out (or nothing to fade): jump now
                 self._generation, self._position = seek_gen, seek_pos
                 self._started = False
                 self._prev = None
@@ -316,9 +319,6 @@ class Mixer:
             self.playing = False
             self.levels *= self._decay(n)
             self.master_level *= self._decay(n)
-            return
-        if mix_ring is None:
-            out.fill(0.0)
             return
         gen, pos = self._generation, self._position
         m = mix_ring.read_into(self._mixbuf[:, :n], gen, pos)

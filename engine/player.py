@@ -1,0 +1,307 @@
+"""The ``Engine`` facade: what the GUI and ``stemplay play`` use to play and mix a song.
+
+Runs on the GUI / main thread. It owns a :class:`~engine.mixer.Mixer` (whose ``callback`` runs
+on the audio thread), a :class:`~engine.worker.Worker` thread and, once ``play()`` is called,
+the output stream. Every method returns within a few ms except ``open`` and ``set_model``,
+which validate their argument (decode the header, load the ONNX model).
+
+Mixer settings reach the callback as a new frozen :class:`~engine.mixer.MixSettings` swapped
+by reference; a seek bumps the generation (``Mixer.seek_request``) and hands the worker a new
+:class:`~engine.worker.Timeline`. ``status()`` only reads published values: cheap enough for a
+30 Hz poll.
+
+Without an output device the engine still opens, separates and reports status; only
+``play()`` raises :class:`~engine.errors.DeviceError`. ``device="null"`` plays into a paced
+device-less output (bench, tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Self
+
+from engine.config import DEFAULT_STEMS, SAMPLE_RATE
+from engine.errors import DecodeError, ModelError
+from engine.mixer import SOURCES, Mixer, MixSettings
+from engine.output import Output, open_output
+from engine.worker import SLOTS, OpenTrack, Timeline, Worker, start_timeline
+
+log = logging.getLogger(__name__)
+
+#: ``EngineConfig.model`` value meaning "the best model shipped in models/".
+DEFAULT_MODEL = "default"
+#: Shortest loop accepted (seconds).
+MIN_LOOP_S = 0.05
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine plays. ``device``: PortAudio id or name, None = default, "null" = none."""
+
+    device: int | str | None = None
+    blocksize: int = 512
+    latency: str | float = "low"
+    ahead_s: float = 8.0
+    threads: int = 0  # ONNX Runtime intra-op threads (0 = its default)
+    model: str | None = DEFAULT_MODEL  # slot A at start: a name/path, "default" or None
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """A snapshot for the GUI (immutable)."""
+
+    playing: bool = False
+    position_s: float = 0.0
+    duration_s: float = 0.0
+    source: str = "A"
+    stems: tuple[str, ...] = DEFAULT_STEMS
+    models: Mapping[str, Any] = field(default_factory=lambda: {"A": None, "B": None})
+    provider: str = ""
+    rtf: float = 0.0  # separation speed, × real time (0 = not measured yet)
+    ahead_s: float = 0.0
+    underruns: int = 0
+    levels: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    has_reference: bool = False
+    separated: bool = False  # stems are being heard, not the plain mix
+    error: str | None = None
+    finished: bool = False
+    loop: tuple[float, float] | None = None
+    track: Any = None  # TrackInfo of the open file, or None
+
+
+class Engine:
+    """The facade (see docs/ARCHITECTURE.md)."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.mixer = Mixer()
+        self.worker = Worker(self.mixer, self.config.ahead_s)
+        self.worker.start()
+        self._output: Output | None = None
+        self._info: Any = None  # TrackInfo
+        self._generation = 0
+        self._seek_target = 0  # track sample of the last seek (shown until it takes effect)
+        self._loop: tuple[int, int] | None = None
+        self._models: dict[str, Any] = {slot: None for slot in SLOTS}
+        self._error: str | None = None
+        self.mixer.settings = MixSettings(source="A")
+        self._load_default_model()
+
+    def _load_default_model(self) -> None:
+        name = self.config.model
+        if name is None:
+            return
+        if name == DEFAULT_MODEL:
+            from engine.model import default_model_path
+
+            path = default_model_path()
+            if path is None:
+                log.info("no model in models/: the plain mix plays")
+                return
+            name = str(path)
+        try:
+            self.set_model("A", name)
+        except ModelError as err:
+            self._error = str(err)
+            log.warning("default model: %s", err)
+
+    # ---------------------------------------------------------------- track
+    def open(self, path: str | Path) -> Any:
+        """Open ``path`` (from its start, paused or playing as before); DecodeError keeps the
+        previous track."""
+        from engine.decode import open_audio
+
+        reader = open_audio(path)
+        info = reader.info
+        self._info = info
+        self._loop = None
+        timeline = self._new_timeline(0)
+        self.worker.open(OpenTrack(Path(info.path), info.frames, reader, open_audio), timeline)
+        self.mixer.seek_request = (timeline.generation, 0)
+        return info
+
+    def _new_timeline(self, track: int) -> Timeline:
+        self._generation += 1
+        self._seek_target = track
+        return start_timeline(self._generation, self._info.frames, track, self._loop)
+
+    # ---------------------------------------------------------------- models
+    def set_model(self, slot: str, name_or_path: str | Path | None) -> Any:
+        """Load a model into slot "A" or "B" (None empties B); ModelError keeps the old one."""
+        if slot not in SLOTS:
+            raise ValueError(f"unknown model slot {slot!r}; use A or B")
+        if name_or_path is None:
+            self._models[slot] = None
+            self.worker.set_model(slot, None)
+            return None
+        from engine.model import load_model
+
+        model = load_model(str(name_or_path), threads=self.config.threads)
+        self._models[slot] = model.info
+        self._error = None
+        self.worker.error = None
+        self.worker.set_model(slot, model)
+        return model.info
+
+    def select(self, source: str) -> None:
+        """What is heard: "A", "B", "mix" or "reference"; switched at the next block."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+        self.mixer.settings = replace(self.mixer.settings, source=source)
+
+    # ---------------------------------------------------------------- transport
+    def _require_track(self) -> None:
+        if self._info is None:
+            raise DecodeError("no song is open")
+
+    def play(self) -> None:
+        """Start or resume; DeviceError when there is no usable output device."""
+        self._require_track()
+        if self._output is None:
+            self._output = open_output(
+                self.config.device,
+                self.config.blocksize,
+                self.config.latency,
+                self.mixer.callback,
+            )
+        if self.mixer.finished:
+            self.seek(0.0)
+        self.mixer.play_request = True
+        self._output.start()
+
+    def attach_output(self, output: Output) -> None:
+        """Play into ``output`` (e.g. a capturing ``NullOutput`` around ``mixer.callback``)."""
+        if self._output is not None:
+            self._output.close()
+        self._output = output
+
+    def pause(self) -> None:
+        self.mixer.play_request = False
+
+    def stop(self) -> None:
+        self.mixer.play_request = False
+        if self._info is not None:
+            self.seek(0.0)
+
+    def seek(self, seconds: float) -> None:
+        self._require_track()
+        frames = self._info.frames
+        track = min(max(0, round(seconds * SAMPLE_RATE)), max(0, frames - 1))
+        timeline = self._new_timeline(track)
+        self.mixer.seek_request = (timeline.generation, 0)
+        self.worker.seek(timeline)
+
+    def set_loop(self, start_s: float | None, end_s: float | None) -> None:
+        """Loop [start_s, end_s) seamlessly; (None, None) clears the loop."""
+        self._require_track()
+        if start_s is None or end_s is None:
+            self._loop = None
+            self.worker.set_loop(None)
+            return
+        frames = self._info.frames
+        a = max(0, round(start_s * SAMPLE_RATE))
+        b = min(frames, round(end_s * SAMPLE_RATE))
+        if b - a < MIN_LOOP_S * SAMPLE_RATE:
+            raise ValueError(f"loop {start_s:.2f}–{end_s:.2f} s is too short or outside the song")
+        self._loop = (a, b)
+        here = self._track_position()
+        if a <= here < b:
+            self.worker.set_loop(self._loop)
+        else:
+            self.seek(a / SAMPLE_RATE)
+
+    # ---------------------------------------------------------------- mixing
+    def _swap(self, settings: MixSettings) -> None:
+        self.mixer.settings = settings  # one reference swap: the callback sees old or new
+
+    def set_gain_db(self, stem: str, db: float) -> None:
+        self._swap(self.mixer.settings.with_gain_db(stem, float(db)))
+
+    def set_mute(self, stem: str, on: bool) -> None:
+        self._swap(self.mixer.settings.with_mute(stem, bool(on)))
+
+    def set_solo(self, stem: str, on: bool) -> None:
+        self._swap(self.mixer.settings.with_solo(stem, bool(on)))
+
+    def set_master_db(self, db: float) -> None:
+        self._swap(replace(self.mixer.settings, master_db=float(db)))
+
+    # ---------------------------------------------------------------- status
+    def _track_position(self) -> int:
+        gen, pos = self.mixer.playhead
+        tl = self.worker.timeline
+        if gen == self._generation and tl is not None and tl.generation == gen:
+            return tl.track_at(pos)
+        return self._seek_target
+
+    def status(self) -> EngineStatus:
+        mixer = self.mixer
+        settings = mixer.settings
+        sources = mixer.sources
+        heard = mixer.heard
+        shown = settings.source if settings.source in sources else "A"
+        stems = sources[shown].stems if shown in sources else None
+        if stems is None:
+            info = self._models.get("A")
+            stems = tuple(info.stems) if info is not None else DEFAULT_STEMS
+        levels: dict[str, tuple[float, float]] = {name: (0.0, 0.0) for name in stems}
+        if heard in sources:
+            lv = mixer.levels
+            for k, name in enumerate(sources[heard].stems):
+                levels[name] = (float(lv[k, 0]), float(lv[k, 1]))
+        levels["master"] = (float(mixer.master_level[0]), float(mixer.master_level[1]))
+        for slot, info in list(self.worker.reverted.items()):  # asynchronous model failures
+            self._models[slot] = info
+            self.worker.reverted.pop(slot, None)
+        models = MappingProxyType(dict(self._models))
+        prov_info = models.get(settings.source) or models.get("A")
+        frames = self._info.frames if self._info is not None else 0
+        pos = self._track_position() if self._info is not None else 0
+        loop = None
+        if self._loop is not None:
+            loop = (self._loop[0] / SAMPLE_RATE, self._loop[1] / SAMPLE_RATE)
+        return EngineStatus(
+            playing=bool(mixer.play_request and not mixer.finished),
+            position_s=min(pos, frames) / SAMPLE_RATE,
+            duration_s=frames / SAMPLE_RATE,
+            source=settings.source,
+            stems=tuple(stems),
+            models=models,
+            provider=getattr(prov_info, "provider", "") or "",
+            rtf=float(self.worker.rtf),
+            ahead_s=float(self.worker.ahead_s),
+            underruns=int(mixer.underruns),
+            levels=levels,
+            has_reference="reference" in sources,
+            separated=heard != "mix",
+            error=self.worker.error or self._error,
+            finished=bool(mixer.finished),
+            loop=loop,
+            track=self._info,
+        )
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until the worker has handled every command sent so far (CLI, tests)."""
+        return self.worker.sync(timeout)
+
+    def close(self) -> None:
+        """Stop the sound and the worker; the engine cannot be used afterwards."""
+        self.mixer.play_request = False
+        if self._output is not None:
+            try:
+                self._output.stop()
+                self._output.close()
+            except Exception as err:  # noqa: BLE001 - closing must not fail the caller
+                log.warning("closing the output: %s", err)
+            self._output = None
+        self.worker.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,605 @@
+"""The playback worker thread: decode, separate and fill the rings ahead of the playhead.
+
+Runs on its own thread (:class:`Worker`, a daemon ``threading.Thread``). It owns every decoder,
+every ``StreamSeparator`` (hence every ONNX session use and FFTW plan of playback) and is the
+only writer of the rings. The GUI thread talks to it through a command queue (``open``,
+``seek``, ``model``, ``loop``, ``stop``); the audio callback only reads the rings.
+
+Stream positions and the timeline: the rings are addressed by *stream positions* (samples
+played since the current generation started). A :class:`Timeline` maps them to track
+positions as a tuple of :class:`Piece` s; a piece with a loop wraps from the loop end back to
+its start, so a loop is seamless: the samples after the wrap are simply written next in the
+ring. A seek starts a new generation (the rings are emptied and the callback drops what is
+left of the old one); setting or clearing a loop while playing appends a piece at a stream
+position far enough ahead of the playhead and truncates the rings there.
+
+Scheduling: the plain mix first (so the first sound comes at once), then whichever stem
+source (slot A, slot B, reference) is least far ahead, until every ring is ``ahead_s`` seconds
+ahead of the playhead.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from engine.config import CHANNELS, DEFAULT_STEMS, SAMPLE_RATE
+from engine.errors import StemplayError
+from engine.mixer import Mixer, Source
+from engine.ring import NO_EOF, StemRing
+
+log = logging.getLogger(__name__)
+
+#: Samples decoded per step of the plain mix and reference writers.
+DECODE_CHUNK = 8192
+#: Samples of mixture fed to a separator per step (keeps the worker responsive).
+FEED_CHUNK = 16384
+#: How far ahead of the playhead a loop change may rewrite the rings (seconds).
+REWRITE_MARGIN_S = 0.25
+#: Extra ring room beyond ``ahead_s`` (seconds), so the writer never waits on a full ring.
+RING_SLACK_S = 1.0
+#: The mix is filled first up to this many seconds before separation starts.
+MIX_FIRST_S = 1.0
+
+SLOTS = ("A", "B")
+
+
+# ------------------------------------------------------------------------------ timeline
+@dataclass(frozen=True)
+class Piece:
+    """From stream position ``stream`` on, the track plays from ``track``, wrapping in ``loop``."""
+
+    stream: int
+    track: int
+    loop: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Map from stream positions of one generation to track positions (immutable)."""
+
+    generation: int
+    frames: int  # track length in samples
+    pieces: tuple[Piece, ...]
+
+    def _piece(self, s: int) -> tuple[Piece, int | None]:
+        """The piece containing stream position ``s`` and the start of the next one."""
+        idx = 0
+        for i, p in enumerate(self.pieces):
+            if p.stream <= s:
+                idx = i
+        nxt = self.pieces[idx + 1].stream if idx + 1 < len(self.pieces) else None
+        return self.pieces[idx], nxt
+
+    def run_at(self, s: int) -> tuple[int, int]:
+        """(track position at stream ``s``, samples that follow it contiguously).
+
+        The run ends at a loop wrap, at the next piece or at the end of the track (a run of 0
+        means the track has ended).
+        """
+        piece, nxt = self._piece(s)
+        d = s - piece.stream
+        loop = piece.loop
+        if loop is not None and piece.track < loop[1]:
+            a, b = loop
+            first = b - piece.track
+            if d < first:
+                t, run = piece.track + d, first - d
+            else:
+                d2 = (d - first) % (b - a)
+                t, run = a + d2, (b - a) - d2
+        else:
+            t = piece.track + d
+            run = max(0, self.frames - t)
+        if nxt is not None:
+            run = min(run, nxt - s)
+        return t, run
+
+    def track_at(self, s: int) -> int:
+        return self.run_at(s)[0]
+
+    def rewritten(self, s: int, loop: tuple[int, int] | None) -> Timeline:
+        """This timeline with a new piece from stream ``s`` on (same track position there)."""
+        kept = tuple(p for p in self.pieces if p.stream < s)
+        return Timeline(self.generation, self.frames, (*kept, Piece(s, self.track_at(s), loop)))
+
+
+def start_timeline(
+    generation: int, frames: int, track: int, loop: tuple[int, int] | None
+) -> Timeline:
+    """The timeline of a seek to ``track``: the loop applies when the seek lands inside it."""
+    inside = loop is not None and loop[0] <= track < loop[1]
+    return Timeline(generation, frames, (Piece(0, track, loop if inside else None),))
+
+
+# ------------------------------------------------------------------------------ writers
+def reference_paths(path: Path) -> list[Path] | None:
+    """Files of the true stems beside ``mixture.<ext>`` (MUSDB layout), or None."""
+    if path.stem != "mixture":
+        return None
+    files = [path.with_name(f"{stem}{path.suffix}") for stem in DEFAULT_STEMS]
+    return files if all(f.is_file() for f in files) else None
+
+
+class _Writer:
+    """Fills one ring following the timeline. Worker thread only."""
+
+    name = "?"
+
+    def __init__(self, ring: StemRing, stems: tuple[str, ...]) -> None:
+        self.ring = ring
+        self.stems = stems
+
+    def wants(self, ahead: int) -> bool:
+        return self.ring.eof == NO_EOF and self.ring.ahead() < ahead and self.ring.free() > 0
+
+    def restart(self, generation: int, position: int) -> None:
+        """A new generation (seek): empty the ring."""
+        self.ring.reset(generation, position)
+
+    def step(self, timeline: Timeline) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class DecodeWriter(_Writer):
+    """Plain decode into a ring: the mix (one reader) or the reference stems (one per stem)."""
+
+    def __init__(self, name: str, readers: Sequence[Any], stems: tuple[str, ...], capacity: int):
+        super().__init__(StemRing(len(readers), capacity), stems)
+        self.name = name
+        self.readers = list(readers)
+        self.pos = -1  # track position the readers are at (-1: unknown)
+
+    def restart(self, generation: int, position: int) -> None:
+        super().restart(generation, position)
+        self.pos = -1
+
+    def step(self, timeline: Timeline) -> bool:
+        w = self.ring.end
+        t, run = timeline.run_at(w)
+        if run <= 0:
+            self.ring.mark_eof()
+            return True
+        n = min(DECODE_CHUNK, run, self.ring.free())
+        if n <= 0:
+            return False
+        if self.pos != t:
+            for r in self.readers:
+                r.seek(t)
+            self.pos = t
+        block = np.zeros((len(self.readers), CHANNELS, n), dtype=np.float32)
+        got = 0
+        for k, r in enumerate(self.readers):
+            x = r.read(n)
+            block[k, :, : x.shape[1]] = x
+            if k == 0:
+                got = x.shape[1]
+        if got == 0:  # the decoder ended before the announced length
+            self.ring.mark_eof()
+            return True
+        self.ring.write(block[:, :, :got])
+        self.pos += got
+        return True
+
+    def close(self) -> None:
+        for r in self.readers:
+            r.close()
+
+
+class SeparatorWriter(_Writer):
+    """Streaming separation of one model slot into its ring."""
+
+    def __init__(self, slot: str, model: Any, reader: Any, capacity: int) -> None:
+        from engine.separate import StreamSeparator
+
+        stems = tuple(model.info.stems)
+        super().__init__(StemRing(len(stems), capacity), stems)
+        self.name = slot
+        self.model = model
+        self.reader = reader
+        self.sep = StreamSeparator(model)
+        self.next_out: int | None = None  # track position of the separator's next output
+        self.feed_pos = 0  # track position of the next mixture sample to feed
+        self.pending: np.ndarray | None = None  # (stems, channels, n) output not yet in the ring
+        self.previous: SeparatorWriter | None = None  # kept until this one has produced audio
+        self.compute_s = 0.0  # time spent separating
+        self.produced = 0  # samples separated
+
+    def restart(self, generation: int, position: int) -> None:
+        super().restart(generation, position)
+        self.next_out = None
+        self.pending = None
+
+    def wants(self, ahead: int) -> bool:
+        if self.pending is not None:
+            return self.ring.free() > 0
+        return self.ring.eof == NO_EOF and self.ring.ahead() < ahead and self.ring.free() > 0
+
+    def step(self, timeline: Timeline) -> bool:
+        if self.pending is not None:
+            took = self.ring.write(self.pending)
+            rest = self.pending[:, :, took:]
+            self.pending = rest if rest.shape[2] else None
+            return took > 0
+        w = self.ring.end
+        t, run = timeline.run_at(w)
+        if run <= 0:
+            self.ring.mark_eof()
+            return True
+        frames = timeline.frames
+        if self.next_out != t:  # first block, seek, loop wrap or new piece
+            self.feed_pos = self.sep.reset(t)
+            self.reader.seek(max(0, self.feed_pos))
+            self.next_out = t
+        t0 = time.perf_counter()
+        if self.feed_pos >= frames:
+            out = self.sep.finish()
+        else:
+            block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
+            if block.shape[1] == 0:
+                self.feed_pos = frames
+                out = self.sep.finish()
+            else:
+                self.feed_pos += block.shape[1]
+                out = self.sep.feed(block)
+        self.compute_s += time.perf_counter() - t0
+        m = out.shape[2]
+        take = min(m, run)
+        self.produced += take
+        if take and self.previous is not None:  # the new model works: forget the old one
+            self.previous.close()
+            self.previous = None
+        if take:
+            out = np.ascontiguousarray(out[:, :, :take], dtype=np.float32)
+            took = self.ring.write(out)
+            if took < take:
+                self.pending = out[:, :, took:]
+            self.next_out += take
+        if m > take:
+            self.next_out = None  # the rest lies beyond a wrap: re-prime there
+        elif self.feed_pos >= frames and m == 0 and self.next_out is not None:
+            # The separator has nothing more although the run continues: end here.
+            self.ring.mark_eof()
+        return True
+
+    @property
+    def rtf(self) -> float:
+        """Seconds of audio separated per second of compute (× real time); 0 when unknown."""
+        if self.compute_s <= 0 or self.produced == 0:
+            return 0.0
+        return self.produced / SAMPLE_RATE / self.compute_s
+
+    def close(self) -> None:
+        self.reader.close()
+        if self.previous is not None:
+            self.previous.close()
+
+
+# ------------------------------------------------------------------------------ the thread
+@dataclass(frozen=True)
+class OpenTrack:
+    """A track handed to the worker: its path, its length and the first reader (validated)."""
+
+    path: Path
+    frames: int
+    reader: Any
+    open_reader: Callable[[Path], Any]  # opens another reader of a file (engine.decode)
+
+
+@dataclass
+class _Cmd:
+    kind: str
+    args: tuple[Any, ...] = field(default_factory=tuple)
+
+
+class Worker(threading.Thread):
+    """The worker thread. Public methods are called from the GUI thread and only enqueue."""
+
+    def __init__(self, mixer: Mixer, ahead_s: float = 8.0) -> None:
+        super().__init__(name="stemplay-worker", daemon=True)
+        self.mixer = mixer
+        self.ahead = int(ahead_s * SAMPLE_RATE)
+        self.capacity = int((ahead_s + RING_SLACK_S) * SAMPLE_RATE)
+        self._queue: queue.Queue[_Cmd] = queue.Queue()
+        # --- shared members: written by the worker, read by the GUI thread (status) --------
+        self.timeline: Timeline | None = None  # swapped by reference
+        self.models: MappingProxyType[str, Any] = MappingProxyType({})  # slot -> ModelInfo
+        self.error: str | None = None  # last asynchronous error, one line
+        self.rtf: float = 0.0  # separation speed of the slot being heard (× real time)
+        self.ahead_s: float = 0.0  # how far the heard source is ahead of the playhead
+        # slot -> ModelInfo | None the slot went back to after a model failed while running;
+        # written by the worker, read and emptied by the GUI thread (status).
+        self.reverted: dict[str, Any] = {}
+        # --- worker-owned ---------------------------------------------------------------
+        self._track: OpenTrack | None = None
+        self._mix: DecodeWriter | None = None
+        self._ref: DecodeWriter | None = None
+        self._slots: dict[str, SeparatorWriter] = {}
+        self._running = True
+
+    # ---------------------------------------------------------------- GUI-thread API
+    def open(self, track: OpenTrack, timeline: Timeline) -> None:
+        self._queue.put(_Cmd("open", (track, timeline)))
+
+    def seek(self, timeline: Timeline) -> None:
+        self._queue.put(_Cmd("seek", (timeline,)))
+
+    def set_model(self, slot: str, model: Any | None) -> None:
+        self._queue.put(_Cmd("model", (slot, model)))
+
+    def set_loop(self, loop: tuple[int, int] | None) -> None:
+        self._queue.put(_Cmd("loop", (loop,)))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._queue.put(_Cmd("stop"))
+        if self.is_alive():
+            self.join(timeout)
+
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Block until every command sent before has been handled (tests, CLI)."""
+        done = threading.Event()
+        self._queue.put(_Cmd("sync", (done,)))
+        return done.wait(timeout)
+
+    # ---------------------------------------------------------------- worker thread
+    def run(self) -> None:
+        while self._running:
+            try:
+                cmd = self._queue.get_nowait()
+            except queue.Empty:
+                if not self._work():
+                    try:
+                        cmd = self._queue.get(timeout=0.01)
+                    except queue.Empty:
+                        continue
+                else:
+                    continue
+            try:
+                self._handle(cmd)
+            except StemplayError as err:
+                self.error = str(err)
+            except Exception as err:
+                log.exception("worker command %s failed", cmd.kind)
+                self.error = f"internal error in {cmd.kind}: {err}"
+        self._close_all()
+
+    def _handle(self, cmd: _Cmd) -> None:
+        if cmd.kind == "stop":
+            self._running = False
+        elif cmd.kind == "sync":
+            cmd.args[0].set()
+        elif cmd.kind == "open":
+            self._open(*cmd.args)
+        elif cmd.kind == "seek":
+            self._seek(*cmd.args)
+        elif cmd.kind == "model":
+            self._model(*cmd.args)
+        elif cmd.kind == "loop":
+            self._loop(*cmd.args)
+        else:
+            raise ValueError(f"unknown worker command {cmd.kind}")
+
+    def _publish(self) -> None:
+        """Hand the current rings to the callback (one reference swap each)."""
+        sources: dict[str, Source] = {}
+        for slot, w in self._slots.items():
+            sources[slot] = Source(w.ring, w.stems)
+        if self._ref is not None:
+            sources["reference"] = Source(self._ref.ring, self._ref.stems)
+        self.mixer.sources = MappingProxyType(sources)
+        self.mixer.mix_ring = self._mix.ring if self._mix is not None else None
+        self.models = MappingProxyType({s: w.model.info for s, w in self._slots.items()})
+
+    def _close_all(self) -> None:
+        for w in [self._mix, self._ref, *self._slots.values()]:
+            if w is not None:
+                w.close()
+
+    def _open(self, track: OpenTrack, timeline: Timeline) -> None:
+        old_mix, old_ref = self._mix, self._ref
+        self.mixer.mix_ring = None  # silence first: nothing of the old track plays any more
+        self._track = track
+        self._mix = DecodeWriter("mix", [track.reader], ("mix",), self.capacity)
+        self._ref = None
+        ref = reference_paths(track.path)
+        if ref is not None:
+            try:
+                readers = [track.open_reader(p) for p in ref]
+                self._ref = DecodeWriter("reference", readers, DEFAULT_STEMS, self.capacity)
+            except StemplayError as err:
+                log.warning("reference stems of %s not usable: %s", track.path, err)
+        for slot in list(self._slots):
+            old = self._slots.pop(slot)
+            old.close()
+            try:
+                self._slots[slot] = SeparatorWriter(
+                    slot, old.model, track.open_reader(track.path), self.capacity
+                )
+            except Exception as err:  # noqa: BLE001 - the track still plays (plain mix)
+                self.error = f"model in slot {slot} failed: {err}".splitlines()[0]
+                log.warning("%s", self.error)
+        for w in (old_mix, old_ref):
+            if w is not None:
+                w.close()
+        self._seek(timeline)
+
+    def _seek(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        for w in self._writers():
+            w.restart(timeline.generation, 0)
+        self._publish()
+
+    def _model(self, slot: str, model: Any | None) -> None:
+        old = self._slots.get(slot)
+        if model is None:
+            self._slots.pop(slot, None)
+            self._publish()
+            if old is not None:
+                old.close()
+            return
+        if self._track is None:
+            # No track yet: keep the model; the writer is made when a track opens.
+            self._slots[slot] = _PendingModel(slot, model)  # type: ignore[assignment]
+            self.models = MappingProxyType({s: w.model.info for s, w in self._slots.items()})
+            return
+        try:
+            writer = SeparatorWriter(
+                slot, model, self._track.open_reader(self._track.path), self.capacity
+            )
+            if self.timeline is not None:
+                gen, pos = self.mixer.playhead
+                if gen != self.timeline.generation:
+                    pos = 0
+                # While playing, start a little ahead: the playhead moves on meanwhile.
+                start = pos + (int(REWRITE_MARGIN_S * SAMPLE_RATE) if self.mixer.playing else 0)
+                writer.restart(self.timeline.generation, start)
+                writer.step(self.timeline)  # fails here (not in the loop) for a broken model
+        except Exception as err:  # noqa: BLE001 - any failure keeps the previous model
+            name = getattr(getattr(model, "info", None), "name", "model")
+            self.error = f"model {name} failed, keeping the previous one: {err}".splitlines()[0]
+            log.warning("%s", self.error)
+            return
+        self._slots[slot] = writer
+        self._publish()
+        if isinstance(old, SeparatorWriter):
+            if old.previous is not None:
+                old.previous.close()
+                old.previous = None
+            writer.previous = old
+        elif old is not None:
+            old.close()
+
+    def _loop(self, loop: tuple[int, int] | None) -> None:
+        tl = self.timeline
+        if tl is None:
+            return
+        gen, pos = self.mixer.playhead
+        if gen != tl.generation:
+            pos = 0
+        margin = int(REWRITE_MARGIN_S * SAMPLE_RATE)
+        t_play, run = tl.run_at(pos)
+        if loop is not None:
+            a, b = loop
+            # (The facade turns a loop set outside the playhead into a seek to its start.)
+            if margin <= b - t_play <= run:
+                cut = pos + (b - t_play)  # wrap exactly at the loop end
+                new = Timeline(
+                    tl.generation,
+                    tl.frames,
+                    (*(p for p in tl.pieces if p.stream < cut), Piece(cut, a, loop)),
+                )
+            else:
+                new = tl.rewritten(pos + margin, loop)
+        else:
+            new = tl.rewritten(pos + margin, None)
+        cut = new.pieces[-1].stream
+        self.timeline = new
+        for w in self._writers():
+            if w.ring.end > cut:
+                w.ring.truncate(cut)
+                if isinstance(w, SeparatorWriter):
+                    w.next_out = None
+                    w.pending = None
+                elif isinstance(w, DecodeWriter):
+                    w.pos = -1
+            elif isinstance(w, SeparatorWriter) and w.pending is not None:
+                pend_end = w.ring.end + w.pending.shape[2]
+                if pend_end > cut:
+                    keep = cut - w.ring.end
+                    w.pending = w.pending[:, :, :keep] if keep > 0 else None
+                    w.next_out = None
+
+    def _writers(self) -> list[_Writer]:
+        out: list[_Writer] = []
+        if self._mix is not None:
+            out.append(self._mix)
+        out.extend(w for w in self._slots.values() if isinstance(w, SeparatorWriter))
+        if self._ref is not None:
+            out.append(self._ref)
+        return out
+
+    def _work(self) -> bool:
+        """One step of the most urgent writer; False when every ring is far enough ahead."""
+        tl = self.timeline
+        if tl is None or self._mix is None:
+            return False
+        self._stats()
+        mix = self._mix
+        if mix.wants(min(self.ahead, int(MIX_FIRST_S * SAMPLE_RATE))):
+            return mix.step(tl)
+        heard = self.mixer.settings.source
+        best: _Writer | None = None
+        best_key: tuple[int, int] = (0, 0)
+        for w in self._writers()[1:]:
+            if w.wants(self.ahead):
+                key = (w.ring.ahead(), 0 if w.name == heard else 1)
+                if best is None or key < best_key:
+                    best, best_key = w, key
+        if best is not None:
+            try:
+                return best.step(tl)
+            except Exception as err:  # noqa: BLE001 - a failing model must not stop playback
+                return self._writer_failed(best, err)
+        if mix.wants(self.ahead):
+            return mix.step(tl)
+        return False
+
+    def _writer_failed(self, w: _Writer, err: Exception) -> bool:
+        log.exception("separation in %s failed", w.name)
+        self.error = f"separation ({w.name}) failed: {err}".splitlines()[0]
+        if isinstance(w, SeparatorWriter):
+            prev = w.previous
+            w.previous = None
+            if prev is not None and self.timeline is not None:
+                gen, pos = self.mixer.playhead
+                prev.restart(
+                    self.timeline.generation, pos if gen == self.timeline.generation else 0
+                )
+                self._slots[w.name] = prev
+            else:
+                self._slots.pop(w.name, None)
+            self.reverted[w.name] = prev.model.info if prev is not None else None
+        elif w is self._ref:
+            self._ref = None
+        self._publish()
+        w.close()
+        return True
+
+    def _stats(self) -> None:
+        heard = self.mixer.settings.source
+        w = self._slots.get(heard)
+        src: _Writer | None = w if isinstance(w, SeparatorWriter) else None
+        if heard == "reference":
+            src = self._ref
+        elif heard == "mix":
+            src = self._mix
+        if src is None and self._slots:
+            src = next(iter(self._slots.values()))
+        if isinstance(src, _Writer):
+            self.ahead_s = max(0, src.ring.ahead()) / SAMPLE_RATE
+        rtfs = [w.rtf for w in self._slots.values() if isinstance(w, SeparatorWriter) and w.rtf]
+        if rtfs:
+            self.rtf = min(rtfs)
+
+
+class _PendingModel:
+    """A model set before any track is open (the writer is built on ``open``)."""
+
+    def __init__(self, slot: str, model: Any) -> None:
+        self.name = slot
+        self.model = model
+
+    def close(self) -> None:
+        pass
