@@ -396,3 +396,16 @@ def test_missing_sources_can_be_skipped(synth_dir: Path, tmp_path: Path) -> None
     assert {ds.example(i)[2] for i in range(len(ds))} == {"synthetic"}
     with pytest.raises(StemplayError, match="no mix source"):
         MixDataset(dataclasses_replace(cfg, proportions={"real_remix": 1.0}))
+
+
+def test_multitrack_cache_gives_the_same_songs_memory_mapped(
+    real_root: Path, tmp_path: Path
+) -> None:
+    tracks = find_multitracks([real_root / "multitrack"])
+    plain = MultitrackBank(tracks)
+    MultitrackBank(tracks, cache_dir=tmp_path)  # fills the cache
+    cached = MultitrackBank(tracks, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == len(tracks)
+    for a, b in zip(plain.songs, cached.songs, strict=True):
+        assert isinstance(b.stems, np.memmap) and a.present == b.present
+        np.testing.assert_array_equal(a.stems, np.asarray(b.stems))

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,8 +121,8 @@ def find_multitracks(
 class AudioCache:
     """Decoded audio as ``.npy`` files keyed by source path, size, mtime and the decode settings.
 
-    ``get`` returns a read-only memory map, so several processes share one copy in RAM.
-    With ``root=None`` nothing is written and arrays stay in the process.
+    ``load`` and ``cached`` return a read-only memory map, so several processes share one copy
+    in RAM. With ``root=None`` nothing is written and arrays stay in the process.
     """
 
     def __init__(self, root: str | Path | None) -> None:
@@ -130,34 +130,41 @@ class AudioCache:
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
 
-    def _key(self, path: Path, kind: str) -> str:
-        st = path.stat()
-        ident = (
-            f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{kind}|{SAMPLE_RATE}|{CACHE_VERSION}"
-        )
-        return hashlib.sha1(ident.encode()).hexdigest()[:20]
+    @staticmethod
+    def _key(paths: Sequence[Path], kind: str) -> str:
+        parts = [kind, str(SAMPLE_RATE), str(CACHE_VERSION)]
+        for path in paths:
+            st = path.stat()
+            parts.append(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}")
+        return hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
 
-    def load(self, path: str | Path, channels: int) -> np.ndarray:
-        """``read_audio(path, channels)``, from the cache when present: ``(channels, samples)``."""
-        path = Path(path)
+    def cached(
+        self, paths: Sequence[Path], kind: str, label: str, build: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        """``build()``, or its cached result for these source files (a read-only memory map)."""
         if self.root is None:
-            return read_audio(path, channels)
-        cached = self.root / f"{path.stem[:40]}-{self._key(path, f'ch{channels}')}.npy"
-        if cached.is_file():
+            return build()
+        target = self.root / f"{label[:40]}-{self._key(paths, kind)}.npy"
+        if target.is_file():
             try:
-                return np.load(cached, mmap_mode="r")
+                return np.load(target, mmap_mode="r")
             except (OSError, ValueError):
-                log.warning("ignoring unreadable cache file %s", cached)
-        audio = read_audio(path, channels)
+                log.warning("ignoring unreadable cache file %s", target)
+        audio = build()
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.save(fh, audio)
-            os.replace(tmp, cached)
+            os.replace(tmp, target)
         except OSError:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return np.load(cached, mmap_mode="r")
+        return np.load(target, mmap_mode="r")
+
+    def load(self, path: str | Path, channels: int) -> np.ndarray:
+        """``read_audio(path, channels)``, from the cache when present: ``(channels, samples)``."""
+        path = Path(path)
+        return self.cached([path], f"ch{channels}", path.stem, lambda: read_audio(path, channels))
 
 
 def activity(mono: np.ndarray, block: int = ACTIVITY_BLOCK) -> np.ndarray:
@@ -232,13 +239,22 @@ class VocalBank:
         return self.clips[int(rng.choice(len(self.clips), p=w / w.sum()))]
 
 
+def stem_present(stem: np.ndarray, threshold_db: float = -50.0) -> bool:
+    """True when a stem ``(channels, samples)`` is not silent (RMS above ``threshold_db``)."""
+    x = np.asarray(stem)
+    power = np.mean(np.square(x, dtype=np.float64)) if x.size else 0.0
+    return bool(power > 10 ** (threshold_db / 10))
+
+
 @dataclass(frozen=True)
 class Multitrack:
-    """One real song. ``stems``: ``(stems, channels=2, samples)`` float32 at 44.1 kHz."""
+    """One real song. ``stems``: ``(stems, channels=2, samples)`` float32 at 44.1 kHz;
+    ``present``: per stem, whether it is audible over the song (computed once at load)."""
 
     name: str
     path: Path
     stems: np.ndarray
+    present: tuple[bool, ...]
 
     @property
     def samples(self) -> int:
@@ -248,10 +264,9 @@ class Multitrack:
     def seconds(self) -> float:
         return self.samples / SAMPLE_RATE
 
-    def has_stem(self, index: int, threshold_db: float = -50.0) -> bool:
-        """True when stem ``index`` is not silent over the song (RMS above ``threshold_db``)."""
-        x = np.asarray(self.stems[index], dtype=np.float32)
-        return bool(np.sqrt(np.mean(x.astype(np.float64) ** 2)) > 10 ** (threshold_db / 20))
+    def has_stem(self, index: int) -> bool:
+        """True when stem ``index`` is not silent over the song (RMS above -50 dBFS)."""
+        return self.present[index]
 
 
 def load_multitrack(
@@ -262,17 +277,23 @@ def load_multitrack(
     """Read one MUSDB-style folder: ``(stems, 2, samples)``; stems are cut to the shortest one."""
     cache = cache or AudioCache(None)
     track_dir = Path(track_dir)
-    parts = []
+    paths = []
     for name in stems:
         path = stem_file(track_dir, name)
         if path is None:
             raise DecodeError(f"{track_dir} has no {name}.wav or {name}.flac")
-        parts.append(cache.load(path, channels=CHANNELS))
-    n = min(p.shape[-1] for p in parts)
-    if any(p.shape[-1] != n for p in parts):
-        log.warning("%s: stems differ in length, cut to %d samples", track_dir, n)
-        parts = [p[:, :n] for p in parts]
-    return Multitrack(name=track_dir.name, path=track_dir, stems=np.stack(parts))
+        paths.append(path)
+
+    def build() -> np.ndarray:
+        parts = [read_audio(p, CHANNELS) for p in paths]
+        n = min(p.shape[-1] for p in parts)
+        if any(p.shape[-1] != n for p in parts):
+            log.warning("%s: stems differ in length, cut to %d samples", track_dir, n)
+        return np.stack([p[:, :n] for p in parts])  # (stems, 2, samples)
+
+    stems_arr = cache.cached(paths, "multitrack-" + ",".join(stems), track_dir.name, build)
+    present = tuple(stem_present(p) for p in stems_arr)
+    return Multitrack(name=track_dir.name, path=track_dir, stems=stems_arr, present=present)
 
 
 class MultitrackBank:
@@ -288,10 +309,10 @@ class MultitrackBank:
         self.stems = tuple(stems)
         self.songs = [load_multitrack(d, self.stems, cache) for d in track_dirs]
         self._weights = np.array([s.seconds for s in self.songs], dtype=np.float64)
-        # (songs, stems) bool: which stems are audible in which song, computed once
-        self._has = np.array(
-            [[s.has_stem(i) for i in range(len(self.stems))] for s in self.songs], dtype=bool
-        ).reshape(len(self.songs), len(self.stems))
+        # (songs, stems) bool: which stems are audible in which song
+        self._has = np.array([s.present for s in self.songs], dtype=bool).reshape(
+            len(self.songs), len(self.stems)
+        )
 
     def __len__(self) -> int:
         return len(self.songs)
