@@ -309,8 +309,12 @@ def load_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, A
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise ConfigError(f"{path} is not a stemplay training checkpoint")
     cfg = ckpt["config"]
-    model = build_model(**_model_kwargs(cfg))
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = build_model(**_model_kwargs(cfg))
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(f"checkpoint {path} does not match its model: {first}") from None
     model.eval()
     return model, ckpt
 

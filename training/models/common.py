@@ -155,7 +155,7 @@ class Attention(nn.Module):
         b, tq, d = query.shape
         h = self.heads
         q = self.q(query).reshape(b, tq, h, d // h).transpose(1, 2)
-        k, v = self.kv(context).reshape(b, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        k, v = self.kv(context).reshape(b, -1, 2, h, d // h).permute(2, 0, 3, 1, 4).unbind(0)
         att = torch.softmax(q @ k.transpose(-1, -2) * (d // h) ** -0.5, dim=-1)
         return self.out((att @ v).transpose(1, 2).reshape(b, tq, d))
 

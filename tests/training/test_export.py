@@ -1,0 +1,80 @@
+"""``python -m training export``: ONNX contract, metadata, onnxruntime parity, quantisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from engine.model import load_model
+from training import export
+from training.models import build_model
+from training.train import save_checkpoint
+
+TINY = {
+    "unet": {"name": "unet", "base": 4, "depth": 3},
+    "hybrid": {"name": "hybrid", "dim": 32, "heads": 2, "ff": 64, "layers": 1,
+               "unet_base": 4, "unet_depth": 3},
+}
+
+
+def checkpoint(tmp_path: Path, name: str) -> Path:
+    torch.manual_seed(3)
+    cfg = {"name": name, "model": dict(TINY[name]),
+           "stems": ["vocals", "drums", "bass", "other"], "description": f"tiny {name}"}
+    kwargs = {k: v for k, v in cfg["model"].items() if k != "name"}
+    model = build_model(name, **kwargs)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
+        model.train()
+        for _ in range(3):
+            model(torch.from_numpy(export.test_input(1024, 32, batch=2, seed=9)))
+    path = tmp_path / f"{name}.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "config": cfg, "step": 0})
+    return path
+
+
+@pytest.mark.parametrize("name", ["unet", "hybrid"])
+def test_export_honours_the_contract(tmp_path: Path, name: str) -> None:
+    out = tmp_path / "models" / f"{name}.onnx"
+    assert export.main([str(checkpoint(tmp_path, name)), "-o", str(out), "--frames", "64"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta == {
+        "stems": "vocals,drums,bass,other", "sample_rate": "44100", "n_fft": "4096",
+        "hop": "1024", "bins": "1024", "frames": "64", "name": name, "version": "1",
+        "description": f"tiny {name}",
+    }
+    model = load_model(out, provider="cpu")  # the engine accepts it
+    assert model.info.frames == 64 and model.batch_dynamic
+
+    torch_model, _ = export.load_model_from_checkpoint(checkpoint(tmp_path, name))
+    x = export.test_input(1024, 64, batch=3, seed=42)
+    got = model.run(x)
+    with torch.no_grad():
+        ref = torch_model(torch.from_numpy(x)).numpy()
+    assert got.shape == (3, 4, 4, 1024, 64)
+    assert np.abs(got - ref).max() / np.abs(ref).max() < 1e-4
+
+
+def test_quantized_export_is_smaller_and_close(tmp_path: Path) -> None:
+    ckpt = checkpoint(tmp_path, "hybrid")
+    fp32, int8 = tmp_path / "h.onnx", tmp_path / "h8.onnx"
+    export.export(ckpt, fp32, frames=64)
+    res = export.export(ckpt, int8, frames=64, quantize=True)
+    assert int8.stat().st_size < 0.7 * fp32.stat().st_size
+    assert float(res["parity_fp32"]) < 1e-4
+    assert float(res["parity"]) < 0.5  # int8 weights: a coarse but same-shaped answer
+    assert load_model(int8, provider="cpu").info.stems == ("vocals", "drums", "bass", "other")
+
+
+def test_bad_checkpoint_is_a_one_line_error(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": 1}, bad)
+    out = tmp_path / "x.onnx"
+    assert export.main([str(bad), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "not a stemplay training checkpoint" in err and err.count("\n") == 1
+    assert not out.exists()
