@@ -23,11 +23,14 @@ from training.data.mix import (
     VocalProduction,
     active_rms_db,
     rms_db,
+    voice_window,
 )
 from training.data.real import (
     AudioCache,
     MultitrackBank,
     VocalBank,
+    VocalClip,
+    activity,
     find_multitracks,
     read_audio,
 )
@@ -409,3 +412,16 @@ def test_multitrack_cache_gives_the_same_songs_memory_mapped(
     for a, b in zip(plain.songs, cached.songs, strict=True):
         assert isinstance(b.stems, np.memmap) and a.present == b.present
         np.testing.assert_array_equal(a.stems, np.asarray(b.stems))
+
+
+@pytest.mark.parametrize("semitones", [-2.0, 0.0, 3.0])
+def test_voice_transposition_moves_the_pitch(semitones: float) -> None:
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    x = (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    clip = VocalClip("sine", x, activity(x))
+    y = voice_window(clip, np.random.default_rng(0), SAMPLE_RATE, 2048, 0.0, semitones)
+    assert y.shape == (SAMPLE_RATE + 2048,)
+    body = y[4096:-4096]
+    assert rms_db(body) == pytest.approx(rms_db(x), abs=0.5)  # no gap, no level change
+    peak_hz = np.argmax(np.abs(np.fft.rfft(body))) * SAMPLE_RATE / len(body)
+    assert peak_hz == pytest.approx(440.0 * 2 ** (semitones / 12), abs=2.0)

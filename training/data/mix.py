@@ -97,6 +97,8 @@ class VocalProduction:
     backing_level_db: tuple[float, float] = (-12.0, -4.0)  # backing RMS minus lead RMS
     harmony_prob: float = 0.15  # a backing part is the lead pitch-shifted (else double/other)
     entry_prob: float = 0.3  # the voice may start or stop inside the excerpt
+    pitch_prob: float = 0.5  # the voice is transposed (tape-style, by resampling) ...
+    pitch_semitones: tuple[float, float] = (-2.5, 2.5)  # ... by this many semitones
     compress_prob: float = 0.8
     delay_prob: float = 0.25
     reverb_prob: float = 0.85
@@ -269,6 +271,28 @@ def draw_voice_window(
     return best
 
 
+def voice_window(
+    clip: VocalClip,
+    rng: np.random.Generator,
+    samples: int,
+    pre: int,
+    entry_prob: float,
+    semitones: float = 0.0,
+) -> np.ndarray:
+    """A dry voice excerpt ``(pre + samples,)`` drawn with ``draw_voice_window``, transposed
+    by ``semitones`` through resampling (pitch and tempo move together, as on tape; formants
+    shift a little, which at ±2-3 semitones sounds like another singer, not a chipmunk)."""
+    ratio = 2.0 ** (semitones / 12.0)
+    if abs(semitones) < 1e-3:
+        start = draw_voice_window(clip, rng, samples, entry_prob)
+        return fit(clip.audio, pre + samples, start - pre)
+    start = draw_voice_window(clip, rng, round(samples * ratio), entry_prob)
+    pre_src = round(pre * ratio)
+    src = fit(clip.audio, round((pre + samples) * ratio) + 16, start - pre_src)
+    out = soxr.resample(src, SAMPLE_RATE, SAMPLE_RATE / ratio).astype(np.float32)
+    return fit(out, pre + samples, 0)
+
+
 def _effect_chain(rng: np.random.Generator, prod: VocalProduction) -> pb.Pedalboard:
     """Mono voice EQ + compression of a produced vocal: high-pass, low shelf, presence, air."""
     chain: list[pb.Plugin] = [
@@ -361,8 +385,7 @@ def _backing_voice(
         delay = int(rng.uniform(0.008, 0.04) * SAMPLE_RATE)
         return fit(detuned, len(lead), -delay)
     other = bank.draw(rng, exclude=clip)
-    start = draw_voice_window(other, rng, samples, prod.entry_prob)
-    return fit(other.audio, pre + samples, start - pre)
+    return voice_window(other, rng, samples, pre, prod.entry_prob, 0.0)
 
 
 def vocal_stem(
@@ -376,8 +399,8 @@ def vocal_stem(
     (whose mixture RMS is ``accompaniment_db``): lead, lead + backing, or backing only."""
     pre = int(PRE_ROLL_S * SAMPLE_RATE)
     clip = bank.draw(rng)
-    start = draw_voice_window(clip, rng, samples, prod.entry_prob)
-    lead_dry = fit(clip.audio, pre + samples, start - pre)  # (pre + samples,)
+    semitones = rng.uniform(*prod.pitch_semitones) if rng.random() < prod.pitch_prob else 0.0
+    lead_dry = voice_window(clip, rng, samples, pre, prod.entry_prob, semitones)
     roll = rng.random()
     backing_only = roll < prod.backing_only_prob
     with_backing = backing_only or roll < prod.backing_only_prob + prod.backing_prob
