@@ -82,6 +82,15 @@ def _provider_mode() -> str:
     return mode if mode in {"auto", "cpu", "cuda"} else "auto"
 
 
+def _ort_reason(err: BaseException) -> str:
+    """onnxruntime's (long) message reduced to a short reason."""
+    text = str(err).strip()
+    if "INVALID_PROTOBUF" in text or "Protobuf parsing" in text:
+        return "protobuf parsing failed"
+    first = text.splitlines()[0] if text else type(err).__name__
+    return first.split("] : ")[-1][:120]
+
+
 def _fail(path: Path, what: str) -> ModelError:
     return ModelError(f"model {path}: {what}")
 
@@ -104,13 +113,13 @@ def _session(path: Path, threads: int, want_cuda: bool):
     try:
         sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as err:  # noqa: BLE001 -- ort's Fail/InvalidProtobuf... derive from it
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = _ort_reason(err)
         if providers[0] == "CUDAExecutionProvider" and "protobuf" not in first.lower():
             with _cuda_lock:
                 _cuda_broken = True
             log.info("CUDA session failed (%s); using the CPU", first)
             return _session(path, threads, want_cuda=False)
-        raise _fail(path, f"not a valid ONNX model ({first[:120]})") from None
+        raise _fail(path, f"not a valid ONNX model ({first})") from None
     finally:
         ort.set_default_logger_severity(3)
     if providers[0] == "CUDAExecutionProvider" and sess.get_providers()[0] != providers[0]:
@@ -208,8 +217,8 @@ class SeparationModel:
         try:
             (y,) = self._sess.run([OUTPUT_NAME], {INPUT_NAME: x})
         except Exception as err:  # noqa: BLE001 -- onnxruntime's own error classes
-            first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-            raise ModelError(f"model {self.info.path}: inference failed ({first[:160]})") from None
+            raise ModelError(
+                f"model {self.info.path}: inference failed ({_ort_reason(err)})") from None
         want = (b, len(self.info.stems), 4, f, t)
         if y.shape != want:
             raise ModelError(f"model {self.info.path}: output shape {y.shape}, expected {want}")
@@ -263,8 +272,7 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
         sess = ort.InferenceSession(str(path), sess_options=opts,
                                     providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 -- onnxruntime's own error classes
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise _fail(path, f"not a valid ONNX model ({first[:120]})") from None
+        raise _fail(path, f"not a valid ONNX model ({_ort_reason(err)})") from None
     return _check(path, sess)
 
 
@@ -281,9 +289,10 @@ def list_models(errors: list[str] | None = None) -> list[ModelInfo]:
         try:
             found.append(read_model_info(path))
         except ModelError as err:
-            log.warning("%s", err)
             if errors is not None:
                 errors.append(str(err))
+            else:
+                log.warning("%s", err)
     return found
 
 

@@ -1,0 +1,273 @@
+"""The headless command line: ``stemplay play|export|models|devices|bench``.
+
+argparse follows DESIGN.md's CLI exactly. ``export`` and ``models`` are implemented here;
+``play``, ``devices`` and ``bench`` are parsed here and run by ``engine.playback_cli``.
+Exit status: 0 on success, 1 with one line ``stemplay: error: ...`` on stderr for any
+:class:`~engine.errors.StemplayError`, 2 for a usage error (argparse), 130 on Ctrl-C. Never a
+traceback for a user error. Imports neither Qt nor torch.
+
+Thread: the main thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from engine import __version__
+from engine.errors import ExportError, StemplayError
+
+PROG = "stemplay"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (usage on its own line first), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"vocals=-inf,drums=3"`` → ``{"vocals": -inf, "drums": 3.0}``; "mute"/"off" = -inf."""
+    gains: dict[str, float] = {}
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        stem, sep, value = item.partition("=")
+        stem, value = stem.strip(), value.strip().lower()
+        if not sep or not stem or not value:
+            raise argparse.ArgumentTypeError(f"expected STEM=DB, got {item!r}")
+        if value in {"mute", "off", "-inf", "-infinity"}:
+            gains[stem] = -math.inf
+            continue
+        try:
+            db = float(value.removesuffix("db"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: {value!r} is not a number of dB") from None
+        if math.isnan(db) or db > 24:
+            raise argparse.ArgumentTypeError(f"{item!r}: gain must be at most +24 dB")
+        gains[stem] = db
+    if not gains:
+        raise argparse.ArgumentTypeError("expected STEM=DB[,STEM=DB...]")
+    return gains
+
+
+def _stem_list(text: str) -> list[str]:
+    stems = [s.strip() for s in text.split(",") if s.strip()]
+    if not stems:
+        raise argparse.ArgumentTypeError("expected a comma list of stems, e.g. vocals,drums")
+    return stems
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="A music player that separates a song into stems while it plays. "
+        "Without a sub-command, `stemplay [FILE]` opens the player window.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    model_help = "model name in models/ (with or without .onnx) or path to an .onnx file"
+
+    p = sub.add_parser("play", help="play a song headless with a stem mix")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--model", metavar="M", help=model_help)
+    p.add_argument("--mute", action="append", default=[], metavar="STEM")
+    p.add_argument("--solo", action="append", default=[], metavar="STEM")
+    p.add_argument("--gain", action="append", default=[], metavar="STEM=DB")
+    p.add_argument("--start", type=float, default=0.0, metavar="SEC")
+    p.add_argument("--duration", type=float, default=None, metavar="SEC")
+    p.add_argument("--device", default=None, metavar="ID",
+                   help="output device id or name (see `stemplay devices`)")
+
+    e = sub.add_parser("export", help="separate files and write their stems (or a mix)")
+    e.add_argument("files", nargs="+", metavar="FILE")
+    e.add_argument("-o", "--output", default=".", metavar="DIR",
+                   help="output folder; each track gets a sub-folder (default: .)")
+    e.add_argument("--model", metavar="M", help=model_help + " (default: the best in models/)")
+    e.add_argument("--stems", type=_stem_list, default=None, metavar="a,b",
+                   help="only these stems (default: all)")
+    e.add_argument("--format", default="wav", choices=["wav", "flac", "ogg", "mp3"])
+    e.add_argument("--subtype", default=None, choices=["PCM_16", "PCM_24", "FLOAT"],
+                   type=str.upper, help="sample format of wav/flac (default PCM_24)")
+    e.add_argument("--name", default="{track} - {stem}.{ext}", metavar="TEMPLATE",
+                   help="file name template; fields {track} {stem} {ext} {model}")
+    e.add_argument("--mix", type=parse_mix, default=None, metavar="STEM=DB,...",
+                   help="write one file: the mix with these gains (e.g. vocals=-inf: karaoke)")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("models", help="list the models in models/ with their metadata")
+    sub.add_parser("devices", help="list audio output devices")
+
+    b = sub.add_parser("bench", help="speed and latency figures")
+    b.add_argument("file", nargs="?", metavar="FILE")
+    b.add_argument("--model", metavar="M", help=model_help)
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# export
+
+
+class ProgressBar:
+    """A plain-text progress bar on a stream (redrawn in place on a terminal; otherwise a
+    line at every 10 %)."""
+
+    def __init__(self, label: str, stream: TextIO, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream
+        self.width = width
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._shown = -1
+        self._t0 = time.monotonic()
+
+    def end_line(self) -> None:
+        if self.tty and 0 <= self._shown < 100:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def __call__(self, fraction: float) -> None:
+        pct = round(100 * max(0.0, min(1.0, fraction)))
+        if self.tty:
+            if pct == self._shown:
+                return
+            filled = self.width * pct // 100
+            bar = "#" * filled + "-" * (self.width - filled)
+            self.stream.write(f"\r{self.label} [{bar}] {pct:3d}%")
+            if pct == 100:
+                self.stream.write(f"  {time.monotonic() - self._t0:.1f}s\n")
+        else:
+            step = pct // 10 * 10
+            if step <= self._shown:
+                return
+            pct = step
+            self.stream.write(f"{self.label}: {pct}%\n")
+        self._shown = pct
+        self.stream.flush()
+
+
+def export_command(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
+    """Export every FILE; stops at the first failure. Prints each written file on stdout."""
+    from engine.export import check_format, export_file
+    from engine.model import default_model_path, load_model
+
+    err = stderr or sys.stderr
+    check_format(args.format, args.subtype)
+    model_arg = args.model
+    if model_arg is None:
+        model_arg = default_model_path()
+        if model_arg is None:
+            from engine import config
+
+            raise ExportError(f"no separation model in {config.MODELS_DIR} (give one with "
+                              "--model)")
+    model = load_model(model_arg)
+    from engine.decode import open_audio
+
+    for file in args.files:  # refuse a bad file before spending minutes on the good ones
+        open_audio(file).close()
+    cancel = threading.Event()
+    for i, file in enumerate(args.files, start=1):
+        label = f"[{i}/{len(args.files)}] {Path(file).name}"
+        bar = None if args.quiet else ProgressBar(label, err)
+        try:
+            written = export_file(
+                file, args.output, model=model, stems=args.stems, fmt=args.format,
+                subtype=args.subtype, name=args.name, mix=args.mix, progress=bar,
+                cancel=cancel,
+            )
+        except BaseException:
+            if bar is not None:
+                bar.end_line()  # the error message starts on its own line
+            raise
+        for path in written:
+            print(path)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# models
+
+
+def models_command(args: argparse.Namespace) -> int:
+    """Print a table of the models in models/, marking the default; invalid files below it."""
+    from engine import config
+    from engine.model import list_models, pick_default
+
+    errors: list[str] = []
+    models = list_models(errors)
+    default = pick_default(models)
+    if not models:
+        print(f"no usable model in {config.MODELS_DIR}: the player plays the plain mix")
+    else:
+        rows = [("", "NAME", "FILE", "STEMS", "BINS", "FRAMES", "VERSION", "DESCRIPTION")]
+        for info in models:
+            rows.append((
+                "*" if info is default else "", info.name, info.path.name, ",".join(info.stems),
+                str(info.bins), info.frames_label, info.version, info.description,
+            ))
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)]
+            print("  ".join([*cells, row[-1]]).rstrip())
+        print(f"\n* default model; folder: {config.MODELS_DIR}")
+    for line in errors:
+        print(f"skipped: {line}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "export":
+        return export_command(args)
+    if args.command == "models":
+        return models_command(args)
+    from engine import playback_cli
+
+    if args.command == "play":
+        return int(playback_cli.play_command(args))
+    if args.command == "devices":
+        return int(playback_cli.devices_command(args))
+    if args.command == "bench":
+        return int(playback_cli.bench_command(args))
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (argparse usage errors exit with 2)."""
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help / --version (0) or a usage error (2)
+        return int(done.code or 0) if not isinstance(done.code, str) else EXIT_USAGE
+    try:
+        return _run(args)
+    except StemplayError as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{PROG}: interrupted\n")
+        return 130
+    except BrokenPipeError:  # `stemplay models | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
