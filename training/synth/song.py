@@ -58,7 +58,7 @@ def _harmony(notes: list[Note], key: int, mode: str, steps: int) -> list[Note]:
 def _range_shift(notes: list[Note], voice: sources.Voice) -> int:
     """Semitones that put the melody's median in the voice's comfortable range."""
     med = float(np.median([n.pitch for n in notes])) if notes else 64.0
-    target = 67 if vocals.is_female(voice) else 56
+    target = 65 if vocals.is_female(voice) else 56
     if voice.engine == "sinsy" and voice.formant < -3:
         target = 62
     return int(round(target - med))
