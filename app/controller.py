@@ -94,6 +94,12 @@ class Controller(QObject):
             self.tick.emit()
             return
         self.status = st
+        for slot in ("A", "B"):  # the worker may revert a model that failed while playing
+            info = st.models.get(slot)
+            if info is None and self.model_infos[slot] is not None and self.models[slot]:
+                self.models[slot] = None
+                self.model_changed.emit(slot, None)
+            self.model_infos[slot] = info
         if st.error and st.error != self._last_error:
             self._report_async(st.error)
         self._last_error = st.error

@@ -33,6 +33,14 @@ from PySide6.QtWidgets import (
 
 from app.theme import stem_colour
 
+
+def safe_component(text: str) -> str:
+    """The folder name the engine makes from a track title (engine.export._safe)."""
+    from engine.export import _safe
+
+    return _safe(text)
+
+
 log = logging.getLogger(__name__)
 
 FORMATS = ("wav", "flac", "ogg", "mp3")
@@ -43,25 +51,21 @@ SUBTYPES: dict[str, tuple[tuple[str, str], ...]] = {
     "ogg": (),
     "mp3": (),
 }
-MIX_STEM = "mix"  # the {stem} of the "current mix" file
+MIX_STEM = "mix"  # the {stem} of the "current mix" file (engine.export.MIX_STEM)
 
 
-def preview_names(template: str, track: str, stems: list[str], ext: str) -> list[str]:
-    """File names the template gives; raises ``ValueError`` with a readable reason."""
-    names = []
-    for stem in stems:
-        try:
-            name = template.format(track=track, stem=stem, ext=ext)
-        except (KeyError, IndexError) as err:
-            raise ValueError(f"unknown field {err} (use {{track}}, {{stem}}, {{ext}})") from err
-        except ValueError as err:
-            raise ValueError(f"bad template: {err}") from err
-        if not name.strip() or "/" in name or "\\" in name:
-            raise ValueError("a file name must not be empty or contain a slash")
-        names.append(name)
-    if len(set(names)) != len(names):
-        raise ValueError("the template gives two files the same name (add {stem})")
-    return names
+def preview_names(
+    template: str, track: str, stems: list[str], ext: str, model: str = ""
+) -> list[str]:
+    """File names the engine will write; ``ValueError`` with the engine's reason if it would
+    refuse the template."""
+    from engine.errors import ExportError
+    from engine.export import render_names
+
+    try:
+        return render_names(template, track, stems, ext, model)
+    except ExportError as err:
+        raise ValueError(str(err)) from None
 
 
 class ExportJob(QObject):
@@ -88,9 +92,8 @@ class ExportJob(QObject):
         return self.thread.is_alive()
 
     def _run(self) -> None:
-        from engine.export import export_file
-
         from engine.errors import StemplayError
+        from engine.export import export_file
 
         written: list[Path] = []
         n = len(self.calls)
@@ -259,9 +262,13 @@ class ExportDialog(QDialog):
         else:
             try:
                 names = preview_names(
-                    self.template.text(), self.track_title, names_for, self.format.currentText()
+                    self.template.text(),
+                    self.track_title,
+                    names_for,
+                    self.format.currentText(),
+                    Path(self.model).stem if self.model else "",
                 )
-                folder = Path(self.folder.text()).expanduser() / self.track_title
+                folder = Path(self.folder.text()).expanduser() / safe_component(self.track_title)
                 text = f"In {folder}:\n" + "\n".join(names)
             except ValueError as err:
                 text, ok = f"⚠ {err}", False

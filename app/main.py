@@ -22,8 +22,11 @@ def engine_factory(settings: AppSettings) -> Any:
     device: int | str | None = settings.device
     if isinstance(device, str) and device.isdigit():
         device = int(device)
+    # model=None: the window chooses the models (the last session's, else the default)
     return Engine(
-        EngineConfig(device=device, blocksize=settings.blocksize, threads=settings.threads)
+        EngineConfig(
+            device=device, blocksize=settings.blocksize, threads=settings.threads, model=None
+        )
     )
 
 

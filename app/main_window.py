@@ -249,16 +249,15 @@ class MainWindow(QMainWindow):
 
     # -- models ---------------------------------------------------------------------------------
     def _model_entries(self) -> list[tuple[str, str]]:
-        from engine.model import list_models
-
         from engine.errors import StemplayError
+        from engine.model import list_models
 
         try:
             infos = list_models()
         except StemplayError as err:
             log.warning("listing models: %s", err)
             infos = []
-        entries = [(model_label(i), str(i.name)) for i in infos]
+        entries = [(model_label(i), i.path.stem) for i in infos]  # the engine resolves stems
         names = {k for _, k in entries}
         for p in self.settings.user_models:
             if Path(p).is_file() and p not in names:
@@ -289,11 +288,11 @@ class MainWindow(QMainWindow):
         self._update_model_visibility()
 
     def _default_model(self, entries: list[str]) -> str | None:
-        from engine.config import DEFAULT_MODEL_ORDER
+        from engine.model import list_models, pick_default
 
-        for name in DEFAULT_MODEL_ORDER:
-            if name in entries:
-                return name
+        info = pick_default(list_models())
+        if info is not None and info.path.stem in entries:
+            return info.path.stem
         return entries[0] if entries else None
 
     def choose_model(self, slot: str, key: str | None) -> bool:
@@ -384,16 +383,14 @@ class MainWindow(QMainWindow):
         self._update_status_bar(None)
 
     def _on_track_opened(self, info: Any) -> None:
-        title = str(getattr(info, "title", "") or Path(info.path).stem)
-        if Path(info.path).stem == "mixture":  # MUSDB layout: the folder names the song
-            title = Path(info.path).parent.name
+        title = str(info.title or Path(info.path).stem)  # the engine names MUSDB folders
         self.track_title = title
         self.title.setText(title)
-        rate = getattr(info, "source_rate", None) or getattr(info, "sample_rate", None)
-        fmt = getattr(info, "format", "")
-        details = [str(fmt).upper()] if fmt else []
-        if rate:
-            details.append(f"{int(rate) / 1000:g} kHz")
+        details = [str(info.format)] if info.format else []
+        details.append(f"{int(info.source_rate) / 1000:g} kHz")
+        details.append(
+            {1: "mono", 2: "stereo"}.get(info.source_channels, f"{info.source_channels} ch")
+        )
         details.append(str(Path(info.path).parent))
         self.subtitle.setText(" · ".join(details))
         self.setWindowTitle(f"{title} — stemplay")
