@@ -1,0 +1,185 @@
+"""``stemplay play``, ``stemplay devices`` and ``stemplay bench``: thin layers on the facade.
+
+Runs on the main thread. ``engine/cli.py`` owns the argument parser of the whole command line
+and calls :func:`play_command`, :func:`devices_command` and :func:`bench_command` with its
+``argparse.Namespace`` (attributes: file, model, mute, solo, gain, start, duration, device,
+json). :func:`add_arguments` declares the same options; ``python -m engine.playback_cli`` runs
+them without the rest of the CLI.
+
+User errors print one line on stderr and return 1 (2 for a usage error); Ctrl+C stops the
+sound and returns 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from typing import Any
+
+from engine.config import DEFAULT_STEMS
+from engine.errors import StemplayError
+
+#: How often ``play`` polls the engine (seconds).
+POLL_S = 0.05
+
+
+class UsageError(StemplayError):
+    """A bad option value (unknown stem name, malformed --gain)."""
+
+
+def _fail(err: BaseException, code: int = 1) -> int:
+    print(f"stemplay: error: {err}", file=sys.stderr)
+    return code
+
+
+def parse_gains(items: list[str] | None) -> dict[str, float]:
+    """``["vocals=-6", "bass=-inf"]`` → ``{"vocals": -6.0, "bass": -inf}``."""
+    gains: dict[str, float] = {}
+    for item in items or []:
+        stem, sep, value = item.partition("=")
+        try:
+            if not sep or not stem:
+                raise ValueError
+            db = float(value)
+            if math.isnan(db):
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--gain takes STEM=DB (e.g. vocals=-6 or drums=-inf), got {item!r}")
+        gains[stem.strip()] = db
+    return gains
+
+
+def check_stems(names: list[str], valid: tuple[str, ...], option: str) -> None:
+    for name in names:
+        if name not in valid:
+            raise UsageError(f"unknown stem {name!r} for {option}; valid stems: {', '.join(valid)}")
+
+
+def play_command(args: argparse.Namespace) -> int:
+    """Play FILE to its end (or ``--duration``) with the given mix; 0 on success."""
+    from engine.player import DEFAULT_MODEL, Engine, EngineConfig
+
+    mute = list(getattr(args, "mute", None) or [])
+    solo = list(getattr(args, "solo", None) or [])
+    device = getattr(args, "device", None)
+    if isinstance(device, str) and device.isdigit():
+        device = int(device)
+    engine: Engine | None = None
+    try:
+        gains = parse_gains(getattr(args, "gain", None))
+        model = getattr(args, "model", None)
+        engine = Engine(EngineConfig(device=device, model=model or DEFAULT_MODEL))
+        if model is None and engine.status().error:
+            print(f"stemplay: warning: {engine.status().error}", file=sys.stderr)
+        st = engine.status()
+        info_a = st.models.get("A")
+        if info_a is None and (mute or solo or gains):
+            raise UsageError(
+                "no separation model: put one in models/ or pass --model to mute, solo or gain "
+                "stems"
+            )
+        valid = tuple(info_a.stems) if info_a is not None else DEFAULT_STEMS
+        check_stems(mute, valid, "--mute")
+        check_stems(solo, valid, "--solo")
+        check_stems(list(gains), valid, "--gain")
+        engine.open(args.file)
+        engine.select("A" if info_a is not None else "mix")
+        for stem in mute:
+            engine.set_mute(stem, True)
+        for stem in solo:
+            engine.set_solo(stem, True)
+        for stem, db in gains.items():
+            engine.set_gain_db(stem, db)
+        start = float(getattr(args, "start", None) or 0.0)
+        duration = getattr(args, "duration", None)
+        if start < 0 or (duration is not None and duration <= 0):
+            raise UsageError("--start must be >= 0 and --duration > 0")
+        if start >= engine.status().duration_s:
+            raise UsageError(f"--start {start:g} s is beyond the end of the song")
+        if start:
+            engine.seek(start)
+        end = start + float(duration) if duration is not None else math.inf
+        engine.play()
+        while True:
+            time.sleep(POLL_S)
+            st = engine.status()
+            if st.finished or st.position_s >= end:
+                break
+        latency = engine._output.latency_s if engine._output is not None else 0.0
+        time.sleep(min(latency, 0.5))  # let the device play out what it holds
+        if st.error:
+            print(f"stemplay: warning: {st.error}", file=sys.stderr)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except UsageError as err:
+        return _fail(err, 2)
+    except StemplayError as err:
+        return _fail(err)
+    finally:
+        if engine is not None:
+            try:
+                engine.close()
+            except KeyboardInterrupt:
+                pass
+
+
+def devices_command(args: argparse.Namespace | None = None) -> int:
+    """Print the output devices as a table; 1 when PortAudio is unusable."""
+    from engine.output import format_devices, list_devices
+
+    try:
+        print(format_devices(list_devices()))
+    except StemplayError as err:
+        return _fail(err)
+    return 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Print (or ``--json``) the speed and latency figures of ``engine/bench.py``."""
+    from engine.bench import run_bench
+
+    try:
+        return run_bench(
+            getattr(args, "file", None),
+            getattr(args, "model", None),
+            bool(getattr(args, "json", False)),
+        )
+    except KeyboardInterrupt:
+        return 130
+    except StemplayError as err:
+        return _fail(err)
+
+
+def add_arguments(sub: Any) -> None:
+    """Add the ``play``, ``devices`` and ``bench`` sub-commands to an argparse subparsers."""
+    p = sub.add_parser("play", help="play a song with a stem mix, headless")
+    p.add_argument("file")
+    p.add_argument("--model", help="model name in models/ or path to an .onnx file")
+    p.add_argument("--mute", action="append", metavar="STEM", default=[])
+    p.add_argument("--solo", action="append", metavar="STEM", default=[])
+    p.add_argument("--gain", action="append", metavar="STEM=DB", default=[])
+    p.add_argument("--start", type=float, default=0.0, metavar="SEC")
+    p.add_argument("--duration", type=float, metavar="SEC")
+    p.add_argument("--device", help="output device id or name (see `stemplay devices`)")
+    p.set_defaults(func=play_command)
+    d = sub.add_parser("devices", help="list audio output devices")
+    d.set_defaults(func=devices_command)
+    b = sub.add_parser("bench", help="speed and latency figures")
+    b.add_argument("file", nargs="?")
+    b.add_argument("--model", help="model name in models/ or path to an .onnx file")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=bench_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stemplay")
+    add_arguments(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

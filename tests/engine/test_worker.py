@@ -1,0 +1,216 @@
+"""The worker thread and the facade, driven without any device: the test pulls the callback.
+
+A song of summed sines goes through a tiny band-split model, so what the listener must hear is
+known exactly (``tests.tinymodels.expected_band_split``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine.errors import DecodeError, ModelError
+from engine.player import Engine, EngineConfig
+from engine.ring import NO_EOF
+from engine.worker import Piece, Timeline, start_timeline
+from tests.tinymodels import band_split_model, corrupt_model, expected_band_split
+
+SR = 44100
+BLOCK = 512
+FREQS = ((440.0, 0.2), (4000.0, 0.1), (7000.0, 0.1), (9500.0, 0.05))  # one per band
+
+
+def song(seconds: float) -> np.ndarray:
+    """(2, n) float32: one sine per band of the band-split model, R slightly detuned."""
+    t = np.arange(int(seconds * SR)) / SR
+    left = sum(a * np.cos(2 * np.pi * f * t + 0.3) for f, a in FREQS)
+    right = sum(a * np.cos(2 * np.pi * f * 1.01 * t + 0.7) for f, a in FREQS)
+    return np.stack([left, right]).astype(np.float32)
+
+
+class ManualOutput:
+    """An output the test drives by calling the mixer itself."""
+
+    latency_s = 0.0
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("worker")
+    audio = song(3.0)
+    sf.write(d / "song.wav", audio.T, SR, subtype="FLOAT")
+    return {
+        "song": d / "song.wav",
+        "model": band_split_model(d / "bandsplit.onnx", frames=16),
+        "corrupt": corrupt_model(d / "corrupt.onnx"),
+    }
+
+
+@pytest.fixture(scope="module")
+def expected(files: dict[str, Path]) -> np.ndarray:
+    return expected_band_split(song(3.0))
+
+
+def wait_all_ahead(eng: Engine, timeout: float = 30.0) -> None:
+    """Until every ring holds the rest of the song (ends at EOF)."""
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        rings = [eng.mixer.mix_ring] + [s.ring for s in eng.mixer.sources.values()]
+        if all(r is not None and r.eof != NO_EOF for r in rings) and eng.mixer.sources:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"worker did not separate the song: {eng.status().error}")
+
+
+def pull(eng: Engine, blocks: int) -> np.ndarray:
+    """(channels, frames) of ``blocks`` callbacks."""
+    out = np.zeros((blocks * BLOCK, 2), dtype=np.float32)
+    for i in range(blocks):
+        eng.mixer.callback(out[i * BLOCK : (i + 1) * BLOCK], BLOCK)
+    return out.T
+
+
+@pytest.fixture
+def engine(files: dict[str, Path]) -> Engine:
+    eng = Engine(EngineConfig(device="null", model=None, ahead_s=4.0))
+    eng.attach_output(ManualOutput())
+    yield eng
+    eng.close()
+
+
+def start_playing(eng: Engine) -> None:
+    eng.play()
+    first = pull(eng, 1)  # applies the seek: silent
+    assert not first.any()
+
+
+def test_timeline_loop_wraps_seamlessly() -> None:
+    tl = start_timeline(1, frames=1000, track=100, loop=(50, 300))
+    assert tl.run_at(0) == (100, 200)
+    assert tl.run_at(199) == (299, 1)
+    assert tl.run_at(200) == (50, 250)  # wraps to the loop start
+    assert tl.run_at(700) == (50, 250)
+    outside = start_timeline(1, frames=1000, track=400, loop=(50, 300))
+    assert outside.run_at(0) == (400, 600)  # a seek outside the loop plays on
+    assert outside.run_at(600) == (1000, 0)  # end of track
+    cleared = Timeline(1, 1000, (Piece(0, 100, (50, 300)),)).rewritten(250, None)
+    assert cleared.run_at(249) == (99, 1)
+    assert cleared.run_at(250) == (100, 900)  # same track position, no wrap any more
+
+
+def test_separated_solo_matches_the_band(engine: Engine, files, expected) -> None:
+    engine.set_model("A", files["model"])
+    engine.open(files["song"])
+    engine.set_solo("bass", True)
+    wait_all_ahead(engine)
+    start_playing(engine)
+    out = pull(engine, 200)  # 102400 samples
+    n = out.shape[1]
+    # the first block fades in; from then on exactly the "bass" band of the model
+    np.testing.assert_allclose(out[:, BLOCK:], expected[2, :, BLOCK:n], atol=2e-5)
+    st = engine.status()
+    assert st.separated and st.source == "A" and st.underruns == 0
+    assert st.levels["vocals"] == (0.0, 0.0)
+    assert st.levels["bass"][0] == pytest.approx(
+        np.abs(expected[2, :, n - 20000 : n]).max(), rel=0.05
+    )
+    assert st.position_s == pytest.approx(n / SR, abs=1e-6)
+
+
+def test_all_faders_up_sounds_like_the_original(engine: Engine, files) -> None:
+    engine.set_model("A", files["model"])
+    engine.open(files["song"])
+    wait_all_ahead(engine)
+    start_playing(engine)
+    out = pull(engine, 100)
+    np.testing.assert_allclose(out[:, BLOCK:], song(3.0)[:, BLOCK : out.shape[1]], atol=1e-4)
+
+
+def test_loop_region_repeats_without_a_gap(engine: Engine, files) -> None:
+    engine.open(files["song"])
+    engine.select("mix")
+    engine.set_loop(0.5, 1.0)  # playhead at 0: outside, so playback jumps to the loop start
+    engine.wait_ready()
+    wait_for(lambda: engine.mixer.mix_ring.ahead() >= SR)
+    start_playing(engine)
+    out = pull(engine, 150)  # 76800 samples = 0.5 s loop played about 3.5 times
+    audio = song(3.0)
+    a, b = int(0.5 * SR), int(1.0 * SR)
+    idx = a + np.arange(out.shape[1]) % (b - a)
+    np.testing.assert_allclose(out[:, BLOCK:], audio[:, idx[BLOCK:]], atol=1e-6)
+    assert engine.status().loop == (0.5, 1.0)
+
+
+def wait_for(cond, timeout: float = 20.0) -> None:
+    t_end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > t_end:
+            raise AssertionError("condition not reached")
+        time.sleep(0.005)
+
+
+def test_seek_plays_from_the_new_position(engine: Engine, files) -> None:
+    engine.open(files["song"])
+    engine.select("mix")
+    engine.wait_ready()
+    start_playing(engine)
+    wait_for(lambda: engine.mixer.mix_ring.ahead() >= SR)
+    pull(engine, 10)
+    engine.seek(2.0)
+    assert engine.status().position_s == pytest.approx(2.0)
+    pull(engine, 2)  # fade-out block, then the jump
+    wait_for(lambda: engine.mixer.mix_ring.available(*engine.mixer.seek_request) >= SR // 2)
+    out = pull(engine, 20)
+    start = int(2.0 * SR)
+    # the first block fades in from silence, then the song from 2.0 s on
+    np.testing.assert_allclose(
+        out[:, BLOCK:], song(3.0)[:, start + BLOCK : start + out.shape[1]], atol=1e-6
+    )
+
+
+def test_corrupt_model_keeps_the_previous_one(engine: Engine, files, expected) -> None:
+    engine.set_model("A", files["model"])
+    engine.open(files["song"])
+    engine.set_solo("drums", True)
+    with pytest.raises(ModelError):
+        engine.set_model("A", files["corrupt"])
+    assert engine.status().models["A"].name == "bandsplit"
+    wait_all_ahead(engine)
+    start_playing(engine)
+    out = pull(engine, 40)
+    np.testing.assert_allclose(out[:, BLOCK:], expected[1, :, BLOCK : out.shape[1]], atol=2e-5)
+
+
+def test_bad_file_keeps_the_open_track(engine: Engine, files, tmp_path) -> None:
+    engine.open(files["song"])
+    bad = tmp_path / "not_audio.wav"
+    bad.write_bytes(b"RIFF....garbage")
+    with pytest.raises(DecodeError):
+        engine.open(bad)
+    assert engine.status().duration_s == pytest.approx(3.0)
+
+
+def test_end_of_song_finishes(engine: Engine, files) -> None:
+    engine.open(files["song"])
+    engine.select("mix")
+    engine.seek(2.9)
+    engine.wait_ready()
+    wait_for(lambda: engine.mixer.mix_ring.eof != NO_EOF)
+    start_playing(engine)
+    pull(engine, 12)  # 0.1 s left, 0.14 s pulled
+    st = engine.status()
+    assert st.finished and not st.playing
+    assert st.position_s == pytest.approx(3.0, abs=1e-6)
+    assert st.underruns == 0
+    assert math.isclose(st.duration_s, 3.0)
