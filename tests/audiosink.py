@@ -88,6 +88,7 @@ class AlsaSink:
         """Run ``code`` in a fresh interpreter that sees this sink as its default device."""
         return subprocess.run(
             [sys.executable, "-c", code],
+            check=False,
             env=self.env,
             cwd=str(ROOT),
             capture_output=True,
@@ -98,7 +99,13 @@ class AlsaSink:
     def run(self, args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run a command (e.g. ``[sys.executable, "-m", "engine.playback_cli", "play", f]``)."""
         return subprocess.run(
-            args, env=self.env, cwd=str(ROOT), capture_output=True, text=True, timeout=timeout
+            args,
+            check=False,
+            env=self.env,
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
 
@@ -136,7 +143,11 @@ def alsa_sink(directory: Path, paced: bool = True) -> Iterator[AlsaSink]:
             )
             log.close()
             ok = subprocess.run(
-                ["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, timeout=20
+                ["jack_wait", "-w", "-t", "10"],
+                check=False,
+                env=env,
+                capture_output=True,
+                timeout=20,
             )
             if ok.returncode != 0 or jackd.poll() is not None:
                 pytest.skip(f"private jackd did not start: {(directory / 'jackd.log').read_text()}")
