@@ -425,3 +425,54 @@ def test_voice_transposition_moves_the_pitch(semitones: float) -> None:
     assert rms_db(body) == pytest.approx(rms_db(x), abs=0.5)  # no gap, no level change
     peak_hz = np.argmax(np.abs(np.fft.rfft(body))) * SAMPLE_RATE / len(body)
     assert peak_hz == pytest.approx(440.0 * 2 ** (semitones / 12), abs=2.0)
+
+
+def test_extra_isolated_stems_widen_the_remix(
+    real_root: Path, synth_dir: Path, tmp_path: Path
+) -> None:
+    """Isolated recordings (e.g. game guitar tracks) named by a glob stand in for a stem in
+    real_remix, at that stem's typical level in the real songs."""
+    for i, rate in enumerate((44100, 32000)):
+        folder = tmp_path / f"band{i}"
+        folder.mkdir()
+        guitar = _tone(2000.0, 2.0, rate, amp=0.6)
+        sf.write(str(folder / "guitar.ogg"), np.stack([guitar, guitar], axis=1), rate)
+        sf.write(str(folder / "song.ogg"), np.stack([guitar, guitar], axis=1), rate)
+    extra = {"other": [str(tmp_path / "*" / "guitar.ogg")]}
+    cfg = _config(
+        real_root,
+        synth_dir,
+        proportions={"real_remix": 1.0},
+        extra_stems=extra,
+        extra_stem_prob=1.0,
+        remix_gain_db=(0.0, 0.0),
+        loudness_db=(-20.0, -20.0),
+    )
+    ds = MixDataset(cfg)
+    assert len(ds.extras[3]) == 2  # song.ogg is not taken
+    assert "extra isolated other recordings" in ds.describe()
+    for i in range(6):
+        _, stems, _ = ds.example(i)
+        assert _tone_energy(stems[3], 2000.0) > 0.5 and _tone_energy(stems[3], 1320.0) < 0.05
+        # the loud guitar is brought to the median level of the songs' own 'other' stems
+        # (that of the stereo songs), not 9.5 dB above it; the vocals come from a stereo
+        # song (same level) or from the mono one (+2 dB, both channels at full level)
+        assert -2.5 <= rms_db(stems[3]) - rms_db(stems[0]) <= 0.5
+    with pytest.raises(StemplayError, match="no audio file matches"):
+        MixDataset(
+            _config(
+                real_root,
+                synth_dir,
+                proportions={"real_remix": 1.0},
+                extra_stems={"other": [str(tmp_path / "nope*.ogg")]},
+            )
+        )
+    with pytest.raises(StemplayError, match="extra_stems names 'piano'"):
+        MixDataset(
+            _config(
+                real_root,
+                synth_dir,
+                proportions={"real_remix": 1.0},
+                extra_stems={"piano": [str(tmp_path)]},
+            )
+        )

@@ -40,8 +40,10 @@ from engine.errors import StemplayError
 from training.data.real import (
     ACTIVITY_BLOCK,
     MultitrackBank,
+    StemBank,
     VocalBank,
     VocalClip,
+    expand_patterns,
     find_multitracks,
     stem_file,
 )
@@ -68,6 +70,12 @@ REAL_CREDITS = (
     "(CC BY-NC-SA 4.0), SiSEC 2011 'Ultimate NZ Tour' (CC BY-NC-SA 3.0), GTSinger and "
     "M4Singer demo clips (CC BY-NC-SA 4.0), vocadito (CC BY 4.0), Children's Song Dataset "
     "(CC BY-NC-SA 4.0)"
+)
+
+#: Credit line when the Frets on Fire guitar tracks from Debian are used as extra stems.
+FOF_CREDITS = (
+    "isolated guitar tracks from Debian's fretsonfire-songs-muldjord (Muldjord, CC BY-SA 3.0) "
+    "and fretsonfire-songs-sectoid (Sectoid, MIT-style licence)"
 )
 
 #: Pre-roll (seconds) processed before an excerpt so reverb, delay and compressor are settled.
@@ -129,6 +137,8 @@ class MixConfig:
     remix_silent_vocals_prob: float = 0.08  # real_remix with an instrumental (silent) vocal
     channel_swap_prob: float = 0.5
     polarity_flip_prob: float = 0.5
+    extra_stems: dict[str, tuple[str, ...]] = field(default_factory=dict)  # stem -> globs
+    extra_stem_prob: float = 0.5  # real_remix takes such a stem from the extras
     missing_sources: str = "error"  # a weighted source without data: "error" or "skip" (warn)
     vocals: VocalProduction = field(default_factory=VocalProduction)
 
@@ -163,6 +173,11 @@ class MixConfig:
                         f"unknown mix source(s) {', '.join(sorted(bad))}: use {', '.join(SOURCES)}"
                     )
                 value = {s: float(value.get(s, 0.0)) for s in SOURCES}
+            elif key == "extra_stems":
+                value = {
+                    str(k): tuple(v) if isinstance(v, (list, tuple)) else (str(v),)
+                    for k, v in (value or {}).items()
+                }
             elif isinstance(value, list):
                 value = tuple(value)
             kwargs[key] = value
@@ -517,6 +532,29 @@ class MixDataset(Dataset):
         self.voices: VocalBank | None = None
         if needs_vocals:
             self.voices = VocalBank(real_vocal_dirs(real_root), config.cache_dir)
+        # stem index -> isolated extra recordings of that stem (used by real_remix)
+        self.extras: dict[int, StemBank] = {}
+        if weights["real_remix"] > 0:
+            for name, patterns in config.extra_stems.items():
+                if name not in self.stems:
+                    raise StemplayError(f"extra_stems names {name!r}, not one of {self.stems}")
+                files = expand_patterns(patterns)
+                if not files:
+                    raise StemplayError(
+                        f"extra_stems {name}: no audio file matches {', '.join(patterns)}"
+                    )
+                self.extras[self.stems.index(name)] = StemBank(files, config.cache_dir)
+        # stem index -> median RMS (dBFS) of that stem over the real songs where it plays
+        self._stem_ref_db = {
+            k: float(
+                np.median(
+                    [rms_db(np.asarray(s.stems[k])) for s in self.real.songs if s.present[k]]
+                    or [-20.0]
+                )
+            )
+            for k in self.extras
+            if self.real is not None
+        }
 
         have = {
             "synthetic": bool(self.synthetic and len(self.synthetic)),
@@ -608,6 +646,12 @@ class MixDataset(Dataset):
         for k in range(len(self.stems)):
             if k == self.vocal_index and rng.random() < self.config.remix_silent_vocals_prob:
                 continue
+            if k in self.extras and rng.random() < self.config.extra_stem_prob:
+                x = self.extras[k].excerpt(rng, samples)
+                # at the typical level of this stem in the real songs, then the remix gain
+                gain_db = self._stem_ref_db[k] - rms_db(x) + rng.uniform(*self.config.remix_gain_db)
+                out[k] = x * np.float32(10 ** (gain_db / 20)) if rms_db(x) > SILENT_DB else x
+                continue
             song = self.real.draw(rng, with_stem=k)
             x = np.zeros((2, samples), dtype=np.float32)
             for attempt in range(4):  # prefer a window where this stem is audible
@@ -657,6 +701,13 @@ class MixDataset(Dataset):
                 f"real isolated voices: {len(self.voices)} clips "
                 f"({self.voices.seconds / 60:.1f} min)"
             )
+        for k, bank in self.extras.items():
+            lines.append(
+                f"extra isolated {self.stems[k]} recordings (in real_remix, "
+                f"p={self.config.extra_stem_prob:g}): {len(bank)} ({bank.seconds / 60:.1f} min)"
+            )
         if self.real is not None or self.voices is not None:
             lines.append(REAL_CREDITS)
+        if any("fretsonfire" in c.name for b in self.extras.values() for c in b.clips):
+            lines.append(FOF_CREDITS)
         return "\n".join(lines)

@@ -7,6 +7,8 @@ banks the mix dataset draws from:
 
 - ``VocalBank``: isolated real voices, mono ``(samples,)`` at 44.1 kHz, with a per-block
   voice-activity envelope so excerpts can be drawn where somebody sings.
+- ``StemBank``: isolated stereo recordings of one stem class (e.g. guitar tracks for
+  ``other``), drawn where they play.
 - ``MultitrackBank``: MUSDB-style songs ``DIR/<song>/{vocals,drums,bass,other}.{wav,flac}``
   (mono sources become stereo), each held as ``(stems, channels=2, samples)``.
 
@@ -16,6 +18,7 @@ the dataset in ``training/data/mix.py`` turns arrays into tensors.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -237,6 +240,87 @@ class VocalBank:
         if exclude is not None and len(self.clips) > 1:
             w[[i for i, c in enumerate(self.clips) if c is exclude]] = 0.0
         return self.clips[int(rng.choice(len(self.clips), p=w / w.sum()))]
+
+
+def expand_patterns(patterns: Iterable[str | Path]) -> list[Path]:
+    """Audio files named by glob patterns (``**`` allowed) or folders (searched recursively)."""
+    found: set[Path] = set()
+    for pattern in patterns:
+        text = os.path.expanduser(str(pattern))
+        if Path(text).is_dir():
+            found.update(find_audio_files([text]))
+            continue
+        found.update(
+            Path(p)
+            for p in glob.glob(text, recursive=True)
+            if Path(p).is_file() and Path(p).suffix.lower() in AUDIO_EXTENSIONS
+        )
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class StemClip:
+    """One isolated stereo recording of a stem class (e.g. a guitar track for ``other``).
+    ``audio``: ``(channels=2, samples)`` float32 at 44.1 kHz; ``active``: ``(blocks,)`` bool."""
+
+    name: str
+    audio: np.ndarray
+    active: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.shape[-1] / SAMPLE_RATE
+
+
+class StemBank:
+    """Isolated real recordings of one stem class, from files of any format and rate.
+
+    Used to widen a stem's variety beyond the multitrack songs, e.g. the isolated guitar
+    tracks of Debian's ``fretsonfire-songs-*`` packages as extra ``other`` material.
+    """
+
+    def __init__(
+        self,
+        files: Iterable[str | Path],
+        cache_dir: str | Path | None = None,
+        min_seconds: float = 1.0,
+    ) -> None:
+        cache = AudioCache(cache_dir)
+        self.clips: list[StemClip] = []
+        for path in files:
+            audio = cache.load(path, channels=CHANNELS)  # (2, samples)
+            act = activity(np.asarray(audio).mean(axis=0))
+            if audio.shape[-1] < min_seconds * SAMPLE_RATE or not act.any():
+                log.info("skipping stem recording %s (too short or silent)", path)
+                continue
+            self.clips.append(StemClip(name=str(path), audio=audio, active=act))
+        self._weights = np.array([c.seconds for c in self.clips], dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @property
+    def seconds(self) -> float:
+        return float(self._weights.sum())
+
+    def excerpt(self, rng: np.random.Generator, samples: int, tries: int = 6) -> np.ndarray:
+        """``(2, samples)`` from a recording drawn by length, where it plays at least half
+        of the time when such a window is found within ``tries`` draws."""
+        clip = self.clips[int(rng.choice(len(self.clips), p=self._weights / self._weights.sum()))]
+        n = clip.audio.shape[-1]
+        best, best_frac = 0, -1.0
+        for _ in range(tries):
+            start = int(rng.integers(0, max(n - samples, 0) + 1))
+            b0, b1 = start // ACTIVITY_BLOCK, min(start + samples, n) // ACTIVITY_BLOCK
+            frac = float(clip.active[b0:b1].sum()) * ACTIVITY_BLOCK / samples
+            if frac > best_frac:
+                best, best_frac = start, frac
+            if frac >= 0.5:
+                break
+        out = np.zeros((2, samples), dtype=np.float32)
+        piece = np.asarray(clip.audio[:, best : best + samples], dtype=np.float32)
+        out[:, : piece.shape[-1]] = piece
+        return out
 
 
 def stem_present(stem: np.ndarray, threshold_db: float = -50.0) -> bool:
