@@ -24,6 +24,7 @@ Thread: the worker (playback) or the export thread; one AudioReader per thread.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,8 +213,11 @@ class AudioReader:
         sample = max(0, int(sample))
         src = min(int(sample * self._rate // config.SAMPLE_RATE), max(0, self._f.frames))
         resampled = self._rate != config.SAMPLE_RATE
-        if resampled:  # restart the resampler a little earlier: its start-up transient is dropped
-            src = max(0, src - self._rate // 50)
+        if resampled:
+            # restart the resampler a little earlier (its start-up transient is dropped), on a
+            # source sample that falls exactly on a 44.1 kHz sample, so the grids stay aligned
+            grid = self._rate // math.gcd(self._rate, config.SAMPLE_RATE)
+            src = max(0, src - self._rate // 50) // grid * grid
         try:
             self._f.seek(src)
         except (sf.LibsndfileError, RuntimeError) as err:
