@@ -26,16 +26,56 @@ from training.synth.sources import DrumKit
 
 log = logging.getLogger(__name__)
 
-PIECES = ("kick", "snare", "rim", "clap", "hh_closed", "hh_pedal", "hh_open", "tom_hi",
-          "tom_mid", "tom_lo", "crash", "ride", "ride_bell", "tamb", "cowbell")
+PIECES = (
+    "kick",
+    "snare",
+    "rim",
+    "clap",
+    "hh_closed",
+    "hh_pedal",
+    "hh_open",
+    "tom_hi",
+    "tom_mid",
+    "tom_lo",
+    "crash",
+    "ride",
+    "ride_bell",
+    "tamb",
+    "cowbell",
+)
 #: where a kit without a piece borrows one
-FALLBACK = {"rim": "snare", "clap": "snare", "hh_pedal": "hh_closed", "hh_open": "hh_closed",
-            "ride": "hh_closed", "ride_bell": "ride", "tom_mid": "tom_hi", "tom_hi": "tom_mid",
-            "tom_lo": "tom_mid", "crash": "ride", "tamb": "hh_closed", "cowbell": "rim"}
+FALLBACK = {
+    "rim": "snare",
+    "clap": "snare",
+    "hh_pedal": "hh_closed",
+    "hh_open": "hh_closed",
+    "ride": "hh_closed",
+    "ride_bell": "ride",
+    "tom_mid": "tom_hi",
+    "tom_hi": "tom_mid",
+    "tom_lo": "tom_mid",
+    "crash": "ride",
+    "tamb": "hh_closed",
+    "cowbell": "rim",
+}
 #: General MIDI percussion note per piece (soundfont kits)
-GM_NOTES = {"kick": 36, "snare": 38, "rim": 37, "clap": 39, "hh_closed": 42, "hh_pedal": 44,
-            "hh_open": 46, "tom_lo": 45, "tom_mid": 47, "tom_hi": 50, "crash": 49, "ride": 51,
-            "ride_bell": 53, "tamb": 54, "cowbell": 56}
+GM_NOTES = {
+    "kick": 36,
+    "snare": 38,
+    "rim": 37,
+    "clap": 39,
+    "hh_closed": 42,
+    "hh_pedal": 44,
+    "hh_open": 46,
+    "tom_lo": 45,
+    "tom_mid": 47,
+    "tom_hi": 50,
+    "crash": 49,
+    "ride": 51,
+    "ride_bell": 53,
+    "tamb": 54,
+    "cowbell": 56,
+}
 
 _PATTERNS = (  # (piece, regex on the lower-cased instrument name); first match wins
     ("ride_bell", r"ride.*(bell|cup)|(bell|cup).*ride"),
@@ -57,19 +97,32 @@ _PATTERNS = (  # (piece, regex on the lower-cased instrument name); first match 
 
 _SONIC_PI = {
     "sonicpi-acoustic": {
-        "kick": ("drum_bass_soft", "drum_bass_hard"), "snare": ("drum_snare_soft",
-                                                                "drum_snare_hard"),
-        "hh_closed": ("drum_cymbal_closed",), "hh_pedal": ("drum_cymbal_pedal",),
-        "hh_open": ("drum_cymbal_open",), "crash": ("drum_cymbal_soft", "drum_cymbal_hard"),
-        "ride": ("drum_cymbal_closed",), "tom_hi": ("drum_tom_hi_soft", "drum_tom_hi_hard"),
+        "kick": ("drum_bass_soft", "drum_bass_hard"),
+        "snare": ("drum_snare_soft", "drum_snare_hard"),
+        "hh_closed": ("drum_cymbal_closed",),
+        "hh_pedal": ("drum_cymbal_pedal",),
+        "hh_open": ("drum_cymbal_open",),
+        "crash": ("drum_cymbal_soft", "drum_cymbal_hard"),
+        "ride": ("drum_cymbal_closed",),
+        "tom_hi": ("drum_tom_hi_soft", "drum_tom_hi_hard"),
         "tom_mid": ("drum_tom_mid_soft", "drum_tom_mid_hard"),
-        "tom_lo": ("drum_tom_lo_soft", "drum_tom_lo_hard"), "cowbell": ("drum_cowbell",),
-        "clap": ("perc_snap",)},
+        "tom_lo": ("drum_tom_lo_soft", "drum_tom_lo_hard"),
+        "cowbell": ("drum_cowbell",),
+        "clap": ("perc_snap",),
+    },
     "sonicpi-electro": {
-        "kick": ("bd_808",), "snare": ("sn_dub",), "clap": ("elec_snare",),
-        "hh_closed": ("elec_tick",), "hh_open": ("elec_cymbal",), "crash": ("elec_cymbal",),
-        "tom_hi": ("elec_fuzz_tom",), "tom_mid": ("elec_fuzz_tom",), "tom_lo": ("elec_fuzz_tom",),
-        "rim": ("elec_wood",), "cowbell": ("elec_bell",)},
+        "kick": ("bd_808",),
+        "snare": ("sn_dub",),
+        "clap": ("elec_snare",),
+        "hh_closed": ("elec_tick",),
+        "hh_open": ("elec_cymbal",),
+        "crash": ("elec_cymbal",),
+        "tom_hi": ("elec_fuzz_tom",),
+        "tom_mid": ("elec_fuzz_tom",),
+        "tom_lo": ("elec_fuzz_tom",),
+        "rim": ("elec_wood",),
+        "cowbell": ("elec_bell",),
+    },
 }
 
 
@@ -113,9 +166,14 @@ def parse_hydrogen(kit_dir: str) -> dict[str, list[list[Layer]]]:
         for layer in inst.iter("layer"):
             fname = _text(layer, "filename")
             if fname:
-                layers.append(Layer(str(Path(kit_dir, fname)), float(_text(layer, "min", "0")),
-                                    float(_text(layer, "max", "1")),
-                                    float(_text(layer, "gain", "1"))))
+                layers.append(
+                    Layer(
+                        str(Path(kit_dir, fname)),
+                        float(_text(layer, "min", "0")),
+                        float(_text(layer, "max", "1")),
+                        float(_text(layer, "gain", "1")),
+                    )
+                )
         if not layers and _text(inst, "filename"):
             layers.append(Layer(str(Path(kit_dir, _text(inst, "filename"))), 0.0, 1.0, 1.0))
         layers = [la for la in layers if Path(la.path).exists()]
@@ -139,8 +197,9 @@ def kit_pieces(kit: DrumKit) -> dict[str, list[list[Layer]]]:
             if not paths:
                 continue
             step = 1.0 / len(paths)
-            out[piece] = [[Layer(str(p), i * step, (i + 1) * step, 1.0)
-                           for i, p in enumerate(paths)]]
+            out[piece] = [
+                [Layer(str(p), i * step, (i + 1) * step, 1.0) for i, p in enumerate(paths)]
+            ]
         return out
     raise ValueError(f"kit {kit.name} is a soundfont kit: render it with instruments.render_parts")
 
@@ -155,8 +214,9 @@ def resolve(pieces: dict[str, list[list[Layer]]], piece: str) -> str | None:
     return piece
 
 
-def render_kit(kit: DrumKit, hits: list[Hit], n: int, rng: np.random.Generator
-               ) -> dict[str, np.ndarray]:
+def render_kit(
+    kit: DrumKit, hits: list[Hit], n: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Mix ``hits`` with the samples of ``kit``: piece -> ``(channels=2, samples=n)`` float32."""
     pieces = kit_pieces(kit)
     chosen = {p: cands[int(rng.integers(len(cands)))] for p, cands in pieces.items()}
@@ -168,13 +228,14 @@ def render_kit(kit: DrumKit, hits: list[Hit], n: int, rng: np.random.Generator
         if piece is None:
             continue
         layers = chosen[piece]
-        usable = [la for la in layers if la.lo <= hit.vel <= la.hi + 1e-6] or \
-            [min(layers, key=lambda la: abs((la.lo + la.hi) / 2 - hit.vel))]
+        usable = [la for la in layers if la.lo <= hit.vel <= la.hi + 1e-6] or [
+            min(layers, key=lambda la: abs((la.lo + la.hi) / 2 - hit.vel))
+        ]
         layer = usable[int(rng.integers(len(usable)))]  # round robin among equal layers
         sample = load_sample(layer.path)
         multi = len(layers) > 1
         gain = layer.gain * (hit.vel ** (0.7 if multi else 1.5))
-        start = int(round(hit.time * SAMPLE_RATE))
+        start = round(hit.time * SAMPLE_RATE)
         if start >= n:
             continue
         end = min(n, start + sample.shape[1])
@@ -202,5 +263,5 @@ def _choke(track: np.ndarray, chokes: list[int], opens: list[int]) -> None:
         if c >= stop:
             continue
         ramp = np.linspace(1.0, 0.0, min(fade, stop - c), dtype=np.float32)
-        track[:, c: c + len(ramp)] *= ramp
-        track[:, c + len(ramp): stop] = 0.0
+        track[:, c : c + len(ramp)] *= ramp
+        track[:, c + len(ramp) : stop] = 0.0

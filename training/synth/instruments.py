@@ -35,11 +35,12 @@ class Part:
     drum: bool = False
 
 
-def render_parts(parts: list[Part], soundfont: str, seconds: float, gain: float = 0.5
-                 ) -> dict[str, np.ndarray]:
+def render_parts(
+    parts: list[Part], soundfont: str, seconds: float, gain: float = 0.5
+) -> dict[str, np.ndarray]:
     """Render every part with ``soundfont``: name -> ``(channels=2, samples)`` float32, each
     exactly ``round(seconds * 44100)`` samples long (notes past the end are cut)."""
-    n = int(round(seconds * SAMPLE_RATE))
+    n = round(seconds * SAMPLE_RATE)
     slot = seconds + TAIL_S
     midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     melodic_channels = 0
@@ -54,9 +55,14 @@ def render_parts(parts: list[Part], soundfont: str, seconds: float, gain: float 
             if note.start >= seconds:
                 continue
             end = min(note.start + note.dur, seconds + 0.5)
-            inst.notes.append(pretty_midi.Note(int(np.clip(note.vel, 1, 127)),
-                                               int(np.clip(note.pitch, 0, 127)),
-                                               offset + note.start, offset + end))
+            inst.notes.append(
+                pretty_midi.Note(
+                    int(np.clip(note.vel, 1, 127)),
+                    int(np.clip(note.pitch, 0, 127)),
+                    offset + note.start,
+                    offset + end,
+                )
+            )
         if not inst.notes:  # keep the slot: a marker note at zero velocity would be dropped
             inst.notes.append(pretty_midi.Note(1, 60, offset + seconds, offset + seconds + 0.01))
         midi.instruments.append(inst)
@@ -67,22 +73,40 @@ def render_parts(parts: list[Part], soundfont: str, seconds: float, gain: float 
     with tempfile.TemporaryDirectory(prefix="stemplay-fs-") as tmp:
         mid, wav = Path(tmp, "song.mid"), Path(tmp, "song.wav")
         midi.write(str(mid))
-        cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", f"{gain:.3f}",
-               "-o", "synth.dynamic-sample-loading=1", "-o", "synth.polyphony=512",
-               "-F", str(wav), "-r", str(SAMPLE_RATE), soundfont, str(mid)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        cmd = [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            f"{gain:.3f}",
+            "-o",
+            "synth.dynamic-sample-loading=1",
+            "-o",
+            "synth.polyphony=512",
+            "-F",
+            str(wav),
+            "-r",
+            str(SAMPLE_RATE),
+            soundfont,
+            str(mid),
+        ]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0 or not wav.exists():
             raise RuntimeError(f"fluidsynth failed ({proc.returncode}): {proc.stderr[-300:]}")
         audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     assert rate == SAMPLE_RATE, rate
     audio = audio.T  # (channels, samples)
     out: dict[str, np.ndarray] = {}
-    hop = int(round(slot * SAMPLE_RATE))
+    hop = round(slot * SAMPLE_RATE)
     for i, part in enumerate(parts):
-        seg = audio[:, i * hop: i * hop + n]
+        seg = audio[:, i * hop : i * hop + n]
         track = np.zeros((2, n), np.float32)
         track[:, : seg.shape[1]] = seg
         fade = int(0.01 * SAMPLE_RATE)  # cut the last note's ring smoothly at the song end
-        track[:, n - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        track[:, n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
         out[part.name] = track
     return out

@@ -12,8 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.signal
-from pedalboard import (Chorus, Compressor, Delay, Distortion, HighpassFilter, HighShelfFilter,
-                        LowpassFilter, LowShelfFilter, Pedalboard, PeakFilter, Reverb)
+from pedalboard import (
+    Chorus,
+    Compressor,
+    Delay,
+    Distortion,
+    HighpassFilter,
+    HighShelfFilter,
+    LowpassFilter,
+    LowShelfFilter,
+    PeakFilter,
+    Pedalboard,
+    Reverb,
+)
 
 from engine.config import SAMPLE_RATE
 
@@ -47,32 +58,46 @@ def chain(kind: str, rng: np.random.Generator) -> tuple[Pedalboard, list[str]]:
     """The effect chain of one track and a short description of it (for the manifest)."""
     fx: list = []
     if kind == "vocal":
-        fx += [HighpassFilter(_u(rng, 70, 140)),
-               PeakFilter(_u(rng, 2000, 5000), _u(rng, -2, 5), 1.0),
-               Compressor(_u(rng, -26, -16), _u(rng, 2.5, 6), _u(rng, 2, 10), _u(rng, 60, 200))]
+        fx += [
+            HighpassFilter(_u(rng, 70, 140)),
+            PeakFilter(_u(rng, 2000, 5000), _u(rng, -2, 5), 1.0),
+            Compressor(_u(rng, -26, -16), _u(rng, 2.5, 6), _u(rng, 2, 10), _u(rng, 60, 200)),
+        ]
         if rng.random() < 0.4:
             fx.append(Delay(_u(rng, 0.12, 0.45), _u(rng, 0.1, 0.4), _u(rng, 0.05, 0.2)))
-        fx.append(Reverb(_u(rng, 0.2, 0.8), _u(rng, 0.3, 0.7), _u(rng, 0.05, 0.3), 1.0,
-                         _u(rng, 0.5, 1.0)))
+        fx.append(
+            Reverb(_u(rng, 0.2, 0.8), _u(rng, 0.3, 0.7), _u(rng, 0.05, 0.3), 1.0, _u(rng, 0.5, 1.0))
+        )
     elif kind == "bass":
-        fx += [HighpassFilter(_u(rng, 25, 45)), LowShelfFilter(_u(rng, 80, 150), _u(rng, -3, 4)),
-               Compressor(_u(rng, -24, -12), _u(rng, 3, 8), _u(rng, 5, 20), _u(rng, 80, 250))]
+        fx += [
+            HighpassFilter(_u(rng, 25, 45)),
+            LowShelfFilter(_u(rng, 80, 150), _u(rng, -3, 4)),
+            Compressor(_u(rng, -24, -12), _u(rng, 3, 8), _u(rng, 5, 20), _u(rng, 80, 250)),
+        ]
         if rng.random() < 0.2:
             fx.append(Distortion(_u(rng, 4, 14)))
             fx.append(LowpassFilter(_u(rng, 2500, 6000)))
     elif kind == "drums":
-        fx += [Compressor(_u(rng, -20, -10), _u(rng, 2, 5), _u(rng, 5, 25), _u(rng, 60, 200)),
-               LowShelfFilter(_u(rng, 60, 120), _u(rng, -2, 4)),
-               HighShelfFilter(_u(rng, 6000, 10000), _u(rng, -3, 3))]
+        fx += [
+            Compressor(_u(rng, -20, -10), _u(rng, 2, 5), _u(rng, 5, 25), _u(rng, 60, 200)),
+            LowShelfFilter(_u(rng, 60, 120), _u(rng, -2, 4)),
+            HighShelfFilter(_u(rng, 6000, 10000), _u(rng, -3, 3)),
+        ]
         if rng.random() < 0.7:
             fx.append(Reverb(_u(rng, 0.1, 0.4), 0.6, _u(rng, 0.03, 0.15), 1.0, 1.0))
     elif kind == "drive":
-        fx += [HighpassFilter(_u(rng, 80, 140)), Distortion(_u(rng, 15, 32)),
-               LowpassFilter(_u(rng, 3500, 6500)), PeakFilter(_u(rng, 600, 1500), -3, 1.0),
-               Reverb(_u(rng, 0.2, 0.6), 0.5, _u(rng, 0.05, 0.2), 1.0, 1.0)]
+        fx += [
+            HighpassFilter(_u(rng, 80, 140)),
+            Distortion(_u(rng, 15, 32)),
+            LowpassFilter(_u(rng, 3500, 6500)),
+            PeakFilter(_u(rng, 600, 1500), -3, 1.0),
+            Reverb(_u(rng, 0.2, 0.6), 0.5, _u(rng, 0.05, 0.2), 1.0, 1.0),
+        ]
     else:  # other melodic/harmonic parts
-        fx += [HighpassFilter(_u(rng, 60, 220)),
-               PeakFilter(_u(rng, 300, 4000), _u(rng, -4, 4), _u(rng, 0.5, 2.0))]
+        fx += [
+            HighpassFilter(_u(rng, 60, 220)),
+            PeakFilter(_u(rng, 300, 4000), _u(rng, -4, 4), _u(rng, 0.5, 2.0)),
+        ]
         if rng.random() < 0.3:
             fx.append(Chorus(_u(rng, 0.3, 1.5), _u(rng, 0.1, 0.4), 7.0, 0.0, _u(rng, 0.2, 0.5)))
         if rng.random() < 0.15:
@@ -127,7 +152,7 @@ def loudness(x: np.ndarray) -> float:
     if y.shape[1] < block:
         return -70.0
     starts = range(0, y.shape[1] - block + 1, hop)
-    ms = np.array([np.mean(y[:, s:s + block] ** 2, axis=1).sum() for s in starts])
+    ms = np.array([np.mean(y[:, s : s + block] ** 2, axis=1).sum() for s in starts])
     lk = -0.691 + 10 * np.log10(ms + 1e-12)
     gated = ms[lk > -70]
     if len(gated) == 0:
@@ -137,8 +162,9 @@ def loudness(x: np.ndarray) -> float:
     return float(-0.691 + 10 * np.log10(gated.mean() + 1e-12))
 
 
-def fit_song(stems: dict[str, np.ndarray], target_lufs: float) -> tuple[dict[str, np.ndarray],
-                                                                        float]:
+def fit_song(
+    stems: dict[str, np.ndarray], target_lufs: float
+) -> tuple[dict[str, np.ndarray], float]:
     """Scale all stems by one gain so the mixture reaches ``target_lufs`` without any stem or
     the mixture exceeding ``PEAK_CEILING``; returns the scaled stems and the gain in dB."""
     mix = sum(stems.values())
@@ -149,22 +175,23 @@ def fit_song(stems: dict[str, np.ndarray], target_lufs: float) -> tuple[dict[str
     return {k: v * g for k, v in stems.items()}, float(gain_db)
 
 
-def quantise(stems: dict[str, np.ndarray], bits: int) -> tuple[dict[str, np.ndarray],
-                                                              np.ndarray]:
+def quantise(stems: dict[str, np.ndarray], bits: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Stems on the ``bits`` PCM grid as integers and the mixture as their exact integer sum.
 
     Returns int16 arrays for 16 bits and left-aligned int32 arrays for 24 bits (what
     soundfile writes verbatim as PCM_16 / PCM_24), each ``(samples, channels)``."""
     scale = float(2 ** (bits - 1))
-    ints = {k: np.round(v.T.astype(np.float64) * scale).astype(np.int64) for k, v in
-            stems.items()}
+    ints = {k: np.round(v.T.astype(np.float64) * scale).astype(np.int64) for k, v in stems.items()}
     mix = sum(ints.values())
     top = int(scale) - 1
-    assert max(int(np.abs(mix).max()), *(int(np.abs(v).max()) for v in ints.values())) <= top, \
+    assert max(int(np.abs(mix).max()), *(int(np.abs(v).max()) for v in ints.values())) <= top, (
         "stems or mixture exceed full scale: fit_song must run first"
+    )
     if bits == 16:
         return {k: v.astype(np.int16) for k, v in ints.items()}, mix.astype(np.int16)
     if bits == 24:
-        return ({k: (v << 8).astype(np.int32) for k, v in ints.items()},
-                (mix << 8).astype(np.int32))
+        return (
+            {k: (v << 8).astype(np.int32) for k, v in ints.items()},
+            (mix << 8).astype(np.int32),
+        )
     raise ValueError(f"unsupported bit depth {bits}")

@@ -48,8 +48,15 @@ class Voice:
 
 # --- drum kits -------------------------------------------------------------------------------
 _HYDROGEN_TRAIN = (
-    "Audiophob", "BJA_Pacific", "ColomboAcousticDrumkit", "ElectricEmpireKit", "ForzeeStereo",
-    "Millo-Drums_v.1", "Millo_MultiLayered3", "VariBreaks", "rumpf_kit_z01_h2",
+    "Audiophob",
+    "BJA_Pacific",
+    "ColomboAcousticDrumkit",
+    "ElectricEmpireKit",
+    "ForzeeStereo",
+    "Millo-Drums_v.1",
+    "Millo_MultiLayered3",
+    "VariBreaks",
+    "rumpf_kit_z01_h2",
 )
 _HYDROGEN_TEST = ("The Black Pearl 1.0", "HardElectro1", "Millo_MultiLayered2")
 _ELECTRONIC = {"ElectricEmpireKit", "HardElectro1", "VariBreaks", "sonicpi-electro"}
@@ -61,8 +68,15 @@ PERCUSSION_KITS = {
 }
 
 # GM bank-128 drum programs: Standard, Room, Power, Electronic, TR-808, Jazz, Brush
-_SF_DRUM_PROGRAMS = {0: "standard", 8: "room", 16: "power", 24: "electronic", 25: "tr808",
-                     32: "jazz", 40: "brush"}
+_SF_DRUM_PROGRAMS = {
+    0: "standard",
+    8: "room",
+    16: "power",
+    24: "electronic",
+    25: "tr808",
+    32: "jazz",
+    40: "brush",
+}
 
 # --- soundfonts ------------------------------------------------------------------------------
 SOUNDFONTS = {
@@ -73,8 +87,21 @@ SOUNDFONTS = {
 
 # --- voices ----------------------------------------------------------------------------------
 _ESPEAK_TRAIN = (
-    "en-us+m1", "en-us+m3", "en-us+f2", "en-us+f3", "en+m2", "en+f1", "en+m4", "en-us+klatt2",
-    "de+m5", "es+f4", "it+m6", "fr+m2", "en+Andy", "en+belinda", "en-us+steph",
+    "en-us+m1",
+    "en-us+m3",
+    "en-us+f2",
+    "en-us+f3",
+    "en+m2",
+    "en+f1",
+    "en+m4",
+    "en-us+klatt2",
+    "de+m5",
+    "es+f4",
+    "it+m6",
+    "fr+m2",
+    "en+Andy",
+    "en+belinda",
+    "en-us+steph",
 )
 _ESPEAK_TEST = ("en+f5", "en-us+m7", "pt+f2", "nl+m3", "en+Alicia", "sv+m1")
 _SINSY_TRAIN = (0.0, -2.0, 1.0, -4.0)
@@ -101,8 +128,9 @@ def drum_kits(split: str) -> list[DrumKit]:
     kits: list[DrumKit] = []
     for name in _HYDROGEN_TRAIN if group == "train" else _HYDROGEN_TEST:
         if (HYDROGEN_DIR / name / "drumkit.xml").exists():
-            kits.append(DrumKit(name, "hydrogen", str(HYDROGEN_DIR / name),
-                                electronic=name in _ELECTRONIC))
+            kits.append(
+                DrumKit(name, "hydrogen", str(HYDROGEN_DIR / name), electronic=name in _ELECTRONIC)
+            )
     if group == "train" and SONIC_PI_DIR.exists():
         kits.append(DrumKit("sonicpi-acoustic", "sonicpi", str(SONIC_PI_DIR)))
     if group == "test" and SONIC_PI_DIR.exists():
@@ -113,8 +141,9 @@ def drum_kits(split: str) -> list[DrumKit]:
         except FileNotFoundError:
             continue
         for prog, style in _SF_DRUM_PROGRAMS.items():
-            kits.append(DrumKit(f"{sf}:{style}", "soundfont", path, prog,
-                                electronic=prog in (24, 25)))
+            kits.append(
+                DrumKit(f"{sf}:{style}", "soundfont", path, prog, electronic=prog in (24, 25))
+            )
     return kits
 
 
@@ -129,8 +158,11 @@ def soundfonts(split: str) -> list[str]:
 
 
 def percussion_kits(split: str) -> list[DrumKit]:
-    return [DrumKit(n, "hydrogen", str(HYDROGEN_DIR / n)) for n in PERCUSSION_KITS[split]
-            if (HYDROGEN_DIR / n / "drumkit.xml").exists()]
+    return [
+        DrumKit(n, "hydrogen", str(HYDROGEN_DIR / n))
+        for n in PERCUSSION_KITS[split]
+        if (HYDROGEN_DIR / n / "drumkit.xml").exists()
+    ]
 
 
 def voices(split: str, engine: str | None = None) -> list[Voice]:
@@ -144,13 +176,32 @@ def voices(split: str, engine: str | None = None) -> list[Voice]:
 
 # --- General MIDI programs by role (0-based program numbers) -----------------------------------
 BASS_PROGRAMS = {
-    "acoustic": (32,), "finger": (33,), "pick": (34,), "fretless": (35,), "slap": (36, 37),
-    "synth": (38, 39), "tuba": (58,), "cello": (42,),
+    "acoustic": (32,),
+    "finger": (33,),
+    "pick": (34,),
+    "fretless": (35,),
+    "slap": (36, 37),
+    "synth": (38, 39),
+    "tuba": (58,),
+    "cello": (42,),
 }
 OTHER_PROGRAMS = {
-    "piano": (0, 1, 2), "epiano": (4, 5), "organ": (16, 17, 18, 19), "clav": (7,),
-    "nylon": (24,), "steel": (25,), "clean_guitar": (26, 27), "muted_guitar": (28,),
-    "drive_guitar": (29, 30), "strings": (48, 49, 50), "brass": (61, 62, 56), "sax": (65, 66),
-    "flute": (73, 71, 68), "pad": (88, 89, 90, 91, 94, 95), "lead": (80, 81, 84, 87),
-    "bells": (11, 8, 9, 13, 14), "harp": (46,), "pluck": (45, 105, 107),
+    "piano": (0, 1, 2),
+    "epiano": (4, 5),
+    "organ": (16, 17, 18, 19),
+    "clav": (7,),
+    "nylon": (24,),
+    "steel": (25,),
+    "clean_guitar": (26, 27),
+    "muted_guitar": (28,),
+    "drive_guitar": (29, 30),
+    "strings": (48, 49, 50),
+    "brass": (61, 62, 56),
+    "sax": (65, 66),
+    "flute": (73, 71, 68),
+    "pad": (88, 89, 90, 91, 94, 95),
+    "lead": (80, 81, 84, 87),
+    "bells": (11, 8, 9, 13, 14),
+    "harp": (46,),
+    "pluck": (45, 105, 107),
 }

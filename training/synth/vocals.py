@@ -33,19 +33,151 @@ from training.synth.sources import Voice
 
 log = logging.getLogger(__name__)
 
-KANA = ("ら", "な", "か", "さ", "た", "は", "ま", "や", "わ", "あ", "い", "う", "え", "お", "き",
-        "し", "に", "み", "り", "こ", "そ", "と", "の", "も", "よ", "ろ", "ね", "て", "せ", "け",
-        "す", "つ", "む", "る", "ゆ", "が", "だ", "ほ", "ひ", "ふ")
-WORDS = ("love", "night", "fire", "heart", "run", "way", "feel", "light", "dream", "go", "down",
-         "high", "oh", "yeah", "time", "home", "sky", "blue", "rain", "stay", "free", "burn",
-         "slow", "mine", "you", "say", "day", "all", "now", "my", "soul", "gold", "fly", "true",
-         "deep", "shine", "road", "wait", "cry", "sun", "hold", "me", "in", "the", "we", "are")
-RAP_WORDS = ("I", "got", "the", "city", "on", "my", "mind", "every", "day", "we", "grind",
-             "money", "talk", "and", "nobody", "walk", "like", "me", "back", "in", "time",
-             "keep", "it", "real", "flow", "so", "cold", "never", "fold", "made", "it", "out",
-             "from", "the", "bottom", "yeah", "right", "now", "move", "up", "top")
-FEMALE_HINTS = ("+f", "Alicia", "belinda", "steph", "Annie", "linda", "anika", "aunty",
-                "grandma", "Andrea")
+KANA = (
+    "ら",
+    "な",
+    "か",
+    "さ",
+    "た",
+    "は",
+    "ま",
+    "や",
+    "わ",
+    "あ",
+    "い",
+    "う",
+    "え",
+    "お",
+    "き",
+    "し",
+    "に",
+    "み",
+    "り",
+    "こ",
+    "そ",
+    "と",
+    "の",
+    "も",
+    "よ",
+    "ろ",
+    "ね",
+    "て",
+    "せ",
+    "け",
+    "す",
+    "つ",
+    "む",
+    "る",
+    "ゆ",
+    "が",
+    "だ",
+    "ほ",
+    "ひ",
+    "ふ",
+)
+WORDS = (
+    "love",
+    "night",
+    "fire",
+    "heart",
+    "run",
+    "way",
+    "feel",
+    "light",
+    "dream",
+    "go",
+    "down",
+    "high",
+    "oh",
+    "yeah",
+    "time",
+    "home",
+    "sky",
+    "blue",
+    "rain",
+    "stay",
+    "free",
+    "burn",
+    "slow",
+    "mine",
+    "you",
+    "say",
+    "day",
+    "all",
+    "now",
+    "my",
+    "soul",
+    "gold",
+    "fly",
+    "true",
+    "deep",
+    "shine",
+    "road",
+    "wait",
+    "cry",
+    "sun",
+    "hold",
+    "me",
+    "in",
+    "the",
+    "we",
+    "are",
+)
+RAP_WORDS = (
+    "I",
+    "got",
+    "the",
+    "city",
+    "on",
+    "my",
+    "mind",
+    "every",
+    "day",
+    "we",
+    "grind",
+    "money",
+    "talk",
+    "and",
+    "nobody",
+    "walk",
+    "like",
+    "me",
+    "back",
+    "in",
+    "time",
+    "keep",
+    "it",
+    "real",
+    "flow",
+    "so",
+    "cold",
+    "never",
+    "fold",
+    "made",
+    "it",
+    "out",
+    "from",
+    "the",
+    "bottom",
+    "yeah",
+    "right",
+    "now",
+    "move",
+    "up",
+    "top",
+)
+FEMALE_HINTS = (
+    "+f",
+    "Alicia",
+    "belinda",
+    "steph",
+    "Annie",
+    "linda",
+    "anika",
+    "aunty",
+    "grandma",
+    "Andrea",
+)
 
 
 def is_female(voice: Voice) -> bool:
@@ -63,7 +195,7 @@ def estimate_f0(x: np.ndarray, rate: int) -> float:
     f0s = []
     level = float(np.sqrt(np.mean(x**2))) + 1e-9
     for i in range(0, len(x) - win, win // 2):
-        frame = x[i:i + win] * np.hanning(win)
+        frame = x[i : i + win] * np.hanning(win)
         if np.sqrt(np.mean(frame**2)) < 0.5 * level:
             continue
         ac = np.fft.irfft(np.abs(np.fft.rfft(frame, 2 * win)) ** 2)[:win]
@@ -80,9 +212,15 @@ def _stretch(x: np.ndarray, factor: float, semitones: float, fine: bool = True) 
     ``fine=False`` uses the faster short-window mode (per-syllable clips)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        y = time_stretch(x[None, :].astype(np.float32), SAMPLE_RATE, stretch_factor=factor,
-                         pitch_shift_in_semitones=semitones, high_quality=fine,
-                         use_long_fft_window=None if fine else False, preserve_formants=True)
+        y = time_stretch(
+            x[None, :].astype(np.float32),
+            SAMPLE_RATE,
+            stretch_factor=factor,
+            pitch_shift_in_semitones=semitones,
+            high_quality=fine,
+            use_long_fft_window=None if fine else False,
+            preserve_formants=True,
+        )
     return y[0]
 
 
@@ -104,7 +242,7 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _place(track: np.ndarray, clip: np.ndarray, start: float, fade_s: float = 0.008) -> None:
-    i = int(round(start * SAMPLE_RATE))
+    i = round(start * SAMPLE_RATE)
     if i >= len(track) or len(clip) == 0:
         return
     clip = clip[: len(track) - i].copy()
@@ -112,7 +250,7 @@ def _place(track: np.ndarray, clip: np.ndarray, start: float, fade_s: float = 0.
     if f > 0:
         clip[:f] *= np.linspace(0, 1, f, dtype=np.float32)
         clip[-f:] *= np.linspace(1, 0, f, dtype=np.float32)
-    track[i: i + len(clip)] += clip
+    track[i : i + len(clip)] += clip
 
 
 # --- sinsy -----------------------------------------------------------------------------------
@@ -120,25 +258,31 @@ _STEPS = ("C", "C", "D", "D", "E", "F", "F", "G", "G", "A", "A", "B")
 _ALTER = (0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0)
 
 
-def _score_xml(notes: list[Note], syllables: list[str], step_s: float, steps_per_bar: int,
-               n_bars: int) -> str:
+def _score_xml(
+    notes: list[Note], syllables: list[str], step_s: float, steps_per_bar: int, n_bars: int
+) -> str:
     """MusicXML of ``notes`` on a 16th grid (divisions = 4 per quarter); notes crossing a bar
     line are shortened to it, gaps become rests."""
     tempo = 60.0 / (4 * step_s)
     grid = {}
     for note, syl in zip(notes, syllables, strict=True):
-        s = int(round(note.start / step_s))
-        d = max(1, int(round(note.dur / step_s)))
+        s = round(note.start / step_s)
+        d = max(1, round(note.dur / step_s))
         grid[s] = (d, note.pitch, syl)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>', "<score-partwise>",
-           '<part-list><score-part id="P1"><part-name>V</part-name></score-part></part-list>',
-           '<part id="P1">']
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        "<score-partwise>",
+        '<part-list><score-part id="P1"><part-name>V</part-name></score-part></part-list>',
+        '<part id="P1">',
+    ]
     for bar in range(n_bars):
         attrs = ""
         if bar == 0:
-            attrs = (f"<attributes><divisions>4</divisions><time><beats>{steps_per_bar // 4}"
-                     f"</beats><beat-type>4</beat-type></time></attributes>"
-                     f'<sound tempo="{tempo:.3f}"/>')
+            attrs = (
+                f"<attributes><divisions>4</divisions><time><beats>{steps_per_bar // 4}"
+                f"</beats><beat-type>4</beat-type></time></attributes>"
+                f'<sound tempo="{tempo:.3f}"/>'
+            )
         out.append(f'<measure number="{bar + 1}">{attrs}')
         s, end = bar * steps_per_bar, (bar + 1) * steps_per_bar
         while s < end:
@@ -147,9 +291,11 @@ def _score_xml(notes: list[Note], syllables: list[str], step_s: float, steps_per
                 nxt = min([k for k in grid if k > s] + [end])
                 d = max(1, min(d, nxt - s, end - s))
                 alter = f"<alter>{_ALTER[p % 12]}</alter>" if _ALTER[p % 12] else ""
-                out.append(f"<note><pitch><step>{_STEPS[p % 12]}</step>{alter}<octave>"
-                           f"{p // 12 - 1}</octave></pitch><duration>{d}</duration>"
-                           f"<lyric><text>{syl}</text></lyric></note>")
+                out.append(
+                    f"<note><pitch><step>{_STEPS[p % 12]}</step>{alter}<octave>"
+                    f"{p // 12 - 1}</octave></pitch><duration>{d}</duration>"
+                    f"<lyric><text>{syl}</text></lyric></note>"
+                )
             else:
                 nxt = min([k for k in grid if k > s] + [end])
                 d = nxt - s
@@ -173,8 +319,14 @@ def _sinsy():
     return engine
 
 
-def sing_sinsy(notes: list[Note], rng: np.random.Generator, step_s: float, steps_per_bar: int,
-               n: int, syllables: list[str] | None = None) -> np.ndarray:
+def sing_sinsy(
+    notes: list[Note],
+    rng: np.random.Generator,
+    step_s: float,
+    steps_per_bar: int,
+    n: int,
+    syllables: list[str] | None = None,
+) -> np.ndarray:
     if not notes:
         return np.zeros(n, np.float32)
     syllables = syllables or [KANA[int(rng.integers(len(KANA)))] for _ in notes]
@@ -196,22 +348,34 @@ def sing_sinsy(notes: list[Note], rng: np.random.Generator, step_s: float, steps
 # --- espeak-ng -------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4096)
 def _espeak(voice: str, text: str, monotone: bool, speed: int = 150) -> np.ndarray:
-    ssml = f'<speak><prosody range="0" pitch="50">{text}</prosody></speak>' if monotone else \
-        f"<speak>{text}</speak>"
+    ssml = (
+        f'<speak><prosody range="0" pitch="50">{text}</prosody></speak>'
+        if monotone
+        else f"<speak>{text}</speak>"
+    )
     with tempfile.TemporaryDirectory(prefix="stemplay-espeak-") as tmp:
         wav = Path(tmp, "s.wav")
-        proc = subprocess.run(["espeak-ng", "-m", "-v", voice, "-s", str(speed), "-w", str(wav),
-                               ssml], capture_output=True, timeout=60)
+        proc = subprocess.run(
+            ["espeak-ng", "-m", "-v", voice, "-s", str(speed), "-w", str(wav), ssml],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
         if proc.returncode != 0 or not wav.exists():
             raise RuntimeError(f"espeak-ng failed for voice {voice}: {proc.stderr[-200:]!r}")
         x, rate = sf.read(str(wav), dtype="float32")
     x = soxr.resample(x, rate, SAMPLE_RATE).astype(np.float32)
     idx = np.nonzero(np.abs(x) > 0.01 * (np.abs(x).max() + 1e-9))[0]  # trim silence
-    return x[idx[0]: idx[-1] + 1] if len(idx) else x
+    return x[idx[0] : idx[-1] + 1] if len(idx) else x
 
 
-def sing_espeak(notes: list[Note], voice: Voice, rng: np.random.Generator, n: int,
-                words: list[str] | None = None) -> np.ndarray:
+def sing_espeak(
+    notes: list[Note],
+    voice: Voice,
+    rng: np.random.Generator,
+    n: int,
+    words: list[str] | None = None,
+) -> np.ndarray:
     """Tune one monotone espeak syllable per note. All syllables go through ONE Rubber Band
     call with per-sample stretch and pitch arrays (per-call set-up dominates otherwise); each
     syllable sits between silent guards so that its parameters settle before it starts."""
@@ -230,8 +394,7 @@ def sing_espeak(notes: list[Note], voice: Voice, rng: np.random.Generator, n: in
         factor = len(clip) / length
         seg = np.concatenate([np.zeros(guard, np.float32), clip, np.zeros(guard, np.float32)])
         pieces.append(seg)
-        factors.append(np.concatenate([np.ones(guard), np.full(len(clip), factor),
-                                       np.ones(guard)]))
+        factors.append(np.concatenate([np.ones(guard), np.full(len(clip), factor), np.ones(guard)]))
         shifts.append(np.full(len(seg), semis))
         spans.append((out_pos + guard, length, note))
         out_pos += 2 * guard + length
@@ -239,14 +402,19 @@ def sing_espeak(notes: list[Note], voice: Voice, rng: np.random.Generator, n: in
         return track
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        y = time_stretch(np.concatenate(pieces)[None, :], SAMPLE_RATE,
-                         stretch_factor=np.concatenate(factors),
-                         pitch_shift_in_semitones=np.concatenate(shifts), high_quality=False,
-                         use_long_fft_window=False, preserve_formants=True)[0]
+        y = time_stretch(
+            np.concatenate(pieces)[None, :],
+            SAMPLE_RATE,
+            stretch_factor=np.concatenate(factors),
+            pitch_shift_in_semitones=np.concatenate(shifts),
+            high_quality=False,
+            use_long_fft_window=False,
+            preserve_formants=True,
+        )[0]
     drift = len(y) / out_pos if out_pos else 1.0  # spread any length error evenly
     for start, length, note in spans:
-        a = int(round(start * drift)) - 512
-        seg = y[max(0, a): a + int(length) + 1024]
+        a = round(start * drift) - 512
+        seg = y[max(0, a) : a + int(length) + 1024]
         _place(track, seg * (note.vel / 110.0), max(0.0, note.start - 512 / SAMPLE_RATE), 0.012)
     return track
 
@@ -256,8 +424,9 @@ def _f0_cached(voice: str, word: str) -> float:
     return estimate_f0(_espeak(voice, word, True), SAMPLE_RATE)
 
 
-def rap_espeak(phrases: list[list[Note]], voice: Voice, rng: np.random.Generator, n: int
-               ) -> np.ndarray:
+def rap_espeak(
+    phrases: list[list[Note]], voice: Voice, rng: np.random.Generator, n: int
+) -> np.ndarray:
     track = np.zeros(n, np.float32)
     for phrase in phrases:
         if not phrase:
@@ -273,8 +442,14 @@ def rap_espeak(phrases: list[list[Note]], voice: Voice, rng: np.random.Generator
     return track
 
 
-def sing(notes: list[Note], voice: Voice, rng: np.random.Generator, step_s: float,
-         steps_per_bar: int, n: int) -> np.ndarray:
+def sing(
+    notes: list[Note],
+    voice: Voice,
+    rng: np.random.Generator,
+    step_s: float,
+    steps_per_bar: int,
+    n: int,
+) -> np.ndarray:
     """Sing ``notes`` with ``voice`` (its formant setting applied): ``(samples=n,)``."""
     if voice.engine == "sinsy":
         x = sing_sinsy(notes, rng, step_s, steps_per_bar, n)

@@ -1,0 +1,90 @@
+"""Augmentations of training excerpts, as plain functions on numpy stems plus their settings.
+
+Owns ``AugmentConfig`` (frozen) and the functions the datasets chain: per-stem gain, channel
+swap, polarity flip, cheap tape-style speed change (pitch and tempo together, by resampling),
+and the "is this stem audible" test used for silence-aware sampling. Every function takes and
+returns ``(channels=2, samples)`` or ``(stems, channels=2, samples)`` float32 arrays and a
+``numpy.random.Generator``; nothing here knows about files or torch, so ``training/data/mix.py``
+can reuse them. Runs in DataLoader worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of the augmentations (all off: ``AugmentConfig.none()``)."""
+
+    remix_prob: float = 0.5  # each stem of an item comes from an independently drawn track
+    gain_db: tuple[float, float] = (-6.0, 6.0)  # per-stem gain drawn uniformly in dB
+    channel_swap_prob: float = 0.5  # per stem
+    polarity_flip_prob: float = 0.5  # per stem
+    speed_prob: float = 0.0  # whole item: tape-style speed change (pitch and tempo together)
+    speed_range: tuple[float, float] = (0.94, 1.06)
+    silent_stem_db: float = -50.0  # a stem below this RMS (dBFS) counts as silent
+    vocal_redraws: int = 4  # redraw a silent vocal window up to this many times...
+    silent_vocals_keep_prob: float = 0.1  # ...unless this coin says keep a silent one
+
+    @staticmethod
+    def none() -> AugmentConfig:
+        return AugmentConfig(
+            remix_prob=0.0,
+            gain_db=(0.0, 0.0),
+            channel_swap_prob=0.0,
+            polarity_flip_prob=0.0,
+            speed_prob=0.0,
+            vocal_redraws=0,
+        )
+
+
+def rms_db(x: np.ndarray) -> float:
+    """RMS level in dBFS of any array (-inf guarded to -200)."""
+    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
+
+
+def is_silent(x: np.ndarray, threshold_db: float) -> bool:
+    return rms_db(x) < threshold_db
+
+
+def random_gain(
+    x: np.ndarray, rng: np.random.Generator, gain_db: tuple[float, float]
+) -> np.ndarray:
+    lo, hi = gain_db
+    if lo == hi == 0.0:
+        return x
+    return (x * np.float32(10 ** (rng.uniform(lo, hi) / 20))).astype(np.float32)
+
+
+def channel_swap(x: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:
+    """Swap left and right of ``(2, samples)`` with probability ``prob``."""
+    return x[::-1].copy() if rng.random() < prob else x
+
+
+def polarity_flip(x: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:
+    return -x if rng.random() < prob else x
+
+
+def change_speed(stems: np.ndarray, factor: float, samples: int) -> np.ndarray:
+    """Play ``(stems, channels, n)`` ``factor`` times faster (pitch up by 12*log2(factor)
+    semitones) and cut/pad to ``samples``. Needs n >= samples * factor for a full output."""
+    if abs(factor - 1.0) < 1e-6:
+        return stems[..., :samples]
+    s, c, n = stems.shape
+    flat = stems.reshape(s * c, n).T  # (n, rows) for soxr
+    out = soxr.resample(flat, factor * 44100, 44100, quality="LQ").T.reshape(s, c, -1)
+    res = np.zeros((s, c, samples), np.float32)
+    m = min(samples, out.shape[-1])
+    res[..., :m] = out[..., :m]
+    return res
+
+
+def augment_stem(x: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Gain, channel swap and polarity flip of one ``(2, samples)`` stem."""
+    x = random_gain(x, rng, cfg.gain_db)
+    x = channel_swap(x, rng, cfg.channel_swap_prob)
+    return polarity_flip(x, rng, cfg.polarity_flip_prob).astype(np.float32)
