@@ -244,13 +244,16 @@ class SeparatorWriter(_Writer):
             self.reader.seek(max(0, self.feed_pos))
             self.next_out = t
         t0 = time.perf_counter()
+        finished = False
         if self.feed_pos >= frames:
             out = self.sep.finish()
+            finished = True
         else:
             block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
             if block.shape[1] == 0:
                 self.feed_pos = frames
                 out = self.sep.finish()
+                finished = True
             else:
                 self.feed_pos += block.shape[1]
                 out = self.sep.feed(block)
@@ -269,7 +272,7 @@ class SeparatorWriter(_Writer):
             self.next_out += take
         if m > take:
             self.next_out = None  # the rest lies beyond a wrap: re-prime there
-        elif self.feed_pos >= frames and m == 0 and self.next_out is not None:
+        elif finished and take < run:
             # The separator has nothing more although the run continues: end here.
             self.ring.mark_eof()
         return True
