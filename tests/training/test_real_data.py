@@ -16,6 +16,7 @@ import torch
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import DecodeError, StemplayError
+from training.data.augment import AugmentConfig
 from training.data.mix import (
     SOURCES,
     MixConfig,
@@ -270,7 +271,8 @@ def test_real_sources_never_use_validation_songs(real_root: Path, synth_dir: Pat
 
 
 def _tone_energy(x: np.ndarray, freq: float) -> float:
-    spec = np.abs(np.fft.rfft(x.mean(axis=0)))
+    mono = x.mean(axis=0)
+    spec = np.abs(np.fft.rfft(mono * np.hanning(len(mono)))) ** 2  # power, windowed
     k = round(freq * x.shape[-1] / SAMPLE_RATE)
     return float(spec[k - 2 : k + 3].sum() / (spec.sum() + 1e-12))
 
@@ -293,7 +295,7 @@ def test_vocals_over_accompaniment_sit_in_the_mix(real_root: Path, synth_dir: Pa
     for i in range(len(ds)):
         _, stems, _ = ds.example(i)
         vocals, accompaniment = stems[0], stems[1:].sum(axis=0)
-        assert _tone_energy(vocals, TONES["vocals"]) < 0.05  # the song's own vocals are gone
+        assert _tone_energy(vocals, TONES["vocals"]) < 0.2  # the song's own vocals are gone
         level = active_rms_db(vocals) - rms_db(accompaniment)
         assert -6.0 - 1.5 <= level <= -2.0 + 1.5
         balance = 10 * np.log10(np.sum(vocals[0] ** 2) / np.sum(vocals[1] ** 2))
@@ -333,6 +335,7 @@ def test_remix_takes_stems_from_different_songs(real_root: Path, synth_dir: Path
             synth_dir,
             proportions={"real_remix": 1.0},
             remix_silent_vocals_prob=0.0,
+            remix_augment=AugmentConfig(speed_prob=0.0),
             samples_per_epoch=10,
         )
     )
@@ -354,9 +357,11 @@ def test_config_from_yaml_mapping_and_errors(real_root: Path, synth_dir: Path) -
     seconds: 0.5
     samples_per_epoch: 6
     vocals: {{lead_level_db: [-5, 0], backing_prob: 0.5}}
+    remix_augment: {{speed_range: [0.9, 1.1]}}
     """
     cfg = MixConfig.from_dict(yaml.safe_load(text))
     assert cfg.vocals.lead_level_db == (-5, 0) and cfg.synthetic_dirs == (str(synth_dir),)
+    assert cfg.remix_augment.speed_range == (0.9, 1.1) and cfg.remix_augment.speed_prob == 0.3
     assert MixConfig.from_dict(cfg.to_dict()) == cfg
     ds = MixDataset(cfg)
     assert ds.proportions["synthetic"] == pytest.approx(2 / 3)
@@ -365,6 +370,8 @@ def test_config_from_yaml_mapping_and_errors(real_root: Path, synth_dir: Path) -
     assert mix.shape == (3, 2, SAMPLE_RATE // 2) and stems.shape == (3, 4, 2, SAMPLE_RATE // 2)
     with pytest.raises(StemplayError, match="unknown mix config key"):
         MixConfig.from_dict({"sekonds": 3})
+    with pytest.raises(StemplayError, match="unknown mix config remix_augment key"):
+        MixConfig.from_dict({"remix_augment": {"speed": 1.1}})
     with pytest.raises(StemplayError, match="unknown mix source"):
         MixConfig.from_dict({"proportions": {"karaoke": 1}})
 
@@ -445,7 +452,7 @@ def test_extra_isolated_stems_widen_the_remix(
         proportions={"real_remix": 1.0},
         extra_stems=extra,
         extra_stem_prob=1.0,
-        remix_gain_db=(0.0, 0.0),
+        remix_augment=AugmentConfig.none(),
         loudness_db=(-20.0, -20.0),
     )
     ds = MixDataset(cfg)
@@ -476,3 +483,22 @@ def test_extra_isolated_stems_widen_the_remix(
                 extra_stems={"piano": [str(tmp_path)]},
             )
         )
+
+
+def test_remix_speed_change_moves_every_stem_in_pitch(real_root: Path, synth_dir: Path) -> None:
+    aug = AugmentConfig(speed_prob=1.0, speed_range=(1.2, 1.2), gain_db=(0.0, 0.0))
+    ds = MixDataset(
+        _config(
+            real_root,
+            synth_dir,
+            proportions={"real_remix": 1.0},
+            remix_silent_vocals_prob=0.0,
+            remix_augment=aug,
+            samples_per_epoch=4,
+        )
+    )
+    for i in range(len(ds)):
+        _, stems, _ = ds.example(i)
+        for k, name in enumerate(DEFAULT_STEMS):
+            assert _tone_energy(stems[k], TONES[name] * 1.2) > 0.5
+            assert _tone_energy(stems[k], TONES[name]) < 0.1

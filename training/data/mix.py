@@ -30,13 +30,14 @@ from typing import Any
 
 import numpy as np
 import pedalboard as pb
-import soundfile as sf
 import soxr
 import torch
 from torch.utils.data import Dataset
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
+from training.data.augment import AugmentConfig, augment_stem, change_speed, rms_db
+from training.data.musdb import MusdbDataset
 from training.data.real import (
     ACTIVITY_BLOCK,
     MultitrackBank,
@@ -44,8 +45,6 @@ from training.data.real import (
     VocalBank,
     VocalClip,
     expand_patterns,
-    find_multitracks,
-    stem_file,
 )
 from training.data.splits import (
     DEFAULT_CACHE_DIR,
@@ -95,6 +94,17 @@ def _default_proportions() -> dict[str, float]:
     }
 
 
+#: Per-stem augmentation of real_remix (``AugmentConfig`` of ``training.data.augment``; its
+#: ``remix_prob`` and vocal-redraw fields do not apply there).
+REMIX_AUGMENT = AugmentConfig(
+    gain_db=(-6.0, 3.0),
+    channel_swap_prob=0.5,
+    polarity_flip_prob=0.5,
+    speed_prob=0.3,
+    speed_range=(0.94, 1.06),
+)
+
+
 @dataclass(frozen=True)
 class VocalProduction:
     """How isolated voices are produced into a mix. Ranges are ``(low, high)``, drawn uniformly."""
@@ -133,7 +143,10 @@ class MixConfig:
     seed: int = 0
     stems: tuple[str, ...] = DEFAULT_STEMS
     loudness_db: tuple[float, float] = (-28.0, -14.0)  # mixture RMS, dBFS
-    remix_gain_db: tuple[float, float] = (-6.0, 3.0)  # per-stem gain in real_remix
+    # synthetic source: MusdbDataset augmentation (remix across generated songs, gains, speed)
+    synthetic_augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # real_remix: per-stem gain, channel swap, polarity flip, tape-style speed of each stem
+    remix_augment: AugmentConfig = field(default_factory=lambda: REMIX_AUGMENT)
     remix_silent_vocals_prob: float = 0.08  # real_remix with an instrumental (silent) vocal
     channel_swap_prob: float = 0.5
     polarity_flip_prob: float = 0.5
@@ -173,6 +186,22 @@ class MixConfig:
                         f"unknown mix source(s) {', '.join(sorted(bad))}: use {', '.join(SOURCES)}"
                     )
                 value = {s: float(value.get(s, 0.0)) for s in SOURCES}
+            elif key in ("synthetic_augment", "remix_augment"):
+                if not isinstance(value, AugmentConfig):
+                    ak = {f.name for f in dataclasses.fields(AugmentConfig)}
+                    bad = set(value or {}) - ak
+                    if bad:
+                        raise StemplayError(
+                            f"unknown mix config {key} key(s): {', '.join(sorted(bad))}"
+                        )
+                    base = AugmentConfig() if key == "synthetic_augment" else REMIX_AUGMENT
+                    value = dataclasses.replace(
+                        base,
+                        **{
+                            k: tuple(v) if isinstance(v, list) else v
+                            for k, v in (value or {}).items()
+                        },
+                    )
             elif key == "extra_stems":
                 value = {
                     str(k): tuple(v) if isinstance(v, (list, tuple)) else (str(v),)
@@ -197,12 +226,6 @@ class MixConfig:
 
 
 # --------------------------------------------------------------------------- plain maths
-
-
-def rms_db(x: np.ndarray) -> float:
-    """RMS level of any array in dBFS (-200 for silence)."""
-    r = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    return 20.0 * np.log10(max(r, 1e-10))
 
 
 def active_rms_db(x: np.ndarray, block: int = ACTIVITY_BLOCK, range_db: float = 40.0) -> float:
@@ -440,45 +463,49 @@ def vocal_stem(
 # --------------------------------------------------------------------------- synthetic songs
 
 
-class SongFolders:
-    """Generated MUSDB-style songs read lazily from disk (WAV/FLAC), excerpt by excerpt."""
+class SyntheticSongs:
+    """Generated MUSDB-style songs, one ``MusdbDataset`` per folder (its reader, silence-aware
+    drawing and augmentation), drawn with probability proportional to their total length."""
 
-    def __init__(self, roots: Sequence[str | Path], stems: Sequence[str]) -> None:
-        self.stems = tuple(stems)
-        self.tracks = find_multitracks(roots, self.stems)
-        self.paths = [[stem_file(t, s) for s in self.stems] for t in self.tracks]
+    def __init__(
+        self,
+        roots: Sequence[str | Path],
+        stems: Sequence[str],
+        seconds: float,
+        augment: AugmentConfig,
+        seed: int,
+    ) -> None:
+        self.sets: list[MusdbDataset] = []
+        for root in roots:
+            try:
+                self.sets.append(
+                    MusdbDataset(
+                        root,
+                        None,
+                        stems,
+                        seconds,
+                        samples_per_epoch=2**31 - 1,
+                        augment=augment,
+                        seed=seed,
+                    )
+                )
+            except StemplayError as err:  # missing folder or no track: no data from it
+                log.info("synthetic songs: %s", err)
         self.lengths = np.array(
-            [min(sf.info(str(p)).frames for p in paths) for paths in self.paths], dtype=np.int64
+            [sum(t.samples for t in ds.tracks) for ds in self.sets], dtype=np.float64
         )
-        if len(self.tracks) and any(
-            sf.info(str(p[0])).samplerate != SAMPLE_RATE for p in self.paths
-        ):
-            raise StemplayError(
-                f"synthetic songs under {', '.join(map(str, roots))} must be 44.1 kHz"
-            )
 
     def __len__(self) -> int:
-        return len(self.tracks)
+        return sum(len(ds.tracks) for ds in self.sets)
 
-    def excerpt(
-        self, rng: np.random.Generator, samples: int, vocal_index: int | None
-    ) -> np.ndarray:
-        """``(stems, 2, samples)`` from a song drawn by length; a window with audible vocals
-        is preferred (up to 4 redraws) so that few excerpts have silent vocals."""
-        w = self.lengths / self.lengths.sum()
-        out = np.zeros((len(self.stems), 2, samples), dtype=np.float32)
-        for attempt in range(4):
-            i = int(rng.choice(len(self.tracks), p=w))
-            start = int(rng.integers(0, max(int(self.lengths[i]) - samples, 0) + 1))
-            for k, path in enumerate(self.paths[i]):
-                data, _ = sf.read(
-                    str(path), start=start, frames=samples, dtype="float32", always_2d=True
-                )
-                data = data.T if data.shape[1] >= 2 else np.repeat(data.T, 2, axis=0)
-                out[k] = fit(data[:2], samples, 0)
-            if vocal_index is None or rms_db(out[vocal_index]) > -50.0 or attempt == 3:
-                break
-        return out
+    @property
+    def seconds(self) -> float:
+        return float(self.lengths.sum()) / SAMPLE_RATE
+
+    def excerpt(self, rng: np.random.Generator) -> np.ndarray:
+        """``(stems, 2, samples)``: one augmented item of a folder's ``MusdbDataset``."""
+        ds = self.sets[int(rng.choice(len(self.sets), p=self.lengths / self.lengths.sum()))]
+        return ds.example(int(rng.integers(0, 2**31 - 1)))
 
 
 # --------------------------------------------------------------------------- dataset
@@ -521,9 +548,15 @@ class MixDataset(Dataset):
             raise StemplayError("vocal mix sources need a 'vocals' stem in the config's stems")
         real_root = Path(config.real_root) if config.real_root else default_real_root()
 
-        self.synthetic: SongFolders | None = None
+        self.synthetic: SyntheticSongs | None = None
         if weights["synthetic"] + weights["vocals_over_synthetic"] > 0:
-            self.synthetic = SongFolders(config.synthetic_dirs, self.stems)
+            self.synthetic = SyntheticSongs(
+                config.synthetic_dirs,
+                self.stems,
+                config.seconds,
+                config.synthetic_augment,
+                config.seed,
+            )
         self.real: MultitrackBank | None = None
         if weights["real_multitrack"] + weights["real_remix"] + weights["vocals_over_real"] > 0:
             self.real = MultitrackBank(
@@ -624,7 +657,7 @@ class MixDataset(Dataset):
         samples = self.config.samples
         if source == "synthetic":
             assert self.synthetic is not None
-            stems = self.synthetic.excerpt(rng, samples, self.vocal_index)
+            stems = self.synthetic.excerpt(rng)
         elif source == "real_multitrack":
             assert self.real is not None
             stems = _real_excerpt(self.real, rng, samples, self.vocal_index)
@@ -640,26 +673,31 @@ class MixDataset(Dataset):
         return torch.from_numpy(mix), torch.from_numpy(stems)
 
     def _remix(self, rng: np.random.Generator, samples: int) -> np.ndarray:
-        """Each stem from an independently drawn real song, offset and gain (not aligned)."""
+        """Each stem from an independently drawn real song (or extra recording), at its own
+        offset, gain, channel order, polarity and speed (nothing is aligned)."""
         assert self.real is not None
+        aug = self.config.remix_augment
         out = np.zeros((len(self.stems), 2, samples), dtype=np.float32)
         for k in range(len(self.stems)):
             if k == self.vocal_index and rng.random() < self.config.remix_silent_vocals_prob:
                 continue
+            speed = float(rng.uniform(*aug.speed_range)) if rng.random() < aug.speed_prob else 1.0
+            need = int(np.ceil(samples * speed)) + 8 if speed != 1.0 else samples
             if k in self.extras and rng.random() < self.config.extra_stem_prob:
-                x = self.extras[k].excerpt(rng, samples)
-                # at the typical level of this stem in the real songs, then the remix gain
-                gain_db = self._stem_ref_db[k] - rms_db(x) + rng.uniform(*self.config.remix_gain_db)
-                out[k] = x * np.float32(10 ** (gain_db / 20)) if rms_db(x) > SILENT_DB else x
-                continue
-            song = self.real.draw(rng, with_stem=k)
-            x = np.zeros((2, samples), dtype=np.float32)
-            for attempt in range(4):  # prefer a window where this stem is audible
-                start = int(rng.integers(0, max(song.samples - samples, 0) + 1))
-                x = fit(song.stems[k], samples, start)
-                if rms_db(x) > -50.0 or attempt == 3:
-                    break
-            out[k] = x * np.float32(10 ** (rng.uniform(*self.config.remix_gain_db) / 20))
+                x = self.extras[k].excerpt(rng, need)
+                # at the typical level of this stem in the real songs
+                if rms_db(x) > SILENT_DB:
+                    x = x * np.float32(10 ** ((self._stem_ref_db[k] - rms_db(x)) / 20))
+            else:
+                song = self.real.draw(rng, with_stem=k)
+                x = np.zeros((2, need), dtype=np.float32)
+                for attempt in range(4):  # prefer a window where this stem is audible
+                    start = int(rng.integers(0, max(song.samples - need, 0) + 1))
+                    x = fit(song.stems[k], need, start)
+                    if rms_db(x) > aug.silent_stem_db or attempt == 3:
+                        break
+            x = change_speed(x[None], speed, samples)[0]
+            out[k] = augment_stem(x, rng, aug)
         return out
 
     def _vocals_over(self, source: str, rng: np.random.Generator, samples: int) -> np.ndarray:
@@ -667,7 +705,7 @@ class MixDataset(Dataset):
         assert self.voices is not None and self.vocal_index is not None
         if source == "vocals_over_synthetic":
             assert self.synthetic is not None
-            stems = self.synthetic.excerpt(rng, samples, None)
+            stems = self.synthetic.excerpt(rng)
         else:
             assert self.real is not None
             stems = _real_excerpt(self.real, rng, samples, None)
