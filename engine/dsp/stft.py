@@ -403,13 +403,15 @@ def spec_to_model(spec: np.ndarray, bins: int) -> np.ndarray:
     Channels are (L re, L im, R re, R im) of bins ``0..bins-1``.
     """
     low = spec[..., :bins, :]
-    parts = (low[..., 0, :, :].real, low[..., 0, :, :].imag,
-             low[..., 1, :, :].real, low[..., 1, :, :].imag)
-    return np.stack(parts, axis=-3).astype(np.float32)
+    out = np.empty(low.shape[:-3] + (4,) + low.shape[-2:], dtype=np.float32)
+    out[..., 0::2, :, :] = low.real
+    out[..., 1::2, :, :] = low.imag
+    return out
 
 
 def model_to_spec(x: np.ndarray) -> np.ndarray:
     """Model layout ``(..., 4, bins, frames)`` → complex ``(..., 2, bins, frames)`` complex64."""
-    left = x[..., 0, :, :] + 1j * x[..., 1, :, :]
-    right = x[..., 2, :, :] + 1j * x[..., 3, :, :]
-    return np.stack([left, right], axis=-3).astype(np.complex64)
+    out = np.empty(x.shape[:-3] + (2,) + x.shape[-2:], dtype=np.complex64)
+    out.real = x[..., 0::2, :, :]
+    out.imag = x[..., 1::2, :, :]
+    return out
