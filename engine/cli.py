@@ -165,6 +165,10 @@ def export_command(args: argparse.Namespace, stderr: TextIO | None = None) -> in
 
     err = stderr or sys.stderr
     check_format(args.format, args.subtype)
+    from engine.decode import open_audio
+
+    for file in args.files:  # refuse a bad file before spending minutes on the good ones
+        open_audio(file).close()
     model_arg = args.model
     if model_arg is None:
         model_arg = default_model_path()
@@ -174,10 +178,6 @@ def export_command(args: argparse.Namespace, stderr: TextIO | None = None) -> in
             raise ExportError(f"no separation model in {config.MODELS_DIR} (give one with "
                               "--model)")
     model = load_model(model_arg)
-    from engine.decode import open_audio
-
-    for file in args.files:  # refuse a bad file before spending minutes on the good ones
-        open_audio(file).close()
     cancel = threading.Event()
     for i, file in enumerate(args.files, start=1):
         label = f"[{i}/{len(args.files)}] {Path(file).name}"
