@@ -83,3 +83,26 @@ def test_plans_are_per_thread() -> None:
     t.start()
     t.join()
     assert seen[0] is not S.Stft.for_thread()
+
+
+@pytest.mark.parametrize("writable", [True, False])
+def test_wisdom_cache_saved_or_silently_skipped(tmp_path, writable: bool) -> None:
+    """FFTW wisdom lands in the cache; an unusable cache (here: a file where the folder should
+    be) costs nothing but planning time."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cache = tmp_path / "cache"
+    if not writable:
+        cache.write_text("not a folder")
+    code = ("import numpy as np\nfrom engine.dsp.stft import stft, istft\n"
+            "x = np.ones((2, 5000), np.float32)\n"
+            "print(float(abs(istft(stft(x), 5000) - x).max()))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[2],
+                          env={**os.environ, "XDG_CACHE_HOME": str(cache)})
+    assert float(done.stdout) < 1e-6
+    assert "Traceback" not in done.stderr
+    assert (cache / "stemplay" / "fftw-wisdom.pickle").is_file() == writable
