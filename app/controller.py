@@ -34,7 +34,7 @@ class Controller(QObject):
     mix_changed = Signal(object)  # MixState
     source_changed = Signal(str)  # "A" | "B" | "mix" | "reference"
     loop_changed = Signal(object, bool)  # (start, end) | None, enabled
-    tick = Signal()  # every poll, after status_updated (tests measure event-loop stalls)
+    tick = Signal()  # every timer poll, after status_updated (tests measure event-loop stalls)
 
     def __init__(
         self,
@@ -59,7 +59,7 @@ class Controller(QObject):
         self._create_engine()
         self.timer = QTimer(self)
         self.timer.setInterval(poll_ms)
-        self.timer.timeout.connect(self.poll)
+        self.timer.timeout.connect(self._on_timer)
         self.timer.start()
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -83,15 +83,18 @@ class Controller(QObject):
             self.presenter.show_error(title, str(err))
             return False, None
 
+    def _on_timer(self) -> None:
+        self.poll()
+        self.tick.emit()
+
     def poll(self) -> None:
+        """Read the engine's status now and tell the widgets (also right after a command)."""
         if self.engine is None:
-            self.tick.emit()
             return
         try:
             st = self.engine.status()
         except StemplayError as err:  # e.g. the device vanished
             self._report_async(str(err))
-            self.tick.emit()
             return
         self.status = st
         for slot in ("A", "B"):  # the worker may revert a model that failed while playing
@@ -107,7 +110,6 @@ class Controller(QObject):
         if stems and stems != self.mix.stems:
             self._adopt_stems(stems)
         self.status_updated.emit(st)
-        self.tick.emit()
 
     def _report_async(self, message: str) -> None:
         self.presenter.show_error("Playback", message)

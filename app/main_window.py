@@ -53,6 +53,11 @@ SHORTCUTS_HELP = """<table>
 </table>"""
 
 
+def provider_label(provider: str) -> str:
+    """``CUDAExecutionProvider`` → ``CUDA``; empty (no model yet) → ``CPU``."""
+    return (provider or "CPU").replace("ExecutionProvider", "") or "CPU"
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -457,7 +462,7 @@ class MainWindow(QMainWindow):
                 w.setText("")
             self.st_state.setText("Open a song to start")
             return
-        self.st_provider.setText(str(st.provider or "CPU"))
+        self.st_provider.setText(provider_label(st.provider))
         self.st_speed.setText(f"{st.rtf:.1f}× real time" if st.rtf else "speed —")
         self.st_ahead.setText(f"{st.ahead_s:.1f} s separated ahead")
         self.st_underruns.setText(f"underruns: {st.underruns}")

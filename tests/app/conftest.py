@@ -22,21 +22,43 @@ def settings(tmp_path):
     return AppSettings(tmp_path / "settings.ini")
 
 
-def tone_song(folder: Path, seconds: float = 6.0) -> Path:
-    """A MUSDB-style folder: ``mixture.wav`` plus one file per stem, each stem a distinct tone
-    in its own frequency band (vocals 150 Hz... other 8 kHz), so a band-split model separates
-    them exactly. Returns the mixture's path."""
+#: One tone per stem, each inside the band that the 4-band band-split test model gives that
+#: stem (bands of 256 bins = 2756 Hz): the model separates them exactly. Multiples of 10 Hz,
+#: so a 0.1 s window holds whole periods.
+TONES = {"vocals": 1000.0, "drums": 4000.0, "bass": 6800.0, "other": 9600.0}
+TONE_LEVEL = 0.15
+
+
+def other_level(t: np.ndarray | float) -> np.ndarray | float:
+    """The "other" tone's amplitude rises with time, so the captured audio tells where in the
+    song the player was (seek checks)."""
+    return 0.02 + 0.03 * np.asarray(t)
+
+
+def tone_song(folder: Path, seconds: float = 8.0) -> Path:
+    """A MUSDB-style folder: ``mixture.wav`` plus one file per stem (true stems, so the song
+    has a reference). Returns the mixture's path."""
     folder.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * SR)) / SR
-    freqs = {"vocals": 150.0, "drums": 2500.0, "bass": 5300.0, "other": 8200.0}
     mix = np.zeros((t.size, 2), np.float32)
-    for stem, f in freqs.items():
-        y = (0.15 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+    for stem, f in TONES.items():
+        level = other_level(t) if stem == "other" else TONE_LEVEL
+        y = (level * np.sin(2 * np.pi * f * t)).astype(np.float32)
         st = np.stack([y, y], axis=1)
         sf.write(folder / f"{stem}.wav", st, SR, subtype="FLOAT")
         mix += st
     sf.write(folder / "mixture.wav", mix, SR, subtype="FLOAT")
     return folder / "mixture.wav"
+
+
+def tone_levels(audio: np.ndarray, window: int = 4410) -> dict[str, np.ndarray]:
+    """Amplitude of each stem's tone in consecutive windows of ``audio`` ``(frames, 2)``
+    (left channel; Hann-windowed FFT, exact bins): ``{stem: (windows,)}``."""
+    n = len(audio) // window
+    frames = audio[: n * window, 0].reshape(n, window)
+    w = np.hanning(window)
+    spec = np.abs(np.fft.rfft(frames * w, axis=1)) * 2 / w.sum()
+    return {s: spec[:, round(f * window / SR)] for s, f in TONES.items()}
 
 
 @pytest.fixture
