@@ -198,7 +198,8 @@ class Controller(QObject):
         if self.engine is None or self.track is None:
             return
         seconds = min(max(0.0, seconds), float(self.track.duration_s))
-        self._call("Seek", self.engine.seek, seconds)
+        if self._call("Seek", self.engine.seek, seconds)[0]:
+            self.poll()
 
     def seek_relative(self, delta_s: float) -> None:
         self.seek(self.position_s + delta_s)
@@ -304,6 +305,7 @@ class Controller(QObject):
     # -- audio settings -------------------------------------------------------------------------
     def reconfigure(self, engine_factory: Callable[[], Any]) -> None:
         """New device / buffer / threads: rebuild the engine and restore song, models, mix."""
+        self.poll()
         was_playing, pos = self.playing, self.position_s
         track = self.track
         if self.engine is not None:

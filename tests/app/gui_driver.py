@@ -9,6 +9,7 @@ playhead. The report (JSON) also holds the widgets' final state and the gaps bet
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -116,7 +117,7 @@ def run(song: str, settings_path: str, report_path: str) -> int:
         opened = t0[0] + report["steps"].get("play", {}).get("took", 0.0)
         gaps = [
             (b - a, a - t0[0])
-            for a, b in zip(ticks, ticks[1:], strict=False)
+            for a, b in itertools.pairwise(ticks)
             if not (a <= t0[0] + 1e-3 and b >= opened)
         ]
         report.update(
