@@ -331,8 +331,9 @@ class Mixer:
         if m == 0:  # nothing to play: waiting for the first samples, an underrun or the end
             out.fill(0.0)
             self.playing = False
-            if self.finished:
-                self._run_gain = 0.0
+            # Silent already, so a pending seek applies at the next block, and sound that
+            # comes back (after an underrun) fades in instead of clicking.
+            self._run_gain = 0.0
             return
         self._started = True
         self.playing = True

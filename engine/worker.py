@@ -25,6 +25,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -198,8 +199,24 @@ class DecodeWriter(_Writer):
             r.close()
 
 
+@dataclass
+class _Result:
+    """What one separation step produced (computed on the separation thread)."""
+
+    out: np.ndarray  # (stems, channels, m) separated samples from ``at``
+    at: int  # track position of out[..., 0]
+    run: int  # samples the timeline run had left at the step's stream position
+    finished: bool  # the separator was told the input ended
+
+
 class SeparatorWriter(_Writer):
-    """Streaming separation of one model slot into its ring."""
+    """Streaming separation of one model slot into its ring.
+
+    The heavy part, :meth:`compute`, runs on the worker's separation thread (one step at a
+    time, so each ONNX session and FFTW plan is used by that one thread); the worker thread
+    decides (:meth:`wants`), commits the result to the ring (:meth:`commit`) and invalidates
+    the writer on seek or loop change (``epoch``), so a step started before a seek is dropped.
+    """
 
     def __init__(self, slot: str, model: Any, reader: Any, capacity: int) -> None:
         from engine.separate import StreamSeparator
@@ -210,40 +227,72 @@ class SeparatorWriter(_Writer):
         self.model = model
         self.reader = reader
         self.sep = StreamSeparator(model)
+        # Touched by the separation thread while ``busy``, else by the worker thread:
         self.next_out: int | None = None  # track position of the separator's next output
         self.feed_pos = 0  # track position of the next mixture sample to feed
+        self.compute_s = 0.0  # time spent separating
+        # Worker thread only:
+        self.busy = False  # a compute() is in flight
+        self.epoch = 0  # bumped whenever the ring no longer continues the separator's output
         self.pending: np.ndarray | None = None  # (stems, channels, n) output not yet in the ring
         self.previous: SeparatorWriter | None = None  # kept until this one has produced audio
-        self.compute_s = 0.0  # time spent separating
-        self.produced = 0  # samples separated
+        self.produced = 0  # samples separated and kept
+        self.close_when_done = False
+
+    def invalidate(self) -> None:
+        """The ring was reset or truncated: whatever the separator computes next is stale."""
+        self.epoch += 1
+        self.pending = None
+        if not self.busy:
+            self.next_out = None
 
     def restart(self, generation: int, position: int) -> None:
         super().restart(generation, position)
-        self.next_out = None
-        self.pending = None
+        self.invalidate()
 
     def wants(self, ahead: int) -> bool:
+        if self.busy:
+            return False
         if self.pending is not None:
             return self.ring.free() > 0
         return self.ring.eof == NO_EOF and self.ring.ahead() < ahead and self.ring.free() > 0
 
     def step(self, timeline: Timeline) -> bool:
-        if self.pending is not None:
-            took = self.ring.write(self.pending)
-            rest = self.pending[:, :, took:]
-            self.pending = rest if rest.shape[2] else None
-            return took > 0
-        w = self.ring.end
-        t, run = timeline.run_at(w)
-        if run <= 0:
-            self.ring.mark_eof()
+        """Synchronous step (worker thread): flush pending output, or compute and commit."""
+        if self.flush_pending():
             return True
+        job = self.prepare(timeline)
+        if job is None:
+            return True
+        self.commit(self.compute(timeline, job), self.epoch)
+        return True
+
+    def flush_pending(self) -> bool:
+        """Write held-back output; True when there was some (worker thread)."""
+        if self.pending is None:
+            return False
+        took = self.ring.write(self.pending)
+        rest = self.pending[:, :, took:]
+        self.pending = rest if rest.shape[2] else None
+        return True
+
+    def prepare(self, timeline: Timeline) -> int | None:
+        """The stream position to separate next, or None at the end (worker thread)."""
+        w = self.ring.end
+        if timeline.run_at(w)[1] <= 0:
+            self.ring.mark_eof()
+            return None
+        return w
+
+    def compute(self, timeline: Timeline, w: int) -> _Result:
+        """Feed the next chunk of mixture for stream position ``w`` (separation thread)."""
+        t, run = timeline.run_at(w)
         frames = timeline.frames
+        t0 = time.perf_counter()
         if self.next_out != t:  # first block, seek, loop wrap or new piece
             self.feed_pos = self.sep.reset(t)
             self.reader.seek(max(0, self.feed_pos))
             self.next_out = t
-        t0 = time.perf_counter()
         finished = False
         if self.feed_pos >= frames:
             out = self.sep.finish()
@@ -258,24 +307,31 @@ class SeparatorWriter(_Writer):
                 self.feed_pos += block.shape[1]
                 out = self.sep.feed(block)
         self.compute_s += time.perf_counter() - t0
+        at = self.next_out
         m = out.shape[2]
         take = min(m, run)
+        self.next_out = at + take if m <= take else None  # None: the rest lies beyond a wrap
+        return _Result(out, at, run, finished)
+
+    def commit(self, res: _Result, epoch: int) -> None:
+        """Write a computed step into the ring unless a seek/loop change made it stale."""
+        if epoch != self.epoch:
+            self.next_out = None
+            return
+        m = res.out.shape[2]
+        take = min(m, res.run)
         self.produced += take
         if take and self.previous is not None:  # the new model works: forget the old one
             self.previous.close()
             self.previous = None
         if take:
-            out = np.ascontiguousarray(out[:, :, :take], dtype=np.float32)
+            out = np.ascontiguousarray(res.out[:, :, :take], dtype=np.float32)
             took = self.ring.write(out)
             if took < take:
                 self.pending = out[:, :, took:]
-            self.next_out += take
-        if m > take:
-            self.next_out = None  # the rest lies beyond a wrap: re-prime there
-        elif finished and take < run:
+        if m <= take and res.finished and take < res.run:
             # The separator has nothing more although the run continues: end here.
             self.ring.mark_eof()
-        return True
 
     @property
     def rtf(self) -> float:
@@ -285,6 +341,9 @@ class SeparatorWriter(_Writer):
         return self.produced / SAMPLE_RATE / self.compute_s
 
     def close(self) -> None:
+        if self.busy:
+            self.close_when_done = True
+            return
         self.reader.close()
         if self.previous is not None:
             self.previous.close()
@@ -331,6 +390,10 @@ class Worker(threading.Thread):
         self._ref: DecodeWriter | None = None
         self._slots: dict[str, SeparatorWriter] = {}
         self._running = True
+        # The separation thread: runs one SeparatorWriter.compute at a time, so the worker
+        # thread stays free for commands (seek!) and for decoding the plain mix meanwhile.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="stemplay-separate")
+        self._job: tuple[Future[_Result], SeparatorWriter, int] | None = None
 
     # ---------------------------------------------------------------- GUI-thread API
     def open(self, track: OpenTrack, timeline: Timeline) -> None:
@@ -364,7 +427,7 @@ class Worker(threading.Thread):
             except queue.Empty:
                 if not self._work():
                     try:
-                        cmd = self._queue.get(timeout=0.01)
+                        cmd = self._queue.get(timeout=0.003 if self._job else 0.01)
                     except queue.Empty:
                         continue
                 else:
@@ -406,6 +469,17 @@ class Worker(threading.Thread):
         self.models = MappingProxyType({s: w.model.info for s, w in self._slots.items()})
 
     def _close_all(self) -> None:
+        if self._job is not None:
+            fut, w, _epoch = self._job
+            self._job = None
+            try:
+                fut.result(timeout=30)
+            except Exception:
+                log.debug("last separation step failed while stopping", exc_info=True)
+            w.busy = False
+            if w.close_when_done:
+                w.close()
+        self._pool.shutdown(wait=True)
         for w in [self._mix, self._ref, *self._slots.values()]:
             if w is not None:
                 w.close()
@@ -468,7 +542,6 @@ class Worker(threading.Thread):
                 # While playing, start a little ahead: the playhead moves on meanwhile.
                 start = pos + (int(REWRITE_MARGIN_S * SAMPLE_RATE) if self.mixer.playing else 0)
                 writer.restart(self.timeline.generation, start)
-                writer.step(self.timeline)  # fails here (not in the loop) for a broken model
         except Exception as err:  # noqa: BLE001 - any failure keeps the previous model
             name = getattr(getattr(model, "info", None), "name", "model")
             self.error = f"model {name} failed, keeping the previous one: {err}".splitlines()[0]
@@ -513,16 +586,18 @@ class Worker(threading.Thread):
             if w.ring.end > cut:
                 w.ring.truncate(cut)
                 if isinstance(w, SeparatorWriter):
-                    w.next_out = None
-                    w.pending = None
+                    w.invalidate()
                 elif isinstance(w, DecodeWriter):
                     w.pos = -1
+            elif isinstance(w, SeparatorWriter) and w.busy:
+                w.invalidate()  # its step may run past the cut: recompute from the ring's end
             elif isinstance(w, SeparatorWriter) and w.pending is not None:
                 pend_end = w.ring.end + w.pending.shape[2]
                 if pend_end > cut:
                     keep = cut - w.ring.end
-                    w.pending = w.pending[:, :, :keep] if keep > 0 else None
-                    w.next_out = None
+                    pending = w.pending[:, :, :keep] if keep > 0 else None
+                    w.invalidate()
+                    w.pending = pending
 
     def _writers(self) -> list[_Writer]:
         out: list[_Writer] = []
@@ -539,28 +614,53 @@ class Worker(threading.Thread):
         if tl is None or self._mix is None:
             return False
         self._stats()
+        if self._job is not None and self._job[0].done():
+            self._finish_job()
+            return True
         mix = self._mix
         if mix.wants(min(self.ahead, int(MIX_FIRST_S * SAMPLE_RATE))):
             return mix.step(tl)
         heard = self.mixer.settings.source
-        best: _Writer | None = None
-        best_key: tuple[int, int] = (0, 0)
-        for w in self._writers()[1:]:
-            if w.wants(self.ahead):
-                key = (w.ring.ahead(), 0 if w.name == heard else 1)
-                if best is None or key < best_key:
-                    best, best_key = w, key
-        if best is not None:
+        candidates = [w for w in self._writers()[1:] if w.wants(self.ahead)]
+        candidates.sort(key=lambda w: (w.ring.ahead(), 0 if w.name == heard else 1))
+        for w in candidates:
+            if isinstance(w, SeparatorWriter):
+                if w.flush_pending():
+                    return True
+                if self._job is not None:
+                    continue  # the separation thread is busy: decode something else meanwhile
+                at = w.prepare(tl)
+                if at is not None:
+                    w.busy = True
+                    self._job = (self._pool.submit(w.compute, tl, at), w, w.epoch)
+                return True
             try:
-                return best.step(tl)
-            except Exception as err:  # noqa: BLE001 - a failing model must not stop playback
-                return self._writer_failed(best, err)
+                return w.step(tl)
+            except StemplayError as err:
+                return self._writer_failed(w, err)
         if mix.wants(self.ahead):
             return mix.step(tl)
         return False
 
+    def _finish_job(self) -> None:
+        assert self._job is not None
+        fut, w, epoch = self._job
+        self._job = None
+        w.busy = False
+        try:
+            res = fut.result()
+        except Exception as err:  # noqa: BLE001 - a failing model must not stop playback
+            self._writer_failed(w, err)
+            return
+        w.commit(res, epoch)
+        if w.close_when_done:
+            w.close()
+
     def _writer_failed(self, w: _Writer, err: Exception) -> bool:
-        log.exception("separation in %s failed", w.name)
+        if isinstance(w, SeparatorWriter) and self._slots.get(w.name) is not w:
+            w.close()  # a writer already replaced (new model or new track): nothing to undo
+            return True
+        log.warning("separation in %s failed: %s", w.name, err)
         self.error = f"separation ({w.name}) failed: {err}".splitlines()[0]
         if isinstance(w, SeparatorWriter):
             prev = w.previous

@@ -176,12 +176,16 @@ def first_sound(audio: np.ndarray, threshold: float = 1e-7) -> int:
 
 
 def align(captured: np.ndarray, reference: np.ndarray, search: int = 30000) -> int:
-    """Lag of ``reference`` (frames, 2) inside ``captured`` by cross-correlation over the first
-    ``search`` frames of leading silence + signal (device priming is a few thousand frames)."""
+    """Index in ``captured`` (frames, 2) where ``reference`` (frames, 2) starts, searched over
+    the first ``search`` frames (device priming is a few thousand frames of silence): the lag
+    of least squared error (robust for periodic test signals, unlike the correlation peak)."""
     n = min(len(reference), 8192)
-    ref = reference[:n, 0]
-    seg = captured[: search + n, 0]
+    ref = np.asarray(reference[:n], dtype=np.float64)
+    seg = np.asarray(captured[: search + n], dtype=np.float64)
     if len(seg) < n:
         raise AssertionError("captured audio is shorter than the reference")
-    corr = np.correlate(seg, ref, mode="valid")
-    return int(np.argmax(corr))
+    corr = sum(np.correlate(seg[:, c], ref[:, c], mode="valid") for c in range(ref.shape[1]))
+    power = np.concatenate([[0.0], np.cumsum((seg * seg).sum(axis=1))])
+    window = power[n:] - power[:-n]
+    sse = window - 2 * corr + float((ref * ref).sum())
+    return int(np.argmin(sse))

@@ -273,3 +273,20 @@ def test_callback_never_allocates_blocks() -> None:
     tracemalloc.stop()
     assert peak < block * 2 * 4  # less than one block of audio: no array was allocated
     assert mixer.errors == 0
+
+
+def test_seek_applies_when_the_worker_reset_the_ring_first() -> None:
+    n = 44100
+    mixer, stems = make_mixer(n, slots={})
+    mixer.settings = MixSettings(source="mix")
+    start(mixer)
+    mixer.seek_request = (2, 0)
+    mixer.mix_ring.reset(2, 0)  # the worker was quicker than the callback
+    mixer.mix_ring.write(stems.sum(0)[None, :, 20000:30000])
+    out = run(mixer, 4)
+    assert mixer.playhead[0] == 2  # not stuck in the old generation
+    played = out[np.flatnonzero(np.abs(out[:, 0]) > 0)[0] :]
+    assert played.shape[0] >= 2 * BLOCK
+    np.testing.assert_allclose(
+        played[BLOCK : 2 * BLOCK], stems.sum(0)[:, 20000 + BLOCK : 20000 + 2 * BLOCK].T, atol=1e-6
+    )

@@ -1,0 +1,190 @@
+"""Live playback through a real PortAudio stream into a paced, capturing ALSA device.
+
+Each test runs the player in a subprocess whose default ALSA device is the capture chain of
+``tests/audiosink.py`` (plug → file → JACK dummy server at real speed), then compares the WAV of
+exactly the frames emitted with the expected audio of a tiny band-split model, after aligning
+the device's leading silence. Songs are 4 s of summed sines, one per band.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.audiosink import AlsaSink, align, audio_sink, first_sound  # noqa: F401 - fixture
+from tests.tinymodels import band_split_model, expected_band_split
+
+SR = 44100
+SECONDS = 4.0
+FREQS = ((440.0, 0.2), (4000.0, 0.1), (7000.0, 0.1), (9500.0, 0.05))
+B_EDGES = (0, 512, 640, 768, 1024)  # model B: "vocals" spans the two lowest tones
+
+
+def song() -> np.ndarray:
+    t = np.arange(int(SECONDS * SR)) / SR
+    left = sum(a * np.cos(2 * np.pi * f * t + 0.3) for f, a in FREQS)
+    right = sum(a * np.cos(2 * np.pi * f * 1.01 * t + 0.7) for f, a in FREQS)
+    return np.stack([left, right]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("live")
+    sf.write(d / "song.wav", song().T, SR, subtype="FLOAT")
+    return {
+        "song": d / "song.wav",
+        "A": band_split_model(d / "a.onnx", frames=192),
+        "B": band_split_model(d / "b.onnx", frames=16, edges=B_EDGES, name="bandsplit-b"),
+    }
+
+
+@pytest.fixture(scope="module")
+def stems_a() -> np.ndarray:
+    return expected_band_split(song())
+
+
+@pytest.fixture(scope="module")
+def stems_b() -> np.ndarray:
+    return expected_band_split(song(), edges=B_EDGES)
+
+
+def play(sink: AlsaSink, files: dict[str, Path], script: str) -> dict:
+    """Run ``script`` with ``eng`` (an Engine on the default device, slot A loaded, the song
+    open) in a subprocess; returns the JSON the script prints last (``report``)."""
+    code = f"""
+import json, time
+from engine.player import Engine, EngineConfig
+eng = Engine(EngineConfig(device="default", model=None, blocksize=512, latency=0.05))
+eng.set_model("A", {str(files["A"])!r})
+eng.open({str(files["song"])!r})
+def wait(cond, timeout=20.0):
+    t_end = time.monotonic() + timeout
+    while not cond() and time.monotonic() < t_end:
+        time.sleep(0.005)
+report = {{}}
+{script}
+st = eng.status()
+report.update(separated=st.separated, underruns=st.underruns, error=st.error,
+              finished=st.finished, position=st.position_s)
+eng.close()
+print(json.dumps(report))
+"""
+    proc = sink.run_python(code, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def local_lag(cap: np.ndarray, ref: np.ndarray, at: int, span: int = 4096) -> int:
+    """Index in ``cap`` (frames, 2) where ``ref`` (frames, 2) starts, searched near ``at``."""
+    lo = max(0, at - span)
+    return lo + align(cap[lo:], ref, search=2 * span)
+
+
+def window_error(cap: np.ndarray, track: np.ndarray, i0: int, s: int, n: int) -> float:
+    """Max error between the captured audio and ``track`` (2, N) samples [s, s + n), after
+    aligning locally around the capture index ``i0 + s`` (absorbs inserted zeros)."""
+    ref = track[:, s : s + n].T
+    j = local_lag(cap, ref, i0 + s)
+    return float(np.abs(cap[j : j + n] - ref).max())
+
+
+def fraction(cap: np.ndarray, x: np.ndarray, y: np.ndarray, win: int = 64) -> np.ndarray:
+    """Per window, how much of ``y`` against ``x`` the capture holds: cap ≈ (1-w)·x + w·y."""
+    d = (y - x)[:, 0]
+    r = (cap - x)[:, 0]
+    n = len(d) // win * win
+    num = (r[:n] * d[:n]).reshape(-1, win).sum(1)
+    den = (d[:n] * d[:n]).reshape(-1, win).sum(1)
+    return num / np.maximum(den, 1e-12)
+
+
+def test_first_sound_is_the_mix_then_the_soloed_band(audio_sink: AlsaSink, files, stems_a) -> None:
+    report = play(
+        audio_sink,
+        files,
+        'eng.set_solo("drums", True)\neng.play()\n'
+        "wait(lambda: eng.status().finished, 15)\ntime.sleep(0.2)",
+    )
+    cap = audio_sink.captured()
+    mix = song()
+    i0 = first_sound(cap)
+    assert i0 >= 0, "nothing was played"
+    # Plays at once: the first block is the plain mix (fading in), not silence, not stems.
+    ramp = np.arange(1, 513) / 512
+    np.testing.assert_allclose(cap[i0 : i0 + 512], (mix[:, :512] * ramp).T, atol=1e-4)
+    # Later only the drums band: the separated stem, sample-accurate.
+    assert window_error(cap, stems_a[1], i0, int(3.0 * SR), 8192) < 1e-3
+    assert report["separated"] and report["finished"] and report["error"] is None
+
+
+def test_gain_change_mid_play_is_a_short_ramp(audio_sink: AlsaSink, files, stems_a) -> None:
+    play(
+        audio_sink,
+        files,
+        "eng.play()\nwait(lambda: eng.status().separated)\n"
+        'time.sleep(0.3)\neng.set_gain_db("vocals", float("-inf"))\ntime.sleep(1.2)',
+    )
+    cap = audio_sink.captured()
+    mix = song()
+    i0 = first_sound(cap)
+    n = min(len(cap) - i0, mix.shape[1]) - 4096
+    full = mix[:, :n].T
+    no_vocals = (mix[:, :n] - stems_a[0, :, :n]).T
+    w = fraction(cap[i0 : i0 + n], full, no_vocals)
+    switch = int(np.flatnonzero(w > 0.5)[0])
+    assert np.all(np.abs(w[10 : switch - 10]) < 0.01)  # all faders up: the original
+    assert np.all(np.abs(w[switch + 10 : switch + 300] - 1) < 0.01)  # then no vocals
+    moving = np.flatnonzero((w > 0.02) & (w < 0.98))
+    assert moving.size > 0 and moving.size * 64 <= 1024  # one block of 512 (+ window slack)
+    assert np.all(np.diff(w[moving[0] - 1 : moving[-1] + 2]) > -0.02)  # a monotonic ramp
+    step = np.abs(np.diff(cap[i0 : i0 + n, 0])).max()
+    assert step <= np.abs(np.diff(full[:, 0])).max() + 1e-3  # no click
+
+
+def test_ab_switch_mid_play_crossfades(audio_sink: AlsaSink, files, stems_a, stems_b) -> None:
+    script = (
+        f'eng.set_model("B", {str(files["B"])!r})\n'
+        'eng.set_mute("vocals", True)\neng.play()\nwait(lambda: eng.status().separated)\n'
+        'time.sleep(0.8)\neng.select("B")\ntime.sleep(1.0)'
+    )
+    report = play(audio_sink, files, script)
+    cap = audio_sink.captured()
+    mix = song()
+    i0 = first_sound(cap)
+    n = min(len(cap) - i0, mix.shape[1]) - 4096
+    a = (mix[:, :n] - stems_a[0, :, :n]).T
+    b = (mix[:, :n] - stems_b[0, :, :n]).T
+    w = fraction(cap[i0 : i0 + n], a, b)
+    # the plain mix first, then A's stems (w = 0) for a while, then B's (w = 1)
+    settled = np.convolve(np.abs(w) < 0.01, np.ones(20), "valid") == 20
+    a_from = int(np.flatnonzero(settled)[0])
+    switch = a_from + int(np.flatnonzero(w[a_from:] > 0.5)[0])
+    assert np.all(np.abs(w[switch - 20 : switch - 2]) < 0.01)  # A without its vocals
+    assert np.all(np.abs(w[switch + 8 : switch + 300] - 1) < 0.01)  # then B without vocals
+    moving = np.flatnonzero((w > 0.02) & (w < 0.98))
+    assert moving.size * 64 <= 0.020 * SR + 128  # a cross-fade of at most 20 ms
+    assert report["separated"]
+
+
+def test_seek_mid_play_continues_from_the_new_position(audio_sink: AlsaSink, files) -> None:
+    play(
+        audio_sink,
+        files,
+        "eng.play()\ntime.sleep(1.0)\neng.seek(2.5)\n"
+        "wait(lambda: eng.status().finished, 10)\ntime.sleep(0.2)",
+    )
+    cap = audio_sink.captured()
+    mix = song()
+    i0 = first_sound(cap)
+    # the jump: a short silence (fade-out, then the new position fading in)
+    level = np.abs(cap[i0:, 0])
+    quiet = np.flatnonzero(np.convolve(level > 1e-6, np.ones(256), "valid") == 0)
+    assert quiet.size, "no gap where the seek happened"
+    resume = i0 + quiet[0] + 256 + first_sound(cap[i0 + quiet[0] + 256 :])
+    after = cap[resume + 512 : resume + 512 + 8192]  # after the fade-in block
+    start = int(2.5 * SR) + 512
+    np.testing.assert_allclose(after, mix[:, start : start + 8192].T, atol=1e-3)
