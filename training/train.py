@@ -466,6 +466,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     while epoch < opt_cfg.epochs and not stop:
         if sampler is not None:
             sampler.set_epoch(epoch)
+        if cfg.data.get("refresh") and epoch > 0 and batch_in_epoch == 0:
+            # rebuild the dataset so songs generated while training are drawn from too
+            dataset = build_dataset(cfg, opt_cfg.seed + 1000 * rank)
+            if sampler is not None:
+                sampler = torch.utils.data.distributed.DistributedSampler(
+                    dataset, world, rank, seed=opt_cfg.seed
+                )
+                sampler.set_epoch(epoch)
+            loader = torch.utils.data.DataLoader(
+                dataset, batch_size=opt_cfg.batch_size, shuffle=sampler is None,
+                sampler=sampler, num_workers=opt_cfg.workers, drop_last=True,
+            )
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)  # fresh excerpts each epoch (workers are not persistent)
         remaining = steps_per_epoch - batch_in_epoch
