@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,6 +32,19 @@ from PySide6.QtWidgets import (
 )
 
 from app.theme import stem_colour
+
+
+def colour_dot(colour: QColor, size: int = 12) -> QIcon:
+    """A round swatch of a stem's colour (next to its check box)."""
+    pix = QPixmap(size, size)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(colour)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawEllipse(0, 0, size - 1, size - 1)
+    p.end()
+    return QIcon(pix)
 
 
 def safe_component(text: str) -> str:
@@ -165,8 +178,7 @@ class ExportDialog(QDialog):
         for i, stem in enumerate(stems):
             cb = QCheckBox(stem.capitalize())
             cb.setChecked(True)
-            colour = stem_colour(stem, i).name()
-            cb.setStyleSheet(f"QCheckBox::indicator:checked {{ background: {colour}; }}")
+            cb.setIcon(colour_dot(stem_colour(stem, i)))
             self.stem_checks[stem] = cb
             stems_lay.addWidget(cb)
         self.mix_check = QCheckBox("Current mix (the faders as set)")

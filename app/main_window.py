@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -94,6 +95,9 @@ class MainWindow(QMainWindow):
         self.title.setObjectName("title")
         self.subtitle = QLabel("")
         self.subtitle.setObjectName("dim")
+        for label in (self.title, self.subtitle):  # long names must not squeeze the controls
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(120)
         titles = QVBoxLayout()
         titles.setSpacing(0)
         titles.addWidget(self.title)
@@ -396,8 +400,9 @@ class MainWindow(QMainWindow):
         details.append(
             {1: "mono", 2: "stereo"}.get(info.source_channels, f"{info.source_channels} ch")
         )
-        details.append(str(Path(info.path).parent))
+        details.append(Path(info.path).name)
         self.subtitle.setText(" · ".join(details))
+        self.subtitle.setToolTip(str(info.path))
         self.setWindowTitle(f"{title} — stemplay")
         self.waveform.clear(float(info.duration_s))
         self.transport.set_duration(float(info.duration_s))

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
@@ -134,6 +135,7 @@ class SourceSelector(QWidget):
             b.setCheckable(True)
             b.setToolTip(tips[src])
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
             self.group.addButton(b)
             self.buttons[src] = b
             lay.addWidget(b)
