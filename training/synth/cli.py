@@ -50,12 +50,12 @@ def write_song(folder: Path, stems: dict[str, np.ndarray], fmt: str, bits: int) 
     tmp.rename(folder)
 
 
-def _job(task: tuple[int, int, float, str, str, str, int]) -> dict:
+def _job(task: tuple[int, int, float, str, str, str, int, float | None]) -> dict:
     from training.synth import song  # imported in the worker
 
-    index, seed, seconds, split, out, fmt, bits = task
+    index, seed, seconds, split, out, fmt, bits, lufs = task
     t0 = time.perf_counter()
-    result = song.generate(seed, seconds, split)
+    result = song.generate(seed, seconds, split, lufs)
     name = f"{split}-{index:05d}"
     write_song(Path(out) / name, result.stems, fmt, bits)
     meta = dict(result.meta, name=name, index=index, render_s=round(time.perf_counter() - t0, 2))
@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     p.add_argument("--format", choices=("wav", "flac"), default="wav")
     p.add_argument("--bits", type=int, choices=(16, 24), default=16)
+    p.add_argument(
+        "--lufs",
+        type=float,
+        default=None,
+        help="fixed loudness of every song (default: drawn in -22..-10 LUFS)",
+    )
     p.add_argument("--first", type=int, default=0, help="index of the first song (to extend)")
     return p
 
@@ -119,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.out),
                 args.format,
                 args.bits,
+                args.lufs,
             )
         )
     from tqdm import tqdm

@@ -83,8 +83,9 @@ def _delay(x: np.ndarray, seconds: float) -> np.ndarray:
     return np.concatenate([np.zeros(k, np.float32), x[: len(x) - k]]) if k > 0 else x
 
 
-def generate(seed: int, seconds: float, split: str = "train") -> Song:
-    """Generate one song of ``seconds`` from ``seed`` with the sources of ``split``."""
+def generate(seed: int, seconds: float, split: str = "train", lufs: float | None = None) -> Song:
+    """Generate one song of ``seconds`` from ``seed`` with the sources of ``split``; ``lufs``
+    overrides the drawn loudness target (the peak ceiling still applies)."""
     arr = arrangement.plan(seed, seconds)
     rng = np.random.default_rng([seed, 1])
     n = round(seconds * SAMPLE_RATE)
@@ -300,6 +301,8 @@ def generate(seed: int, seconds: float, split: str = "train") -> Song:
         level = STEM_LEVEL_DB[name] + float(rng.uniform(-4, 4))
         stems[name] = production.set_level(x.astype(np.float32), level)
     target = float(rng.uniform(-22, -10))
+    if lufs is not None:
+        target = float(lufs)
     stems, _ = production.fit_song(stems, target)
     meta["target_lufs"] = round(target, 2)
     meta["loudness_lufs"] = {k: round(production.loudness(v), 2) for k, v in stems.items()}
