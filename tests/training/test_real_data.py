@@ -502,3 +502,26 @@ def test_remix_speed_change_moves_every_stem_in_pitch(real_root: Path, synth_dir
         for k, name in enumerate(DEFAULT_STEMS):
             assert _tone_energy(stems[k], TONES[name] * 1.2) > 0.5
             assert _tone_energy(stems[k], TONES[name]) < 0.1
+
+
+def test_listening_check_writes_musdb_folders(
+    real_root: Path, synth_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from training.data.mix import main
+
+    cfg = _config(real_root, synth_dir, samples_per_epoch=5, seconds=0.5)
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump({"data": {"config": cfg.to_dict()}}))
+    assert main([str(path), "-o", str(tmp_path / "out"), "--items", "3"]) == 0
+    folders = sorted((tmp_path / "out").iterdir())
+    assert len(folders) == 3 and "training mix:" in capsys.readouterr().out
+    # the written folders are a MUSDB-style dataset: found again by the multitrack reader
+    assert find_multitracks([tmp_path / "out"]) == folders
+    mix = sf.read(str(folders[0] / "mixture.wav"), dtype="float32")[0]
+    stems = [sf.read(str(folders[0] / f"{s}.wav"), dtype="float32")[0] for s in DEFAULT_STEMS]
+    np.testing.assert_allclose(mix, np.sum(stems, axis=0), atol=1e-6)
+    (tmp_path / "bad.yaml").write_text("sekonds: 3\n")
+    assert main([str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "o2")]) == 1
+    assert "unknown mix config key" in capsys.readouterr().err

