@@ -9,13 +9,14 @@ the device's leading silence. Songs are 4 s of summed sines, one per band.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.audiosink import AlsaSink, align, audio_sink, first_sound  # noqa: F401 - fixture
+from tests.audiosink import AlsaSink, align, alsa_sink, first_sound
 from tests.tinymodels import band_split_model, expected_band_split
 
 SR = 44100
@@ -29,6 +30,13 @@ def song() -> np.ndarray:
     left = sum(a * np.cos(2 * np.pi * f * t + 0.3) for f, a in FREQS)
     right = sum(a * np.cos(2 * np.pi * f * 1.01 * t + 0.7) for f, a in FREQS)
     return np.stack([left, right]).astype(np.float32)
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[AlsaSink]:
+    """The paced capture device (private JACK server) for one test."""
+    with alsa_sink(tmp_path / "sink", paced=True) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +110,14 @@ def fraction(cap: np.ndarray, x: np.ndarray, y: np.ndarray, win: int = 64) -> np
     return num / np.maximum(den, 1e-12)
 
 
-def test_first_sound_is_the_mix_then_the_soloed_band(audio_sink: AlsaSink, files, stems_a) -> None:
+def test_first_sound_is_the_mix_then_the_soloed_band(sink: AlsaSink, files, stems_a) -> None:
     report = play(
-        audio_sink,
+        sink,
         files,
         'eng.set_solo("drums", True)\neng.play()\n'
         "wait(lambda: eng.status().finished, 15)\ntime.sleep(0.2)",
     )
-    cap = audio_sink.captured()
+    cap = sink.captured()
     mix = song()
     i0 = first_sound(cap)
     assert i0 >= 0, "nothing was played"
@@ -121,14 +129,14 @@ def test_first_sound_is_the_mix_then_the_soloed_band(audio_sink: AlsaSink, files
     assert report["separated"] and report["finished"] and report["error"] is None
 
 
-def test_gain_change_mid_play_is_a_short_ramp(audio_sink: AlsaSink, files, stems_a) -> None:
+def test_gain_change_mid_play_is_a_short_ramp(sink: AlsaSink, files, stems_a) -> None:
     play(
-        audio_sink,
+        sink,
         files,
         "eng.play()\nwait(lambda: eng.status().separated)\n"
         'time.sleep(0.3)\neng.set_gain_db("vocals", float("-inf"))\ntime.sleep(1.2)',
     )
-    cap = audio_sink.captured()
+    cap = sink.captured()
     mix = song()
     i0 = first_sound(cap)
     n = min(len(cap) - i0, mix.shape[1]) - 4096
@@ -145,14 +153,14 @@ def test_gain_change_mid_play_is_a_short_ramp(audio_sink: AlsaSink, files, stems
     assert step <= np.abs(np.diff(full[:, 0])).max() + 1e-3  # no click
 
 
-def test_ab_switch_mid_play_crossfades(audio_sink: AlsaSink, files, stems_a, stems_b) -> None:
+def test_ab_switch_mid_play_crossfades(sink: AlsaSink, files, stems_a, stems_b) -> None:
     script = (
         f'eng.set_model("B", {str(files["B"])!r})\n'
         'eng.set_mute("vocals", True)\neng.play()\nwait(lambda: eng.status().separated)\n'
         'time.sleep(0.8)\neng.select("B")\ntime.sleep(1.0)'
     )
-    report = play(audio_sink, files, script)
-    cap = audio_sink.captured()
+    report = play(sink, files, script)
+    cap = sink.captured()
     mix = song()
     i0 = first_sound(cap)
     n = min(len(cap) - i0, mix.shape[1]) - 4096
@@ -171,14 +179,14 @@ def test_ab_switch_mid_play_crossfades(audio_sink: AlsaSink, files, stems_a, ste
     assert report["separated"]
 
 
-def test_seek_mid_play_continues_from_the_new_position(audio_sink: AlsaSink, files) -> None:
+def test_seek_mid_play_continues_from_the_new_position(sink: AlsaSink, files) -> None:
     play(
-        audio_sink,
+        sink,
         files,
         "eng.play()\ntime.sleep(1.0)\neng.seek(2.5)\n"
         "wait(lambda: eng.status().finished, 10)\ntime.sleep(0.2)",
     )
-    cap = audio_sink.captured()
+    cap = sink.captured()
     mix = song()
     i0 = first_sound(cap)
     # the jump: a short silence (fade-out, then the new position fading in)
