@@ -474,6 +474,14 @@ def test_extra_isolated_stems_widen_the_remix(
                 extra_stems={"other": [str(tmp_path / "nope*.ogg")]},
             )
         )
+    skip = _config(
+        real_root,
+        synth_dir,
+        proportions={"real_remix": 1.0},
+        extra_stems={"other": [str(tmp_path / "nope*.ogg")]},
+        missing_sources="skip",
+    )
+    assert MixDataset(skip).extras == {}  # runs without the extras where they are absent
     with pytest.raises(StemplayError, match="extra_stems names 'piano'"):
         MixDataset(
             _config(

@@ -189,17 +189,18 @@ class MixConfig:
             raise StemplayError(f"unknown mix config key(s): {', '.join(sorted(unknown))}")
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key == "vocals":
+            if key == "vocals" and not isinstance(value, VocalProduction):
                 vk = {f.name for f in dataclasses.fields(VocalProduction)}
-                bad = set(value) - vk
+                bad = set(value or {}) - vk
                 if bad:
                     raise StemplayError(
                         f"unknown mix config vocals key(s): {', '.join(sorted(bad))}"
                     )
                 value = VocalProduction(
-                    **{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in (value or {}).items()}
                 )
             elif key == "proportions":
+                value = dict(value or {})
                 bad = set(value) - set(SOURCES)
                 if bad:
                     raise StemplayError(
@@ -593,9 +594,11 @@ class MixDataset(Dataset):
                     raise StemplayError(f"extra_stems names {name!r}, not one of {self.stems}")
                 files = expand_patterns(patterns)
                 if not files:
-                    raise StemplayError(
-                        f"extra_stems {name}: no audio file matches {', '.join(patterns)}"
-                    )
+                    message = f"extra_stems {name}: no audio file matches {', '.join(patterns)}"
+                    if config.missing_sources != "skip":
+                        raise StemplayError(message)
+                    log.warning("%s: skipped", message)
+                    continue
                 self.extras[self.stems.index(name)] = StemBank(files, config.cache_dir)
         # stem index -> median RMS (dBFS) of that stem over the real songs where it plays
         self._stem_ref_db = {
