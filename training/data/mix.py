@@ -144,6 +144,15 @@ class VocalProduction:
     backing_wet: tuple[float, float] = (0.1, 0.4)  # reverb wet level, backing
 
 
+def _fields_of(cls: type, value: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
+    """A YAML mapping checked against the fields of dataclass ``cls``, lists made tuples."""
+    value = dict(value or {})
+    bad = set(value) - {f.name for f in dataclasses.fields(cls)}
+    if bad:
+        raise StemplayError(f"unknown mix config {key} key(s): {', '.join(sorted(bad))}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+
+
 @dataclass(frozen=True)
 class MixConfig:
     """Everything the mix dataset draws from, and how. Build from YAML with ``from_dict``.
@@ -190,15 +199,7 @@ class MixConfig:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "vocals" and not isinstance(value, VocalProduction):
-                vk = {f.name for f in dataclasses.fields(VocalProduction)}
-                bad = set(value or {}) - vk
-                if bad:
-                    raise StemplayError(
-                        f"unknown mix config vocals key(s): {', '.join(sorted(bad))}"
-                    )
-                value = VocalProduction(
-                    **{k: tuple(v) if isinstance(v, list) else v for k, v in (value or {}).items()}
-                )
+                value = VocalProduction(**_fields_of(VocalProduction, value, "vocals"))
             elif key == "proportions":
                 value = dict(value or {})
                 bad = set(value) - set(SOURCES)
@@ -209,20 +210,8 @@ class MixConfig:
                 value = {s: float(value.get(s, 0.0)) for s in SOURCES}
             elif key in ("synthetic_augment", "remix_augment"):
                 if not isinstance(value, AugmentConfig):
-                    ak = {f.name for f in dataclasses.fields(AugmentConfig)}
-                    bad = set(value or {}) - ak
-                    if bad:
-                        raise StemplayError(
-                            f"unknown mix config {key} key(s): {', '.join(sorted(bad))}"
-                        )
                     base = AugmentConfig() if key == "synthetic_augment" else REMIX_AUGMENT
-                    value = dataclasses.replace(
-                        base,
-                        **{
-                            k: tuple(v) if isinstance(v, list) else v
-                            for k, v in (value or {}).items()
-                        },
-                    )
+                    value = dataclasses.replace(base, **_fields_of(AugmentConfig, value, key))
             elif key == "extra_stems":
                 value = {
                     str(k): tuple(v) if isinstance(v, (list, tuple)) else (str(v),)
