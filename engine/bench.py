@@ -1,0 +1,245 @@
+"""``stemplay bench``: speed and latency figures of the playback engine. Main thread.
+
+No sound card is needed: playback figures use :class:`engine.output.NullOutput`, a thread that
+pulls the real audio callback at real-time pace (blocks of 512 samples), with the callback
+wrapped to timestamp what it outputs. How each figure is measured:
+
+* ``rtf_one`` / ``rtf_ab``: seconds of audio separated per second of compute, streaming
+  (``StreamSeparator``, as in playback) over ``BENCH_SECONDS`` of the input, with one model,
+  then with two separators (slots A and B) fed the same audio in turn.
+* ``first_sound_ms``: from ``Engine.play()`` to the end of the first callback block that
+  carries non-silent audio (add the device's own output latency on real hardware).
+* ``first_separated_ms`` / ``seek_separated_ms``: from ``play()`` (resp. ``seek()`` to the
+  middle while playing) to the first callback block where the stems, not the plain mix, are
+  heard. ``seek_first_sound_ms``: from ``seek()`` to the first sound at the new position.
+* ``gain_change_ms``: from ``set_gain_db()`` to the end of the callback block that completes
+  the ramp to the new gain (the ramp spans one block), averaged over several changes.
+* ``peak_rss_mb_10min`` / ``peak_rss_mb_60min``: peak resident memory of a fresh process that
+  opens a generated 10- resp. 60-minute file, plays 3 s at its start and 3 s after a seek to
+  its middle (``ru_maxrss``). Streaming decode and rings of ``ahead_s`` keep it flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.config import SAMPLE_RATE
+from engine.errors import ModelError
+
+BENCH_SECONDS = 20.0  # length of the generated test song and of the RTF measurement
+BLOCK = 512
+
+
+def make_song(path: Path, seconds: float, chunk_s: float = 30.0) -> Path:
+    """Write a stereo test song (chords of sines + a pulse, 16-bit WAV) in chunks."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    n_total = int(seconds * SAMPLE_RATE)
+    chunk = int(chunk_s * SAMPLE_RATE)
+    with sf.SoundFile(path, "w", SAMPLE_RATE, 2, subtype="PCM_16") as f:
+        for start in range(0, n_total, chunk):
+            t = np.arange(start, min(n_total, start + chunk)) / SAMPLE_RATE
+            x = 0.15 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1320 * t)
+            x += 0.05 * np.sin(2 * np.pi * 5500 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+            x += 0.02 * rng.standard_normal(t.shape)
+            f.write(np.stack([x, 0.9 * x], axis=1).astype(np.float32))
+    return path
+
+
+class _Probe:
+    """Wraps the mixer callback: timestamps the first sound, stems heard, settings applied."""
+
+    def __init__(self, mixer: Any) -> None:
+        self.mixer = mixer
+        self.first_sound: float | None = None
+        self.first_separated: float | None = None
+        self.generation = 0  # only blocks of this generation (or later) count
+        self.watched: Any = None  # a MixSettings whose arrival is timed
+        self.applied: float | None = None  # end of the first block that ramped to ``watched``
+
+    def reset(self, generation: int) -> None:
+        self.generation = generation
+        self.first_sound = None
+        self.first_separated = None
+
+    def watch(self, settings: Any) -> None:
+        self.applied = None
+        self.watched = settings
+
+    def callback(self, outdata: np.ndarray, frames: int, t: Any = None, st: Any = None) -> None:
+        settings = self.mixer.settings
+        self.mixer.callback(outdata, frames, t, st)
+        now = time.perf_counter()
+        if self.mixer.playhead[0] < self.generation:
+            return
+        if self.first_sound is None and np.any(outdata):
+            self.first_sound = now
+        if self.first_separated is None and self.mixer.heard != "mix":
+            self.first_separated = now
+        if self.applied is None and settings is self.watched:
+            self.applied = now
+
+
+def _wait(cond: Any, timeout: float) -> bool:
+    t_end = time.perf_counter() + timeout
+    while not cond():
+        if time.perf_counter() > t_end:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def _ms(t0: float, t1: float | None) -> float | None:
+    return None if t1 is None else round((t1 - t0) * 1000.0, 1)
+
+
+def measure_rtf(model_path: str, audio: np.ndarray, slots: int) -> float:
+    """× real time of streaming separation with ``slots`` separators over ``audio`` (2, n)."""
+    from engine.model import load_model
+    from engine.separate import StreamSeparator
+
+    seps = [StreamSeparator(load_model(model_path)) for _ in range(slots)]
+    for sep in seps:
+        sep.reset(0)
+    t0 = time.perf_counter()
+    for i in range(0, audio.shape[1], 16384):
+        for sep in seps:
+            sep.feed(audio[:, i : i + 16384])
+    for sep in seps:
+        sep.finish()
+    return audio.shape[1] / SAMPLE_RATE / (time.perf_counter() - t0)
+
+
+def measure_playback(song: Path, model_path: str) -> dict[str, Any]:
+    from engine.output import NullOutput
+    from engine.player import Engine, EngineConfig
+
+    eng = Engine(EngineConfig(device="null", model=model_path))
+    probe = _Probe(eng.mixer)
+    out = NullOutput(BLOCK, probe.callback)
+    eng.attach_output(out)
+    res: dict[str, Any] = {}
+    try:
+        eng.open(song)
+        eng.wait_ready()
+        t0 = time.perf_counter()
+        probe.reset(eng.mixer.seek_request[0])
+        eng.play()
+        _wait(lambda: probe.first_separated is not None, 30)
+        res["first_sound_ms"] = _ms(t0, probe.first_sound)
+        res["first_separated_ms"] = _ms(t0, probe.first_separated)
+        time.sleep(0.5)
+        t0 = time.perf_counter()
+        eng.seek(eng.status().duration_s / 2)
+        probe.reset(eng.mixer.seek_request[0])
+        _wait(lambda: probe.first_separated is not None, 30)
+        res["seek_first_sound_ms"] = _ms(t0, probe.first_sound)
+        res["seek_separated_ms"] = _ms(t0, probe.first_separated)
+        delays = []
+        for i in range(8):
+            time.sleep(0.13)
+            t0 = time.perf_counter()
+            eng.set_gain_db("vocals", -6.0 * (i % 2))
+            probe.watch(eng.mixer.settings)  # a block already using it counts one block late
+            if _wait(lambda: probe.applied is not None, 2) and probe.applied is not None:
+                delays.append(probe.applied - t0)
+        res["gain_change_ms"] = round(1000 * float(np.mean(delays)), 1) if delays else None
+        res["underruns"] = eng.status().underruns
+    finally:
+        eng.close()
+    return res
+
+
+def rss_child(path: str, model_path: str) -> int:
+    """Body of the RSS subprocess: play 3 s at the start and 3 s in the middle; print KiB."""
+    from engine.output import NullOutput
+    from engine.player import Engine, EngineConfig
+
+    eng = Engine(EngineConfig(device="null", model=model_path))
+    eng.attach_output(NullOutput(BLOCK, eng.mixer.callback))
+    eng.open(path)
+    eng.play()
+    time.sleep(3.0)
+    eng.seek(eng.status().duration_s / 2)
+    time.sleep(3.0)
+    eng.close()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return 0
+
+
+def measure_rss(path: Path, model_path: str) -> float:
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.bench", "--rss-child", str(path), model_path],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return round(int(proc.stdout.strip().splitlines()[-1]) / 1024.0, 1)
+
+
+def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
+    """Measure and print; 1 with one line when no model is available."""
+    from engine.decode import read_all
+    from engine.model import default_model_path, resolve_model_path
+
+    if model is None:
+        path = default_model_path()
+        if path is None:
+            print("stemplay bench: no model in models/; pass --model PATH", file=sys.stderr)
+            return 1
+        model_path = str(path)
+    else:
+        try:
+            model_path = str(resolve_model_path(model))
+        except ModelError as err:
+            print(f"stemplay bench: {err}", file=sys.stderr)
+            return 1
+    figures: dict[str, Any] = {"model": model_path}
+    with tempfile.TemporaryDirectory(prefix="stemplay-bench-") as tmp:
+        song = Path(file) if file else make_song(Path(tmp) / "bench.wav", BENCH_SECONDS)
+        figures["input"] = str(song) if file else f"generated {BENCH_SECONDS:.0f} s"
+        audio = read_all(song)[:, : int(BENCH_SECONDS * SAMPLE_RATE)]
+        figures["rtf_one"] = round(measure_rtf(model_path, audio, 1), 2)
+        figures["rtf_ab"] = round(measure_rtf(model_path, audio, 2), 2)
+        figures.update(measure_playback(song, model_path))
+        for minutes in (10, 60):
+            long_song = make_song(Path(tmp) / f"long{minutes}.wav", minutes * 60.0)
+            figures[f"peak_rss_mb_{minutes}min"] = measure_rss(long_song, model_path)
+            long_song.unlink()
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        width = max(len(k) for k in figures)
+        for key, value in figures.items():
+            print(f"{key.ljust(width)}  {value}")
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.bench")
+    p.add_argument("--rss-child", nargs=2, metavar=("FILE", "MODEL"))
+    p.add_argument("file", nargs="?")
+    p.add_argument("--model")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.rss_child:
+        return rss_child(*args.rss_child)
+    return run_bench(args.file, args.model, args.json)
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "stemplay-bench"
+    sys.exit(_main(sys.argv[1:]))
