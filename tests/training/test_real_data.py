@@ -474,6 +474,22 @@ def test_extra_isolated_stems_widen_the_remix(
                 extra_stems={"other": [str(tmp_path / "nope*.ogg")]},
             )
         )
+    # a real voice over a remixed real accompaniment uses the extras as well
+    over = _config(
+        real_root,
+        synth_dir,
+        proportions={"vocals_over_real": 1.0},
+        extra_stems=extra,
+        extra_stem_prob=1.0,
+        vocals_over_remix_prob=1.0,
+        remix_augment=AugmentConfig.none(),
+        samples_per_epoch=3,
+    )
+    over_ds = MixDataset(over)
+    for i in range(3):
+        stems = over_ds.example(i)[1]
+        assert _tone_energy(stems[3], 2000.0) > 0.5
+        assert _tone_energy(stems[0], TONES["vocals"]) < 0.2
     skip = _config(
         real_root,
         synth_dir,

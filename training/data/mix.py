@@ -181,6 +181,7 @@ class MixConfig:
     polarity_flip_prob: float = 0.5
     extra_stems: dict[str, tuple[str, ...]] = field(default_factory=dict)  # stem -> globs
     extra_stem_prob: float = 0.5  # real_remix takes such a stem from the extras
+    vocals_over_remix_prob: float = 0.5  # vocals_over_real over a real_remix accompaniment
     missing_sources: str = "error"  # a weighted source without data: "error" or "skip" (warn)
     vocals: VocalProduction = field(default_factory=VocalProduction)
 
@@ -575,9 +576,9 @@ class MixDataset(Dataset):
         self.voices: VocalBank | None = None
         if needs_vocals:
             self.voices = VocalBank(real_vocal_dirs(real_root), config.cache_dir)
-        # stem index -> isolated extra recordings of that stem (used by real_remix)
+        # stem index -> isolated extra recordings of that stem (used by _remix)
         self.extras: dict[int, StemBank] = {}
-        if weights["real_remix"] > 0:
+        if weights["real_remix"] + weights["vocals_over_real"] > 0:
             for name, patterns in config.extra_stems.items():
                 if name not in self.stems:
                     raise StemplayError(f"extra_stems names {name!r}, not one of {self.stems}")
@@ -718,6 +719,8 @@ class MixDataset(Dataset):
         if source == "vocals_over_synthetic":
             assert self.synthetic is not None
             stems = self.synthetic.excerpt(rng)
+        elif rng.random() < self.config.vocals_over_remix_prob:
+            stems = self._remix(rng, samples)  # drums, bass, other from different real songs
         else:
             assert self.real is not None
             stems = _real_excerpt(self.real, rng, samples, None)
@@ -753,7 +756,7 @@ class MixDataset(Dataset):
             )
         for k, bank in self.extras.items():
             lines.append(
-                f"extra isolated {self.stems[k]} recordings (in real_remix, "
+                f"extra isolated {self.stems[k]} recordings (in real remixes, "
                 f"p={self.config.extra_stem_prob:g}): {len(bank)} ({bank.seconds / 60:.1f} min)"
             )
         if self.real is not None or self.voices is not None:
