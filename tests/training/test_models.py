@@ -10,6 +10,10 @@ from training.losses import LossConfig, SeparationLoss, sdr
 from training.models import build_model
 from training.models.common import count_flops, count_parameters
 
+torch.set_num_threads(1)  # tiny models: threads only add contention on a shared CPU
+
+torch.set_num_threads(1)  # tiny models: extra threads only add contention on a shared CPU
+
 TINY = {
     "unet": {"base": 4, "depth": 2},
     "hybrid": {"dim": 32, "heads": 2, "ff": 64, "layers": 1, "unet_base": 4, "unet_depth": 2},
