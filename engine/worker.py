@@ -480,9 +480,9 @@ class Worker(threading.Thread):
             if w.close_when_done:
                 w.close()
         self._pool.shutdown(wait=True)
-        for w in [self._mix, self._ref, *self._slots.values()]:
-            if w is not None:
-                w.close()
+        for writer in [self._mix, self._ref, *self._slots.values()]:
+            if writer is not None:
+                writer.close()
 
     def _open(self, track: OpenTrack, timeline: Timeline) -> None:
         old_mix, old_ref = self._mix, self._ref
