@@ -85,10 +85,10 @@ SOURCES = (
 
 #: Credit line for model cards whose training used the real sources (their licences ask it).
 REAL_CREDITS = (
-    "trained partly on real recordings: MedleyDB MusicDelta multitracks via MDB Drums "
-    "(CC BY-NC-SA 4.0), SiSEC 2011 'Ultimate NZ Tour' (CC BY-NC-SA 3.0), GTSinger and "
-    "M4Singer demo clips (CC BY-NC-SA 4.0), vocadito (CC BY 4.0), Children's Song Dataset "
-    "(CC BY-NC-SA 4.0)"
+    "trained partly on real recordings: the MedleyDB 'MusicDelta' multitracks as distributed "
+    "with MDB Drums (CC BY-NC-SA 4.0); SiSEC 2011 'The Ultimate NZ Tour' (remix by Michel "
+    "Desnoues, Telecom ParisTech; CC BY-NC-SA 3.0); GTSinger and M4Singer demo clips "
+    "(CC BY-NC-SA 4.0); vocadito (CC BY 4.0); Children's Song Dataset (CC BY-NC-SA 4.0)"
 )
 
 #: Credit line when the Frets on Fire guitar tracks from Debian are used as extra stems.
