@@ -379,8 +379,10 @@ def _dist_setup() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Run (or resume) training. Returns a summary: steps, epochs, best validation score."""
+def train(cfg: TrainConfig, resume: bool | str | Path = False) -> dict[str, Any]:
+    """Run (or resume) training. ``resume``: True = from ``run_dir/last.pt``, a path = from that
+    checkpoint (e.g. a committed ``models/checkpoints/NAME.pt``). Returns a summary: steps,
+    epochs, best validation score."""
     rank, world, device = _dist_setup()
     opt_cfg = cfg.train
     torch.set_num_threads(max(1, opt_cfg.threads))
@@ -420,9 +422,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     step, epoch, batch_in_epoch, best, elapsed = 0, 0, 0, -math.inf, 0.0
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume:
-        if not last_path.exists():
-            raise ConfigError(f"--resume: no checkpoint {last_path}")
-        ckpt = torch.load(last_path, map_location=device, weights_only=False)
+        source = last_path if resume is True else Path(resume)
+        if not source.exists():
+            raise ConfigError(f"--resume: no checkpoint {source}")
+        ckpt = torch.load(source, map_location=device, weights_only=False)
+        if "optimizer" not in ckpt:
+            raise ConfigError(f"--resume: {source} holds weights only (use a last.pt)")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -430,7 +435,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         batch_in_epoch, best = int(ckpt["batch_in_epoch"]), float(ckpt["best"])
         elapsed = float(ckpt.get("elapsed_s", 0.0))
         if rank == 0:
-            log.info("resumed %s at step %d (epoch %d)", last_path, step, epoch)
+            log.info("resumed %s at step %d (epoch %d)", source, step, epoch)
 
     net: nn.Module = model
     if world > 1:
@@ -571,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training train", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--config", required=True, help="YAML training config")
-    parser.add_argument("--resume", action="store_true", help="continue from run_dir/last.pt")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
+                        help="continue from run_dir/last.pt, or from the checkpoint CKPT")
     parser.add_argument("--run-dir", default=None, help="override the config's run_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     args = parser.parse_args(argv)

@@ -77,6 +77,18 @@ def test_resume_continues_from_the_saved_step(tmp_path: Path, toy_dataset: Path)
     assert changed
 
 
+def test_resume_from_a_copied_checkpoint(tmp_path: Path, toy_dataset: Path) -> None:
+    """A committed checkpoint (models/checkpoints/NAME.pt) resumes into a fresh run_dir."""
+    cfg = tiny_config(tmp_path, toy_dataset)
+    assert train.main(["--config", str(cfg), "--max-steps", "2"]) == 0
+    saved = tmp_path / "saved.pt"
+    (tmp_path / "run" / "last.pt").rename(saved)
+    fresh = tmp_path / "elsewhere"
+    assert train.main(["--config", str(cfg), "--run-dir", str(fresh), "--resume", str(saved),
+                       "--max-steps", "4"]) == 0
+    assert [int(r["step"]) for r in rows(fresh / "train.csv")] == [3, 4]
+
+
 def test_user_errors_are_one_line(tmp_path: Path, toy_dataset: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
