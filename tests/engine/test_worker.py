@@ -214,3 +214,22 @@ def test_end_of_song_finishes(engine: Engine, files) -> None:
     assert st.position_s == pytest.approx(3.0, abs=1e-6)
     assert st.underruns == 0
     assert math.isclose(st.duration_s, 3.0)
+
+
+def test_no_output_device_play_raises_but_export_works(files, tmp_path) -> None:
+    from engine.errors import DeviceError
+    from engine.export import export_file
+
+    eng = Engine(EngineConfig(device="no-such-sound-card", model=None))
+    try:
+        eng.set_model("A", files["model"])
+        eng.open(files["song"])
+        with pytest.raises(DeviceError) as err:
+            eng.play()
+        assert "\n" not in str(err.value)
+        st = eng.status()  # status still works offline
+        assert st.duration_s == pytest.approx(3.0) and not st.playing
+    finally:
+        eng.close()
+    written = export_file(files["song"], tmp_path, model=files["model"])
+    assert len(written) == 4 and all(p.stat().st_size > 0 for p in written)
