@@ -549,3 +549,20 @@ def test_listening_check_writes_musdb_folders(
     (tmp_path / "bad.yaml").write_text("sekonds: 3\n")
     assert main([str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "o2")]) == 1
     assert "unknown mix config key" in capsys.readouterr().err
+
+
+def test_real_multitrack_favours_songs_with_vocals(real_root: Path, synth_dir: Path) -> None:
+    def silent_vocals(any_song_prob: float) -> int:
+        ds = MixDataset(
+            _config(
+                real_root,
+                synth_dir,
+                proportions={"real_multitrack": 1.0},
+                multitrack_any_song_prob=any_song_prob,
+                samples_per_epoch=20,
+            )
+        )
+        return sum(rms_db(ds.example(i)[1][0]) < -50.0 for i in range(len(ds)))
+
+    assert silent_vocals(0.0) == 0  # the instrumental song is never drawn
+    assert silent_vocals(1.0) > 0  # drawn by length: about a quarter of the items

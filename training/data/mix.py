@@ -176,6 +176,7 @@ class MixConfig:
     synthetic_augment: AugmentConfig = field(default_factory=AugmentConfig)
     # real_remix: per-stem gain, channel swap, polarity flip, tape-style speed of each stem
     remix_augment: AugmentConfig = field(default_factory=lambda: REMIX_AUGMENT)
+    multitrack_any_song_prob: float = 0.25  # real_multitrack: any song (else one with vocals)
     remix_silent_vocals_prob: float = 0.08  # real_remix with an instrumental (silent) vocal
     channel_swap_prob: float = 0.5
     polarity_flip_prob: float = 0.5
@@ -523,11 +524,17 @@ class SyntheticSongs:
 
 
 def _real_excerpt(
-    bank: MultitrackBank, rng: np.random.Generator, samples: int, vocal_index: int | None
+    bank: MultitrackBank,
+    rng: np.random.Generator,
+    samples: int,
+    vocal_index: int | None,
+    instrumental_prob: float = 1.0,
 ) -> np.ndarray:
-    """A coherent excerpt ``(stems, 2, samples)`` of one real training song; when the song
-    has vocals, a window where they are audible is preferred (up to 4 redraws)."""
-    song = bank.draw(rng)
+    """A coherent excerpt ``(stems, 2, samples)`` of one real training song. With ``vocal_index``
+    set, a song with vocals is drawn unless a coin of ``instrumental_prob`` says any song (by
+    length), and a window where the vocals are audible is preferred (up to 4 redraws)."""
+    any_song = vocal_index is None or rng.random() < instrumental_prob
+    song = bank.draw(rng, with_stem=None if any_song else vocal_index)
     want_vocals = vocal_index is not None and song.has_stem(vocal_index)
     out = np.zeros((len(bank.stems), 2, samples), dtype=np.float32)
     for attempt in range(4):
@@ -673,7 +680,9 @@ class MixDataset(Dataset):
             stems = self.synthetic.excerpt(rng)
         elif source == "real_multitrack":
             assert self.real is not None
-            stems = _real_excerpt(self.real, rng, samples, self.vocal_index)
+            stems = _real_excerpt(
+                self.real, rng, samples, self.vocal_index, self.config.multitrack_any_song_prob
+            )
         elif source == "real_remix":
             stems = self._remix(rng, samples)
         else:
