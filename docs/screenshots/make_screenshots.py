@@ -1,7 +1,7 @@
 """Regenerate the screenshots of docs/GUI.md (run under Xvfb, see docs/GUI.md).
 
-Builds a short synthetic song with its true stems and two tiny band-split models in a temp
-folder, drives the real window with the real engine (device-less "null" output) and saves
+Uses the demo song (assets/demo, else a short synthetic song with its true stems) and two
+tiny band-split test models in a temp folder (trained models are not needed for a picture), drives the real window with the real engine (device-less "null" output) and saves
 ``QWidget.grab()`` images here. GUI thread of its own process.
 """
 
@@ -79,7 +79,9 @@ def main() -> int:
     tinymodels.band_split_model(models / "bandsplit.onnx", name="bandsplit")
     tinymodels.band_split_model(models / "bandsplit-wide.onnx", name="bandsplit-wide",
                                 edges=[0, 100, 300, 600, 1024])
-    song = groove(tmp / "Demo Groove")
+    from engine.config import DEMO_SONG
+
+    song = DEMO_SONG if DEMO_SONG.is_file() else groove(tmp / "Demo Groove")
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
