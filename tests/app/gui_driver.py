@@ -80,7 +80,12 @@ def run(song: str, settings_path: str, report_path: str) -> int:
         ),
         ("ab", played("fader", 1.0), lambda: key(Qt.Key.Key_Tab)),
         ("seek", played("ab", 1.0), seek_click),
-        ("pause", since("seek", 1.2), lambda: key(Qt.Key.Key_Space)),
+        # 2.5 song seconds after the seek (or 8 s of wall clock if playback never resumes)
+        (
+            "pause",
+            lambda st: played("seek", 2.5)(st) or since("seek", 8.0)(st),
+            lambda: key(Qt.Key.Key_Space),
+        ),
         ("end", since("pause", 0.4), None),
     ]
     state = {"i": 0, "deadline": time.monotonic() + STEP_TIMEOUT_S}

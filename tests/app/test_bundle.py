@@ -24,9 +24,22 @@ def test_bundle_builds_without_torch_and_starts(tmp_path):
         pytest.skip("PyInstaller is not installed (pip install -e .[dev])")
     dist, work = tmp_path / "dist", tmp_path / "build"
     build = subprocess.run(
-        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--distpath", str(dist),
-         "--workpath", str(work), str(ROOT / "build.spec")],
-        cwd=ROOT, capture_output=True, text=True, timeout=840,
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--distpath",
+            str(dist),
+            "--workpath",
+            str(work),
+            str(ROOT / "build.spec"),
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=840,
     )
     assert build.returncode == 0, build.stderr[-3000:]
     app_dir = dist / "stemplay"
@@ -44,10 +57,15 @@ def test_bundle_builds_without_torch_and_starts(tmp_path):
     env.pop("STEMPLAY_MODELS", None)
     gui = subprocess.run(
         [str(exe), "--quit-after", "1.5", "--settings", str(tmp_path / "s.ini")],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert gui.returncode == 0, gui.stderr[-3000:]
     assert "Traceback" not in gui.stderr
-    models = subprocess.run([str(exe), "models"], env=env, capture_output=True, text=True,
-                            timeout=120)
+    models = subprocess.run(
+        [str(exe), "models"], env=env, check=False, capture_output=True, text=True, timeout=120
+    )
     assert models.returncode == 0, models.stderr[-2000:]

@@ -21,6 +21,7 @@ from tests.app.conftest import TONE_LEVEL, other_level, tone_levels, tone_song
 from tests.audiosink import alsa_sink
 
 MARGIN_S = 0.3  # song time after a command before its effect is checked (blocks + ramps)
+END_S = 0.15  # and before the next command: half a 0.1 s window + a block
 SILENT = 0.005  # a muted 0.15 tone must be at least 30 dB down (in practice ~1e-6)
 DB_TOL = 0.5
 
@@ -53,6 +54,7 @@ def scenario(tmp_path_factory) -> Scenario:
         sink.env.update(QT_QPA_PLATFORM="offscreen", STEMPLAY_MODELS=str(models))
         proc = sink.run_python(code, timeout=120)
         audio = sink.captured()
+    np.save(tmp / "captured.npy", audio)  # kept in pytest's tmp dir for a look after a failure
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(report_path.read_text())
     assert report["ok"], report
@@ -98,17 +100,17 @@ def test_widgets_follow_the_keys_and_the_event_loop_never_stalls(scenario):
 
 def test_mute_key_fader_and_ab_as_heard(scenario):
     pos = scenario.pos
-    first = _select(scenario, 0.0, pos["mute_drums"] - 0.1)
+    first = _select(scenario, 0.0, pos["mute_drums"] - END_S)
     assert np.all(np.abs(db(first["drums"] / TONE_LEVEL)) < DB_TOL), "drums not heard at first"
     assert np.all(np.abs(db(first["vocals"] / TONE_LEVEL)) < DB_TOL)
-    muted = _select(scenario, pos["mute_drums"] + MARGIN_S, pos["fader"])
+    muted = _select(scenario, pos["mute_drums"] + MARGIN_S, pos["fader"] - END_S)
     assert np.all(muted["drums"] < SILENT), "drums still heard after pressing 2"
     assert np.all(np.abs(db(muted["vocals"] / TONE_LEVEL)) < DB_TOL)
-    faded = _select(scenario, pos["fader"] + MARGIN_S, pos["seek"])
+    faded = _select(scenario, pos["fader"] + MARGIN_S, pos["seek"] - END_S)
     assert np.all(np.abs(db(faded["vocals"] / TONE_LEVEL) + 6.0) < DB_TOL), "fader not applied"
     assert np.all(faded["drums"] < SILENT)
     # after Tab, model B (the same bands) plays on from the same spot with the same mix
-    on_b = _select(scenario, pos["ab"] + MARGIN_S, pos["seek"])
+    on_b = _select(scenario, pos["ab"] + MARGIN_S, pos["seek"] - END_S)
     assert np.all(np.abs(db(on_b["vocals"] / TONE_LEVEL) + 6.0) < DB_TOL)
     assert np.all(on_b["drums"] < SILENT)
     t_b = scenario.song_t[: _before_seek(scenario)]
@@ -116,14 +118,17 @@ def test_mute_key_fader_and_ab_as_heard(scenario):
     assert np.all(np.diff(t_b) < 0.2), "audio skipped or repeated at the A/B switch"
 
 
-@pytest.mark.xfail(
-    reason="engine: after Engine.seek() while playing the playhead stays put and every block "
-    "underruns (reproduced with NullOutput, no GUI involved); reported to playback",
-    strict=False,
-)
 def test_clicking_the_waveform_seeks_what_is_heard(scenario):
-    # the click at 25 % of the waveform of the 12 s song asks for 3.0 s
-    assert scenario.pos["pause"] == pytest.approx(3.0, abs=1.3)
-    after = _select(scenario, 2.9, 4.5, after_seek=True)
-    assert np.all(after["drums"] < SILENT)
-    assert np.all(np.abs(db(after["vocals"] / TONE_LEVEL) + 6.0) < DB_TOL)
+    cut = _before_seek(scenario)
+    after_t = scenario.song_t[cut:]
+    assert after_t.size >= 5, "nothing played after the click on the waveform"
+    # the click at 25 % of the waveform of the 12 s song asked for 3.0 s
+    assert after_t[0] == pytest.approx(3.0, abs=0.3)
+    step = np.diff(after_t)  # 0.1 s per window; 0.2 where a window with a dropout was left out
+    assert np.all((step > 0) & (step < 0.35)), "playback skipped after the seek"
+    # the plain mix may play until the stems at the new spot are separated (never silence; on
+    # a busy machine the stems may also run dry for a moment); then the mix as the user set
+    # it: drums muted, vocals at -6 dB
+    lv = {s: v[cut:][-5:] for s, v in scenario.levels.items()}
+    assert np.all(lv["drums"] < SILENT), "the separated stems did not come back after the seek"
+    assert np.all(np.abs(db(lv["vocals"] / TONE_LEVEL) + 6.0) < DB_TOL)
