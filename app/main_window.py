@@ -356,11 +356,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         recent = self.settings.recent_files
         for p in recent:
-            act = QAction(
-                Path(p).name if Path(p).name != Path(p).stem + Path(p).suffix else p,
-                self.recent_menu,
-            )
-            act.setText(f"{Path(p).parent.name}/{Path(p).name}")
+            act = QAction(f"{Path(p).parent.name}/{Path(p).name}", self.recent_menu)
             act.setToolTip(p)
             act.triggered.connect(lambda _=False, p=p: self.open_path(p))
             self.recent_menu.addAction(act)

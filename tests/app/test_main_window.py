@@ -247,3 +247,33 @@ def test_closing_while_playing_stops_everything(qtbot, window, song):
     assert not eng.worker.is_alive()
     assert not window.controller.timer.isActive()
     assert math.isfinite(window.settings.blocksize)
+
+
+def test_closing_while_exporting_cancels_and_leaves_no_file(
+    qtbot, window, song, tmp_path, monkeypatch
+):
+    import engine.export
+
+    window.open_path(song)
+    dlg = window.open_export()
+    dlg.folder.setText(str(tmp_path / "out"))
+    started = threading.Event()
+    real = engine.export.export_file
+
+    def held(*args, progress=None, cancel=None, **kw):
+        def report(f):
+            started.set()
+            cancel.wait(10)
+            progress(f)
+
+        return real(*args, progress=report, cancel=cancel, **kw)
+
+    monkeypatch.setattr(engine.export, "export_file", held)
+    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+    assert started.wait(30)
+    job = dlg.job
+    window.close()
+    assert not job.thread.is_alive()
+    out = tmp_path / "out"
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+    assert window.controller.engine is None
