@@ -294,6 +294,8 @@ class MainWindow(QMainWindow):
         if usable_b and not self.controller.set_model("B", wanted_b):
             self.presenter.dismiss()
         self._fill_model_pickers()
+        if self.controller.models["A"] is None:
+            self.controller.select("mix")  # nothing to separate with: say so, play the mix
         self._update_model_visibility()
 
     def _default_model(self, entries: list[str]) -> str | None:
@@ -306,7 +308,10 @@ class MainWindow(QMainWindow):
 
     def choose_model(self, slot: str, key: str | None) -> bool:
         picker = self.picker_a if slot == "A" else self.picker_b
+        first_model = slot == "A" and self.controller.models["A"] is None
         if self.controller.set_model(slot, key):
+            if first_model and self.controller.source == "mix":
+                self.controller.select("A")  # the user wants to hear what it separates
             if key is not None and Path(key).suffix == ".onnx" and Path(key).is_file():
                 self.settings.add_user_model(key)
                 self._fill_model_pickers()
@@ -322,8 +327,9 @@ class MainWindow(QMainWindow):
 
     def _update_model_visibility(self) -> None:
         has_a = self.controller.models["A"] is not None
-        self.no_model_label.setVisible(not has_a)
-        self.strips.setVisible(has_a)
+        stems_heard = has_a or self.controller.source == "reference"  # true stems need no model
+        self.no_model_label.setVisible(not stems_heard)
+        self.strips.setVisible(stems_heard)
         self.sources.set_available(
             has_b=self.controller.models["B"] is not None,
             has_reference=self._has_reference(),
@@ -444,6 +450,10 @@ class MainWindow(QMainWindow):
             peak, rms = levels.get(s, (0.0, 0.0))
             strip.meter.set_levels(peak, rms)
         self.sources.show_source(st.source)
+        if self.strips.isVisible() != (
+            self.controller.models["A"] is not None or st.source == "reference"
+        ):
+            self._update_model_visibility()
         self.sources.set_available(
             has_b=self.controller.models["B"] is not None,
             has_reference=bool(st.has_reference),
