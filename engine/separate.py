@@ -17,8 +17,10 @@ after ``reset(p)`` is what the whole-file separation gives from ``p`` on (exactl
 model: the pre-roll covers every segment that touches sample ``p``). :func:`separate` is
 ``reset(0)`` + ``feed`` + ``finish``: what is exported is what is played.
 
-Shapes: audio ``(channels=2, samples)``; stems ``(stems, channels, samples)``; spectra
-``(channels, nb_bins, frames)``; model tensors ``(batch, 4, F, T)`` → ``(batch, S, 4, F, T)``.
+Shapes: audio ``(channels=2, samples)``; stems ``(stems, channels, samples)``; spectra are kept
+frame-major, ``(channels, frames, nb_bins)`` and ``(stems, channels, frames, nb_bins)``, in
+preallocated buffers (so the FFTs read and write contiguous rows); model tensors
+``(batch, 4, F, T)`` → ``(batch, S, 4, F, T)``.
 
 Thread: the worker slot or export thread that owns the model (one StreamSeparator each).
 """
@@ -35,9 +37,7 @@ from engine.dsp.stft import (
     PAD,
     OverlapAdd,
     StftStream,
-    model_to_spec,
     n_frames,
-    spec_to_model,
 )
 from engine.model import SeparationModel
 
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 HIGH_BAND_TOP_BINS = 64  # modelled bins whose stem magnitudes share out the high band
 MAX_BATCH = 4  # segments per model call when several are ready (dynamic batch only)
 OFFLINE_BLOCK = 262144  # samples fed at a time by separate() (bounded memory)
+FINAL_CHUNK = 8  # frames turned into stem samples at a time (they stay in cache)
+INITIAL_SPARE_FRAMES = 64  # frame buffers: one segment + one step + this (grown on demand)
 _EPS = 1e-20
 
 
@@ -73,24 +75,11 @@ def segment_weights(frames: int, overlap: int, first: bool) -> np.ndarray:
     return w
 
 
-def high_band(mix: np.ndarray, low: np.ndarray, top: int = HIGH_BAND_TOP_BINS) -> np.ndarray:
-    """Stems above the modelled band.
-
-    mix: ``(channels, nb_bins, frames)`` complex; low: ``(stems, channels, F, frames)`` complex
-    → ``(stems, channels, nb_bins - F, frames)`` complex64.
-    """
-    n_stems, _, f, _ = low.shape
-    mag = np.abs(low[:, :, max(0, f - top) : f, :]).mean(axis=2)  # (stems, channels, frames)
-    total = mag.sum(axis=0, keepdims=True)
-    share = np.where(total > _EPS, mag / np.maximum(total, _EPS), 1.0 / n_stems)
-    return (share[:, :, None, :] * mix[None, :, f:, :]).astype(np.complex64)
-
-
 def make_consistent(mix: np.ndarray, stems: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """Make ``stems`` sum to ``mix`` (in place; returned).
 
-    mix: ``(channels, nb_bins, frames)`` complex; stems: ``(stems, channels, nb_bins, frames)``.
-    The residual goes to ``other`` if present, else is spread by each stem's energy per bin
+    mix: ``(channels, ...)`` complex; stems: ``(stems, channels, ...)`` in the same layout
+    (bins and frames in either order). The residual goes to ``other`` if present, else is spread by each stem's energy per bin
     (equally where all stems are silent).
     """
     residual = mix - stems.sum(axis=0)
@@ -104,15 +93,33 @@ def make_consistent(mix: np.ndarray, stems: np.ndarray, names: tuple[str, ...]) 
     return stems
 
 
-def full_stems(mix: np.ndarray, low: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """Full-band consistent stems ``(stems, channels, nb_bins, frames)`` complex64 from the
-    model's band ``low`` ``(stems, channels, F, frames)`` and the mixture spectrum."""
-    f = low.shape[2]
-    out = np.empty((low.shape[0],) + mix.shape, dtype=np.complex64)
-    out[:, :, :f] = low
-    if f < mix.shape[1]:
-        out[:, :, f:] = high_band(mix, low)
-    return make_consistent(mix, out, names)
+def complete_stems(mix_t: np.ndarray, stems_t: np.ndarray, bins: int,
+                   names: tuple[str, ...]) -> np.ndarray:
+    """Full-band stems that sum to the mixture, in place, frame-major: the engine's hot path.
+
+    mix_t: ``(channels, frames, nb_bins)`` complex64; stems_t: ``(stems, channels, frames,
+    nb_bins)`` complex64 whose bins ``< bins`` hold the model's estimate; its bins ``>= bins``
+    are filled with the high band, then the stems are made to sum to the mixture.
+    """
+    n_stems, nb = stems_t.shape[0], stems_t.shape[3]
+    if bins < nb:
+        top = np.abs(stems_t[..., max(0, bins - HIGH_BAND_TOP_BINS) : bins]).mean(axis=3)
+        total = top.sum(axis=0, keepdims=True)  # (1, channels, frames)
+        share = np.where(total > _EPS, top / np.maximum(total, _EPS), np.float32(1.0 / n_stems))
+        np.multiply(share[..., None].astype(np.float32, copy=False), mix_t[None, :, :, bins:],
+                    out=stems_t[..., bins:])
+    if "other" in names:  # other + (mix - sum of stems) = mix - the other stems
+        o = names.index("other")
+        rest = [i for i in range(n_stems) if i != o]
+        if rest:
+            np.subtract(mix_t, stems_t[rest[0]], out=stems_t[o])
+            for i in rest[1:]:
+                stems_t[o] -= stems_t[i]
+        else:
+            stems_t[o] = mix_t
+    else:
+        make_consistent(mix_t, stems_t, names)
+    return stems_t
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,6 +144,11 @@ class StreamSeparator:
         if not (1 <= self.overlap and self.step >= PAD // HOP):
             raise ValueError(f"overlap {self.overlap} does not fit segments of {self.frames}")
         self.max_batch = max_batch if model.batch_dynamic else 1
+        self._n = 0  # frames live in the buffers below (see _alloc)
+        self._mix: np.ndarray
+        self._stems: np.ndarray
+        self._wsum: np.ndarray
+        self._alloc(self.frames + self.step + INITIAL_SPARE_FRAMES)
         self.reset(0)
 
     def reset(self, position: int) -> int:
@@ -150,12 +162,28 @@ class StreamSeparator:
         start = seg * self.step
         self._ana = StftStream(2, start)
         self._ola = OverlapAdd(2 * len(self.stems), self._t_first, position)
-        self._mix_start = start  # absolute frame index of _mix[:, :, 0]
-        self._mix = np.zeros((2, NB_BINS, 0), dtype=np.complex64)
-        self._acc = np.zeros((len(self.stems), 4, self.bins, 0), dtype=np.float32)
-        self._wsum = np.zeros(0, dtype=np.float64)
+        self._mix_start = start  # absolute frame index of frame 0 of the buffers below
+        self._n = 0
         self._finished = False
         return self._ana.first_sample
+
+    def _alloc(self, cap: int) -> None:
+        """(Re)allocate the frame buffers for ``cap`` frames, keeping the live ones.
+
+        ``_mix`` ``(channels=2, cap, nb_bins)`` complex64: the mixture spectrum, frame-major;
+        ``_stems`` ``(stems, channels=2, cap, nb_bins)`` complex64: the stems, frame-major;
+        bins ``< F`` accumulate the cross-faded model output, the rest is filled when final;
+        ``_wsum`` ``(cap,)`` float64: the summed cross-fade weights (asserted to be one).
+        """
+        n_stems, n = len(self.stems), self._n
+        mix = np.empty((2, cap, NB_BINS), dtype=np.complex64)
+        stems = np.empty((n_stems, 2, cap, NB_BINS), dtype=np.complex64)
+        wsum = np.empty(cap, dtype=np.float64)
+        if n:  # growing: keep the live frames
+            mix[:, :n] = self._mix[:, :n]
+            stems[:, :, :n] = self._stems[:, :, :n]
+            wsum[:n] = self._wsum[:n]
+        self._mix, self._stems, self._wsum = mix, stems, wsum
 
     @property
     def feed_from(self) -> int:
@@ -179,14 +207,15 @@ class StreamSeparator:
     # -- internals -------------------------------------------------------------------------
 
     def _process(self, final: bool) -> np.ndarray:
-        new = self._ana.pull()
-        if new.shape[2]:
-            k = new.shape[2]
-            self._mix = np.concatenate([self._mix, new], axis=2)
-            self._acc = np.concatenate(
-                [self._acc, np.zeros(self._acc.shape[:3] + (k,), np.float32)], axis=3)
-            self._wsum = np.concatenate([self._wsum, np.zeros(k)])
-        end = self._mix_start + self._mix.shape[2]  # frames analysed so far (absolute)
+        new = self._ana.pull_rows()  # (2, k, nb_bins)
+        k = new.shape[1]
+        if k:
+            if self._n + k > self._mix.shape[1]:
+                self._alloc(max(self._n + k, 2 * self._mix.shape[1]))
+            self._mix[:, self._n : self._n + k] = new
+            self._wsum[self._n : self._n + k] = 0.0  # marks frames no segment has touched
+            self._n += k
+        end = self._mix_start + self._n  # frames analysed so far (absolute)
         total = n_frames(self._ana.received) if final else None
         ready: list[int] = []
         while True:
@@ -212,37 +241,54 @@ class StreamSeparator:
         return out
 
     def _run_segments(self, segs: list[int]) -> None:
-        batch = np.zeros((len(segs), 4, self.bins, self.frames), dtype=np.float32)
+        f = self.bins
+        batch = np.empty((len(segs), 4, f, self.frames), dtype=np.float32)
         spans = []
         for b, j in enumerate(segs):
             lo = j * self.step - self._mix_start
-            hi = min(lo + self.frames, self._mix.shape[2])
-            batch[b, :, :, : hi - lo] = spec_to_model(self._mix[:, :, lo:hi], self.bins)
+            hi = min(lo + self.frames, self._n)
+            # (2, k, F) frame-major complex → (L re, L im, R re, R im) of (F, k): spec_to_model
+            low = self._mix[:, lo:hi, :f].transpose(0, 2, 1)
+            batch[b, 0::2, :, : hi - lo] = low.real
+            batch[b, 1::2, :, : hi - lo] = low.imag
+            batch[b, :, :, hi - lo :] = 0.0
             spans.append((j, lo, hi))
         y = self.model.run(batch)  # (batch, stems, 4, F, T)
         for b, (j, lo, hi) in enumerate(spans):
             w = segment_weights(self.frames, self.overlap, first=j == 0)[: hi - lo]
-            self._acc[..., lo:hi] += y[b, ..., : hi - lo] * w.astype(np.float32)
+            # frames [lo, mid) already hold the previous segment's fade-out: add; the rest is new
+            mid = lo + int(np.count_nonzero(self._wsum[lo:hi] > 0.0))
             self._wsum[lo:hi] += w
+            w32 = w.astype(np.float32)[:, None]  # (frames, 1): broadcast over bins
+            yt = y[b].transpose(0, 1, 3, 2)  # (stems, 4, k, F) view of the model output
+            dst = self._stems[:, :, lo:hi, :f]  # (stems, 2, k, F)
+            k = hi - lo
+            for part, src in ((dst.real, yt[:, 0::2, :k]), (dst.imag, yt[:, 1::2, :k])):
+                if mid > lo:
+                    part[:, :, : mid - lo] += src[:, :, : mid - lo] * w32[: mid - lo]
+                np.multiply(src[:, :, mid - lo :], w32[mid - lo :], out=part[:, :, mid - lo :])
 
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
         n = until - self._mix_start
-        empty = np.zeros((len(self.stems), 2, 0), dtype=np.float32)
+        n_stems = len(self.stems)
         if n <= 0:
-            return empty
+            return np.zeros((n_stems, 2, 0), dtype=np.float32)
         skip = max(0, min(n, self._t_first - self._mix_start))  # pre-roll frames: not output
         wsum = self._wsum[skip:n]
         assert np.all(np.abs(wsum - 1.0) < 1e-6), f"cross-fade weights sum to {wsum.min()}"
-        out = empty
-        if n > skip:
-            low = model_to_spec(self._acc[..., skip:n])  # (stems, 2, F, k)
-            spec = full_stems(self._mix[:, :, skip:n], low, self.stems)
-            flat = spec.reshape(len(self.stems) * 2, NB_BINS, n - skip)
-            out = self._ola.push(flat).reshape(len(self.stems), 2, -1)
-        self._mix = self._mix[:, :, n:]
-        self._acc = self._acc[..., n:]
-        self._wsum = self._wsum[n:]
+        for i in range(skip, n, FINAL_CHUNK):
+            k = min(FINAL_CHUNK, n - i)
+            spec = self._stems[:, :, i : i + k]  # (stems, 2, k, nb_bins) view
+            complete_stems(self._mix[:, i : i + k], spec, self.bins, self.stems)
+            self._ola.add_rows(spec.reshape(n_stems * 2, k, NB_BINS))
+        out = self._ola.ready().reshape(n_stems, 2, -1)
+        live = self._n - n  # frames kept for later segments: moved to the front
+        if live:
+            self._mix[:, :live] = self._mix[:, n : self._n]
+            self._stems[:, :, :live] = self._stems[:, :, n : self._n]
+            self._wsum[:live] = self._wsum[n : self._n]
+        self._n = live
         self._mix_start = until
         return out
 

@@ -44,7 +44,7 @@ N_FFT = config.N_FFT
 HOP = config.HOP
 PAD = N_FFT // 2  # centred frames: reflect padding at both ends of a whole signal
 NB_BINS = N_FFT // 2 + 1
-CHUNK = 64  # rows per FFTW execution (fixed plan shape; the last chunk is partly used)
+CHUNK = 8  # rows per FFTW execution (fixed plan shape, small enough to stay in cache)
 _WISDOM_FILE = "fftw-wisdom.pickle"
 
 assert N_FFT % HOP == 0, "overlap-add by blocks needs n_fft to be a multiple of hop"
@@ -149,45 +149,78 @@ class Stft:
 
     def rfft(self, rows: np.ndarray) -> np.ndarray:
         """rows ``(n, n_fft)`` float32 → ``(n, nb_bins)`` complex64 (unnormalised DFT)."""
-        n = rows.shape[0]
-        out = np.empty((n, self.n_fft // 2 + 1), dtype=np.complex64)
-        for start in range(0, n, self.chunk):
-            r = min(self.chunk, n - start)
-            self._t_in[:r] = rows[start : start + r]
-            self._fwd.execute()
-            out[start : start + r] = self._f_out[:r]
+        out = np.empty((rows.shape[0], self.n_fft // 2 + 1), dtype=np.complex64)
+        self.rfft_into(rows, out, None)
         return out
 
     def irfft(self, rows: np.ndarray) -> np.ndarray:
         """rows ``(n, nb_bins)`` complex → ``(n, n_fft)`` float32 (inverse DFT, 1/n_fft)."""
-        n = rows.shape[0]
-        out = np.empty((n, self.n_fft), dtype=np.float32)
-        scale = np.float32(1.0 / self.n_fft)
-        for start in range(0, n, self.chunk):
-            r = min(self.chunk, n - start)
-            self._f_in[:r] = rows[start : start + r]
-            self._inv.execute()  # c2r may overwrite its input: it is refilled every time
-            np.multiply(self._t_out[:r], scale, out=out[start : start + r])
+        out = np.empty((rows.shape[0], self.n_fft), dtype=np.float32)
+        self.irfft_into(rows, out, None)
         return out
+
+    def rfft_into(self, rows: np.ndarray, out: np.ndarray, window: np.ndarray | None) -> None:
+        """rows ``(n, n_fft)`` (any strides, e.g. a sliding-window view) × ``window`` →
+        ``out`` ``(n, nb_bins)`` complex64. The windowing is done while filling FFTW's input."""
+        n, chunk, t_in = rows.shape[0], self.chunk, self._t_in
+        for start in range(0, n, chunk):
+            r = min(chunk, n - start)
+            if window is None:
+                t_in[:r] = rows[start : start + r]
+            else:
+                np.multiply(rows[start : start + r], window, out=t_in[:r])
+            self._fwd.execute()
+            out[start : start + r] = self._f_out[:r]
+
+    def irfft_into(self, rows: np.ndarray, out: np.ndarray, window: np.ndarray | None) -> None:
+        """rows ``(n, nb_bins)`` complex → ``out`` ``(n, n_fft)`` float32 = inverse DFT (1/n_fft)
+        × ``window`` (one pass over FFTW's output; 1/n_fft is a power of two, so exact)."""
+        n, chunk, f_in, t_out = rows.shape[0], self.chunk, self._f_in, self._t_out
+        scale = np.float32(1.0 / self.n_fft)
+        factor = scale if window is None else (window * scale).astype(np.float32)
+        for start in range(0, n, chunk):
+            r = min(chunk, n - start)
+            f_in[:r] = rows[start : start + r]
+            self._inv.execute()  # c2r may overwrite its input: it is refilled every time
+            np.multiply(t_out[:r], factor, out=out[start : start + r])
+
+
+def analyze_rows(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Raw frames ``(channels, frames, n_fft)`` (any strides) → windowed spectrum in frame-major
+    layout ``(channels, frames, nb_bins)`` complex64 (written into ``out`` if given)."""
+    c, n, _ = frames.shape
+    if out is None:
+        out = np.empty((c, n, NB_BINS), dtype=np.complex64)
+    plans = Stft.for_thread()
+    for ch in range(c):
+        plans.rfft_into(frames[ch], out[ch], WINDOW)
+    return out
 
 
 def analyze(frames: np.ndarray) -> np.ndarray:
     """Raw frames ``(channels, frames, n_fft)`` → spectrum ``(channels, nb_bins, frames)``."""
-    c, n, _ = frames.shape
-    rows = (frames * WINDOW).reshape(c * n, N_FFT)
-    spec = Stft.for_thread().rfft(rows).reshape(c, n, NB_BINS)
-    return np.ascontiguousarray(spec.transpose(0, 2, 1))
+    return np.ascontiguousarray(analyze_rows(frames).transpose(0, 2, 1))
+
+
+def synthesize_rows(spec_t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Frame-major spectrum ``(channels, frames, nb_bins)`` → windowed frames
+    ``(channels, frames, n_fft)`` float32 (written into ``out`` if given)."""
+    c, n, bins = spec_t.shape
+    if bins != NB_BINS:
+        raise ValueError(f"spectrum has {bins} bins, expected {NB_BINS}")
+    if out is None:
+        out = np.empty((c, n, N_FFT), dtype=np.float32)
+    plans = Stft.for_thread()
+    for ch in range(c):
+        plans.irfft_into(spec_t[ch], out[ch], WINDOW)
+    return out
 
 
 def synthesize(spec: np.ndarray) -> np.ndarray:
     """Spectrum ``(channels, nb_bins, frames)`` → windowed frames ``(channels, frames, n_fft)``."""
-    c, bins, n = spec.shape
-    if bins != NB_BINS:
-        raise ValueError(f"spectrum has {bins} bins, expected {NB_BINS}")
-    rows = np.ascontiguousarray(spec.transpose(0, 2, 1)).reshape(c * n, NB_BINS)
-    frames = Stft.for_thread().irfft(rows).reshape(c, n, N_FFT)
-    frames *= WINDOW
-    return frames
+    if spec.shape[1] != NB_BINS:
+        raise ValueError(f"spectrum has {spec.shape[1]} bins, expected {NB_BINS}")
+    return synthesize_rows(spec.transpose(0, 2, 1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,6 +281,10 @@ class StftStream:
 
     def pull(self) -> np.ndarray:
         """All frames computable now: ``(channels, nb_bins, frames)`` complex64."""
+        return np.ascontiguousarray(self.pull_rows().transpose(0, 2, 1))
+
+    def pull_rows(self) -> np.ndarray:
+        """All frames computable now, frame-major: ``(channels, frames, nb_bins)`` complex64."""
         self._pad_edges()
         end = self._buf_start + self._buf.shape[1]  # absolute end of what is buffered
         # frame t needs the samples before t * hop + PAD, so t <= (end - PAD) / hop
@@ -256,10 +293,10 @@ class StftStream:
             last = min(last, n_frames(self._received) - 1)
         count = last - self.next_frame + 1
         if count <= 0 or (self._left_pending and not self._finished):
-            return np.zeros((self.channels, NB_BINS, 0), dtype=np.complex64)
+            return np.zeros((self.channels, 0, NB_BINS), dtype=np.complex64)
         offset = self.next_frame * HOP - PAD - self._buf_start
         windows = np.lib.stride_tricks.sliding_window_view(self._buf, N_FFT, axis=1)
-        spec = analyze(windows[:, offset : offset + count * HOP : HOP])
+        spec = analyze_rows(windows[:, offset : offset + count * HOP : HOP])
         self.next_frame += count
         keep_from = self.next_frame * HOP - PAD - self._buf_start
         if keep_from > 0:
@@ -302,22 +339,41 @@ class OverlapAdd:
     (any value for ``start_frame == 0``).
     """
 
+    SUB_FRAMES = 8  # frames synthesised and added at a time (the scratch stays in cache)
+
     def __init__(self, channels: int, start_frame: int = 0, emit_from: int = 0) -> None:
         if start_frame > 0 and emit_from < (start_frame - 1) * HOP + PAD:
             raise ValueError("emit_from is touched by frames before start_frame")
         self.channels = channels
         self.next_frame = start_frame
         self._base = start_frame * HOP  # padded index of _acc[:, 0] (a multiple of hop)
+        # preallocated accumulators, (channels, capacity) and (capacity,); only [:_len] is live
         self._acc = np.zeros((channels, 0), dtype=np.float32)
         self._wss = np.zeros(0, dtype=np.float64)
+        self._len = 0
+        self._scratch = np.empty((channels, self.SUB_FRAMES, N_FFT), dtype=np.float32)
         self._emitted = emit_from  # absolute index of the next sample to emit
 
     def push(self, spec: np.ndarray) -> np.ndarray:
         """spec ``(channels, nb_bins, frames)`` → newly completed samples ``(channels, m)``."""
-        n = spec.shape[2]
-        if n:
-            frames = synthesize(spec)  # (C, n, n_fft)
+        return self.push_rows(spec.transpose(0, 2, 1))
+
+    def push_rows(self, spec_t: np.ndarray) -> np.ndarray:
+        """Frame-major spec ``(channels, frames, nb_bins)`` → newly completed samples."""
+        self.add_rows(spec_t)
+        return self.ready()
+
+    def add_rows(self, spec_t: np.ndarray) -> None:
+        """Synthesise and add frame-major frames ``(channels, frames, nb_bins)`` without
+        emitting (call :meth:`ready` after the last batch)."""
+        n, sub = spec_t.shape[1], self.SUB_FRAMES
+        for i in range(0, n, sub):
+            k = min(sub, n - i)
+            frames = synthesize_rows(spec_t[:, i : i + k], self._scratch[:, :k])
             self._add(frames)
+
+    def ready(self) -> np.ndarray:
+        """The samples no later frame can change and not yet emitted ``(channels, m)``."""
         return self._emit(self.next_frame * HOP - PAD)
 
     def push_frames(self, frames: np.ndarray) -> np.ndarray:
@@ -330,14 +386,24 @@ class OverlapAdd:
         """End of signal of ``length`` samples: the remaining samples up to ``length``."""
         return self._emit(length)
 
+    def _reserve(self, need: int) -> None:
+        """Make ``[:need]`` live: zero the newly used part, grow the buffers if needed."""
+        if need > self._acc.shape[1]:
+            cap = max(need, 2 * self._acc.shape[1])
+            acc = np.empty((self.channels, cap), dtype=np.float32)
+            wss = np.empty(cap, dtype=np.float64)
+            acc[:, : self._len] = self._acc[:, : self._len]
+            wss[: self._len] = self._wss[: self._len]
+            self._acc, self._wss = acc, wss
+        if need > self._len:
+            self._acc[:, self._len : need] = 0.0
+            self._wss[self._len : need] = 0.0
+            self._len = need
+
     def _add(self, frames: np.ndarray) -> None:
         c, n, _ = frames.shape
         first = self.next_frame * HOP - self._base  # padded offset of the first new frame
-        need = first + (n - 1) * HOP + N_FFT
-        if need > self._acc.shape[1]:
-            grow = need - self._acc.shape[1]
-            self._acc = np.concatenate([self._acc, np.zeros((c, grow), np.float32)], axis=1)
-            self._wss = np.concatenate([self._wss, np.zeros(grow)])
+        self._reserve(first + (n - 1) * HOP + N_FFT)
         acc = self._acc[:, first : first + (n - 1 + _BLOCKS) * HOP].reshape(c, -1, HOP)
         wss = self._wss[first : first + (n - 1 + _BLOCKS) * HOP].reshape(-1, HOP)
         blocks = frames.reshape(c, n, _BLOCKS, HOP)
@@ -353,21 +419,21 @@ class OverlapAdd:
             return np.zeros((self.channels, 0), dtype=np.float32)
         lo = start + PAD - self._base  # offsets into _acc (padded coordinates)
         hi = until + PAD - self._base
-        avail = self._acc.shape[1]
+        avail = self._len
         out = np.zeros((self.channels, hi - lo), dtype=np.float32)
         a, b = max(lo, 0), min(hi, avail)
         if b > a:
             wss = self._wss[a:b]
-            ok = wss > 1e-10
-            seg = np.zeros((self.channels, b - a), dtype=np.float32)
-            seg[:, ok] = self._acc[:, a:b][:, ok] / wss[ok].astype(np.float32)
-            out[:, a - lo : b - lo] = seg
+            np.divide(self._acc[:, a:b], wss.astype(np.float32), out=out[:, a - lo : b - lo],
+                      where=wss > 1e-10)
         self._emitted = until
         # samples before both `hi` and the next frame's start are final and emitted: drop them
         drop = min(hi, avail, self.next_frame * HOP - self._base) // HOP * HOP
         if drop > 0:
-            self._acc = self._acc[:, drop:].copy()
-            self._wss = self._wss[drop:].copy()
+            keep = self._len - drop
+            self._acc[:, :keep] = self._acc[:, drop : self._len]  # overlap-safe in numpy
+            self._wss[:keep] = self._wss[drop : self._len]
+            self._len = keep
             self._base += drop
         return out
 
