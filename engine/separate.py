@@ -93,21 +93,28 @@ def make_consistent(mix: np.ndarray, stems: np.ndarray, names: tuple[str, ...]) 
     return stems
 
 
-def complete_stems(mix_t: np.ndarray, stems_t: np.ndarray, bins: int,
-                   names: tuple[str, ...]) -> np.ndarray:
+def complete_stems(mix_t: np.ndarray, stems_t: np.ndarray, bins: int, names: tuple[str, ...],
+                   residual_in_time: bool = False) -> np.ndarray:
     """Full-band stems that sum to the mixture, in place, frame-major: the engine's hot path.
 
     mix_t: ``(channels, frames, nb_bins)`` complex64; stems_t: ``(stems, channels, frames,
     nb_bins)`` complex64 whose bins ``< bins`` hold the model's estimate; its bins ``>= bins``
     are filled with the high band, then the stems are made to sum to the mixture.
+
+    ``residual_in_time``: the last stem is ``other`` and is left untouched (no high band, no
+    consistency): the caller makes it the mixture minus the other stems in the time domain,
+    which is the same sum with one stem fewer to synthesise.
     """
     n_stems, nb = stems_t.shape[0], stems_t.shape[3]
+    n_fill = n_stems - 1 if residual_in_time else n_stems
     if bins < nb:
         top = np.abs(stems_t[..., max(0, bins - HIGH_BAND_TOP_BINS) : bins]).mean(axis=3)
         total = top.sum(axis=0, keepdims=True)  # (1, channels, frames)
         share = np.where(total > _EPS, top / np.maximum(total, _EPS), np.float32(1.0 / n_stems))
-        np.multiply(share[..., None].astype(np.float32, copy=False), mix_t[None, :, :, bins:],
-                    out=stems_t[..., bins:])
+        np.multiply(share[:n_fill, ..., None].astype(np.float32, copy=False),
+                    mix_t[None, :, :, bins:], out=stems_t[:n_fill, ..., bins:])
+    if residual_in_time:
+        return stems_t
     if "other" in names:  # other + (mix - sum of stems) = mix - the other stems
         o = names.index("other")
         rest = [i for i in range(n_stems) if i != o]
@@ -144,6 +151,19 @@ class StreamSeparator:
         if not (1 <= self.overlap and self.step >= PAD // HOP):
             raise ValueError(f"overlap {self.overlap} does not fit segments of {self.frames}")
         self.max_batch = max_batch if model.batch_dynamic else 1
+        n_stems = len(self.stems)
+        # `other` (if there are other stems) is made in the time domain as the mixture minus the
+        # other stems: internally the stems are ordered with it last; _order[j] is the model's
+        # index of internal stem j
+        names = self.stems
+        self._resid = names.index("other") if "other" in names and n_stems > 1 else None
+        rest = [i for i in range(n_stems) if i != self._resid]
+        self._order = rest + ([self._resid] if self._resid is not None else [])
+        self._reordered = self._order != list(range(n_stems))
+        self._internal_names = tuple(names[i] for i in self._order)
+        self._n_synth = n_stems - 1 if self._resid is not None else n_stems
+        self._x = np.zeros((2, 0), dtype=np.float32)  # mixture samples from _x_start (other)
+        self._x_start = self._x_n = self._out_pos = 0
         self._n = 0  # frames live in the buffers below (see _alloc)
         self._mix: np.ndarray
         self._stems: np.ndarray
@@ -161,7 +181,9 @@ class StreamSeparator:
         self._next_seg = seg
         start = seg * self.step
         self._ana = StftStream(2, start)
-        self._ola = OverlapAdd(2 * len(self.stems), self._t_first, position)
+        self._ola = OverlapAdd(2 * self._n_synth, self._t_first, position)
+        self._x_start, self._x_n = self._ana.first_sample, 0
+        self._out_pos = position  # absolute sample of the next output sample
         self._mix_start = start  # absolute frame index of frame 0 of the buffers below
         self._n = 0
         self._finished = False
@@ -171,7 +193,8 @@ class StreamSeparator:
         """(Re)allocate the frame buffers for ``cap`` frames, keeping the live ones.
 
         ``_mix`` ``(channels=2, cap, nb_bins)`` complex64: the mixture spectrum, frame-major;
-        ``_stems`` ``(stems, channels=2, cap, nb_bins)`` complex64: the stems, frame-major;
+        ``_stems`` ``(stems, channels=2, cap, nb_bins)`` complex64: the stems, frame-major, in
+        the internal order (``_order``);
         bins ``< F`` accumulate the cross-faded model output, the rest is filled when final;
         ``_wsum`` ``(cap,)`` float64: the summed cross-fade weights (asserted to be one).
         """
@@ -194,7 +217,45 @@ class StreamSeparator:
         if self._finished:
             raise RuntimeError("feed() after finish(): call reset() first")
         self._ana.feed(block)
+        if self._resid is not None:
+            self._keep_mixture(block)
         return self._process(final=False)
+
+    def _keep_mixture(self, block: np.ndarray) -> None:
+        """Append ``block`` ``(2, n)`` to the time-domain mixture kept for ``other``."""
+        n = block.shape[1]
+        if self._x_n + n > self._x.shape[1]:
+            x = np.empty((2, max(self._x_n + n, 2 * self._x.shape[1])), dtype=np.float32)
+            x[:, : self._x_n] = self._x[:, : self._x_n]
+            self._x = x
+        self._x[:, self._x_n : self._x_n + n] = block
+        self._x_n += n
+
+    def _assemble(self, synth: np.ndarray) -> np.ndarray:
+        """Synthesised stems ``(2 * n_synth, m)`` → output ``(stems, 2, m)`` in model order."""
+        m = synth.shape[1]
+        parts = synth.reshape(self._n_synth, 2, m)
+        if self._resid is None:
+            return parts
+        out = np.empty((len(self.stems), 2, m), dtype=np.float32)
+        if self._reordered:
+            out[self._order[:-1]] = parts
+        else:
+            out[:-1] = parts
+        lo = self._out_pos - self._x_start
+        assert 0 <= lo and lo + m <= self._x_n, "mixture samples for `other` are missing"
+        resid = out[self._resid]
+        np.subtract(self._x[:, lo : lo + m], parts[0], out=resid)
+        for part in parts[1:]:
+            resid -= part
+        self._out_pos += m
+        drop = lo + m  # samples before the next output are no longer needed
+        if drop:
+            live = self._x_n - drop
+            self._x[:, :live] = self._x[:, drop : self._x_n]
+            self._x_n = live
+            self._x_start += drop
+        return out
 
     def finish(self) -> np.ndarray:
         """End of the mixture: the remaining separated samples ``(S, 2, m)``."""
@@ -235,8 +296,7 @@ class StreamSeparator:
             final_end = self._next_seg * self.step  # no later segment touches earlier frames
         out = self._finalize(min(final_end, end))
         if final:
-            tail = self._ola.finish(self._ana.received)
-            tail = tail.reshape(len(self.stems), 2, -1)
+            tail = self._assemble(self._ola.finish(self._ana.received))
             out = np.concatenate([out, tail], axis=2)
         return out
 
@@ -254,6 +314,8 @@ class StreamSeparator:
             batch[b, :, :, hi - lo :] = 0.0
             spans.append((j, lo, hi))
         y = self.model.run(batch)  # (batch, stems, 4, F, T)
+        if self._reordered:
+            y = y[:, self._order]
         for b, (j, lo, hi) in enumerate(spans):
             w = segment_weights(self.frames, self.overlap, first=j == 0)[: hi - lo]
             # frames [lo, mid) already hold the previous segment's fade-out: add; the rest is new
@@ -271,7 +333,7 @@ class StreamSeparator:
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
         n = until - self._mix_start
-        n_stems = len(self.stems)
+        n_stems, n_synth = len(self.stems), self._n_synth
         if n <= 0:
             return np.zeros((n_stems, 2, 0), dtype=np.float32)
         skip = max(0, min(n, self._t_first - self._mix_start))  # pre-roll frames: not output
@@ -280,9 +342,10 @@ class StreamSeparator:
         for i in range(skip, n, FINAL_CHUNK):
             k = min(FINAL_CHUNK, n - i)
             spec = self._stems[:, :, i : i + k]  # (stems, 2, k, nb_bins) view
-            complete_stems(self._mix[:, i : i + k], spec, self.bins, self.stems)
-            self._ola.add_rows(spec.reshape(n_stems * 2, k, NB_BINS))
-        out = self._ola.ready().reshape(n_stems, 2, -1)
+            complete_stems(self._mix[:, i : i + k], spec, self.bins, self._internal_names,
+                           residual_in_time=self._resid is not None)
+            self._ola.add_rows(spec[:n_synth].reshape(n_synth * 2, k, NB_BINS))
+        out = self._assemble(self._ola.ready())
         live = self._n - n  # frames kept for later segments: moved to the front
         if live:
             self._mix[:, :live] = self._mix[:, n : self._n]
