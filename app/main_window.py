@@ -449,6 +449,7 @@ class MainWindow(QMainWindow):
         for s, strip in self.strips.strips.items():
             peak, rms = levels.get(s, (0.0, 0.0))
             strip.meter.set_levels(peak, rms)
+        self.transport.show_master_level(*levels.get("master", (0.0, 0.0)))
         self.sources.show_source(st.source)
         if self.strips.isVisible() != (
             self.controller.models["A"] is not None or st.source == "reference"

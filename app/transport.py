@@ -1,24 +1,30 @@
-"""Transport bar: play/pause, stop, position slider with elapsed/total time, loop, master gain.
+"""Transport bar: play/pause, stop, position slider with elapsed/total time, loop, master gain
+with the master level meter under the master fader.
 
-GUI thread. Emits what the user asked; ``show_status`` paints what the engine reports.
+GUI thread. Emits what the user asked; ``show_status`` and ``show_master_level`` paint what the
+engine reports.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
     QStyle,
+    QVBoxLayout,
     QWidget,
 )
 
+from app.meters import LevelMeter
 from app.mixstate import db_to_fader, fader_to_db, format_db
 from app.timefmt import format_time
 
 SLIDER_SCALE = 100  # slider units per second
+MASTER_METER_COLOUR = "#6fcf97"
 
 
 class TransportBar(QWidget):
@@ -51,6 +57,12 @@ class TransportBar(QWidget):
         self.master.setValue(db_to_fader(0.0))
         self.master.setFixedWidth(120)
         self.master.setToolTip("Master gain")
+        self.master_meter = LevelMeter(
+            QColor(MASTER_METER_COLOUR), orientation=Qt.Orientation.Horizontal
+        )
+        self.master_meter.setFixedWidth(120)
+        self.master_meter.setFixedHeight(6)
+        self.master_meter.setToolTip("Master level: RMS (solid), peak (light), held peak (line)")
         self.master_label = QLabel(format_db(0.0))
         self.master_label.setObjectName("time")
         self.master_label.setMinimumWidth(70)
@@ -70,7 +82,12 @@ class TransportBar(QWidget):
         master_name = QLabel("Master")
         master_name.setObjectName("dim")
         lay.addWidget(master_name)
-        lay.addWidget(self.master)
+        master_box = QVBoxLayout()
+        master_box.setContentsMargins(0, 0, 0, 0)
+        master_box.setSpacing(1)
+        master_box.addWidget(self.master)
+        master_box.addWidget(self.master_meter)
+        lay.addLayout(master_box)
         lay.addWidget(self.master_label)
 
         self.play_button.clicked.connect(self.play_pause)
@@ -109,6 +126,10 @@ class TransportBar(QWidget):
             self.position.blockSignals(True)
             self.position.setValue(int(position_s * SLIDER_SCALE))
             self.position.blockSignals(False)
+
+    def show_master_level(self, peak: float, rms: float) -> None:
+        """Linear peak and RMS of what was played (``EngineStatus.levels["master"]``)."""
+        self.master_meter.set_levels(peak, rms)
 
     def set_loop_checked(self, on: bool) -> None:
         self.loop_button.blockSignals(True)

@@ -1,8 +1,10 @@
 """Audio output: the sounddevice stream, device listing, and a paced device-less output.
 
-Runs on the GUI / main thread (opening, starting, stopping); the stream's callback runs on
-PortAudio's thread. ``DeviceError`` (one line) is raised when PortAudio is missing, when there
-is no output device, or when the chosen one cannot be opened.
+Runs on the GUI / main thread (listing devices, stopping, closing) and on the helper thread of
+:class:`OutputOpener` ("stemplay-output"), which initialises PortAudio, opens and starts the
+stream, so the GUI never waits for the device (that takes 0.5–1.3 s on a busy machine). The
+stream's callback runs on PortAudio's thread. ``DeviceError`` (one line) is raised when
+PortAudio is missing, when there is no output device, or when the chosen one cannot be opened.
 
 ``device="null"`` gives :class:`NullOutput`: a thread that pulls the callback at real-time pace
 (or as fast as possible with ``pace=0``) without any sound card. The bench and the tests use it;
@@ -12,6 +14,7 @@ what it "plays" can be captured.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -227,6 +230,98 @@ class NullOutput:
     @property
     def latency_s(self) -> float:
         return self.blocksize / SAMPLE_RATE
+
+
+class OutputOpener:
+    """An :class:`Output` opened and started on a helper thread ("stemplay-output").
+
+    ``factory`` (e.g. ``lambda: open_output(...)``) runs on that thread as soon as the opener
+    is made; :meth:`request_start` never waits: the stream starts once it is open. A failure
+    is kept as :attr:`error` (a :class:`DeviceError`, one line). :meth:`wait` blocks until the
+    output is open (CLI, tests) and raises that error.
+    """
+
+    def __init__(self, factory: Callable[[], Output]) -> None:
+        self._factory = factory
+        # Written by the helper thread before ``_opened`` is set; read by anyone after it.
+        self.output: Output | None = None
+        self.error: DeviceError | None = None
+        # Written by the helper thread, read by anyone: the stream has been started.
+        self.started = False
+        # Commands for the helper thread ("start", "close"), put by the GUI thread.
+        self._commands: queue.Queue[str] = queue.Queue()
+        self._opened = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stemplay-output", daemon=True)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        """Opening has finished (successfully or not)."""
+        return self._opened.is_set()
+
+    @property
+    def failed(self) -> bool:
+        return self._opened.is_set() and self.error is not None
+
+    def _run(self) -> None:
+        try:
+            self.output = self._factory()
+        except DeviceError as err:
+            self.error = err
+        except Exception as err:  # PortAudio misbehaving is a device problem for the user
+            log.exception("opening the audio output failed")
+            self.error = DeviceError(f"cannot open the audio output: {err}".splitlines()[0])
+        finally:
+            self._opened.set()
+        while True:
+            cmd = self._commands.get()
+            if cmd == "close":
+                if self.output is not None:
+                    self.output.stop()
+                    self.output.close()
+                return
+            if self.output is None or self.error is not None:
+                continue
+            try:
+                if cmd == "start":
+                    self.output.start()
+                    self.started = True
+                elif cmd == "stop":
+                    self.output.stop()
+                    self.started = False
+            except Exception as err:  # noqa: BLE001 - reported through ``error``
+                msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+                self.error = DeviceError(f"cannot {cmd} the audio output: {msg}")
+
+    def request_start(self) -> None:
+        """Start the stream as soon as it is open (returns at once)."""
+        self._commands.put("start")
+
+    def wait(self, timeout: float = 10.0) -> Output:
+        """Block until the output is open; DeviceError when it cannot be (or takes too long)."""
+        if not self._opened.wait(timeout):
+            raise DeviceError(f"the audio output did not open within {timeout:g} s")
+        if self.error is not None:
+            raise self.error
+        assert self.output is not None
+        return self.output
+
+    def start(self) -> None:
+        self.request_start()
+
+    def stop(self) -> None:
+        """Stop the stream (on the helper thread; returns at once)."""
+        self._commands.put("stop")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop and close the output on the helper thread, waiting at most ``timeout`` for it
+        (0: return at once; an opening in progress is closed as soon as it is open)."""
+        self._commands.put("close")
+        self._thread.join(timeout)
+
+    @property
+    def latency_s(self) -> float:
+        return self.output.latency_s if self.output is not None else 0.0
 
 
 def open_output(

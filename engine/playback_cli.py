@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from engine.config import DEFAULT_STEMS
-from engine.errors import StemplayError
+from engine.errors import DeviceError, StemplayError
 
 #: How often ``play`` polls the engine (seconds).
 POLL_S = 0.05
@@ -29,7 +29,7 @@ class UsageError(StemplayError):
     """A bad option value (unknown stem name, malformed --gain)."""
 
 
-def _fail(err: BaseException, code: int = 1) -> int:
+def _fail(err: BaseException | str, code: int = 1) -> int:
     print(f"stemplay: error: {err}", file=sys.stderr)
     return code
 
@@ -71,6 +71,13 @@ def play_command(args: argparse.Namespace) -> int:
         gains = parse_gains(getattr(args, "gain", None))
         model = getattr(args, "model", None)
         engine = Engine(EngineConfig(device=device, model=model or DEFAULT_MODEL))
+        device_error: DeviceError | None = None
+        try:
+            # The device opens on a helper thread; sounddevice silences stderr (fd 2) while
+            # PortAudio starts, so let that finish before any line is printed.
+            engine.wait_output()
+        except DeviceError as err:
+            device_error = err  # reported after the options are checked
         if model is None and engine.status().error:
             print(f"stemplay: warning: {engine.status().error}", file=sys.stderr)
         st = engine.status()
@@ -101,12 +108,16 @@ def play_command(args: argparse.Namespace) -> int:
         if start:
             engine.seek(start)
         end = start + float(duration) if duration is not None else math.inf
+        if device_error is not None:
+            raise device_error
         engine.play()
         while True:
             time.sleep(POLL_S)
             st = engine.status()
             if st.finished or st.position_s >= end:
                 break
+            if not st.playing and st.error:  # the device failed while playing
+                return _fail(st.error)
         latency = engine._output.latency_s if engine._output is not None else 0.0
         time.sleep(min(latency, 0.5))  # let the device play out what it holds
         if st.error:

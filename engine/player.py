@@ -1,8 +1,7 @@
 """The ``Engine`` facade: what the GUI and ``stemplay play`` use to play and mix a song.
 
 Runs on the GUI / main thread. It owns a :class:`~engine.mixer.Mixer` (whose ``callback`` runs
-on the audio thread), a :class:`~engine.worker.Worker` thread and, once ``play()`` is called,
-the output stream. Every method returns within a few ms except ``open`` and ``set_model``,
+on the audio thread), a :class:`~engine.worker.Worker` thread and the output stream. Every method returns within a few ms except ``open`` and ``set_model``,
 which validate their argument (decode the header, load the ONNX model).
 
 Mixer settings reach the callback as a new frozen :class:`~engine.mixer.MixSettings` swapped
@@ -10,8 +9,13 @@ by reference; a seek bumps the generation (``Mixer.seek_request``) and hands the
 :class:`~engine.worker.Timeline`. ``status()`` only reads published values: cheap enough for a
 30 Hz poll.
 
-Without an output device the engine still opens, separates and reports status; only
-``play()`` raises :class:`~engine.errors.DeviceError`. ``device="null"`` plays into a paced
+The output device is opened on a helper thread as soon as the engine is made
+(:class:`~engine.output.OutputOpener`): initialising PortAudio and opening the stream take
+0.5–1.3 s on a busy machine, and ``play()`` must only flip state. ``play()`` raises
+:class:`~engine.errors.DeviceError` when the device is already known to be unusable; when that
+is found out after ``play()``, playback stops and ``status().error`` says why (once).
+``wait_output()`` blocks until the device is open (the CLI). Without an output device the
+engine still opens, separates and reports status. ``device="null"`` plays into a paced
 device-less output (bench, tests).
 """
 
@@ -27,7 +31,7 @@ from typing import Any, Self
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import DecodeError, ModelError
 from engine.mixer import SOURCES, Mixer, MixSettings
-from engine.output import Output, open_output
+from engine.output import Output, OutputOpener, open_output
 from engine.worker import SLOTS, OpenTrack, Timeline, Worker, start_timeline
 
 log = logging.getLogger(__name__)
@@ -81,13 +85,16 @@ class Engine:
         self.mixer = Mixer()
         self.worker = Worker(self.mixer, self.config.ahead_s)
         self.worker.start()
+        # GUI thread only. An OutputOpener (opening on its helper thread) or an attached output.
         self._output: Output | None = None
+        self._open_output()
         self._info: Any = None  # TrackInfo
         self._generation = 0
         self._seek_target = 0  # track sample of the last seek (shown until it takes effect)
         self._loop: tuple[int, int] | None = None
         self._models: dict[str, Any] = {slot: None for slot in SLOTS}
         self._error: str | None = None
+        self._device_error: str | None = None  # the output failed after play() (GUI thread)
         self.mixer.settings = MixSettings(source="A")
         self._load_default_model()
 
@@ -158,24 +165,43 @@ class Engine:
         if self._info is None:
             raise DecodeError("no song is open")
 
+    def _open_output(self) -> None:
+        """Begin opening the configured device on the output helper thread (returns at once)."""
+        cfg = self.config
+        callback = self.mixer.callback
+        self._output = OutputOpener(
+            lambda: open_output(cfg.device, cfg.blocksize, cfg.latency, callback)
+        )
+
     def play(self) -> None:
-        """Start or resume; DeviceError when there is no usable output device."""
+        """Start or resume at once (the stream starts as soon as the device is open).
+
+        DeviceError when the output device is already known to be unusable.
+        """
         self._require_track()
-        if self._output is None:
-            self._output = open_output(
-                self.config.device,
-                self.config.blocksize,
-                self.config.latency,
-                self.mixer.callback,
-            )
+        out = self._output
+        if out is None:
+            self._open_output()
+            out = self._output
+        assert out is not None
+        if isinstance(out, OutputOpener) and out.failed:
+            assert out.error is not None
+            raise out.error
         if self.mixer.finished:
             self.seek(0.0)
         self.mixer.play_request = True
-        self._output.start()
+        out.start()  # an OutputOpener only queues the start
+
+    def wait_output(self, timeout: float = 10.0) -> None:
+        """Block until the output device is open (CLI, tests); DeviceError when it cannot be."""
+        if isinstance(self._output, OutputOpener):
+            self._output.wait(timeout)
 
     def attach_output(self, output: Output) -> None:
         """Play into ``output`` (e.g. a capturing ``NullOutput`` around ``mixer.callback``)."""
-        if self._output is not None:
+        if isinstance(self._output, OutputOpener):
+            self._output.close(timeout=0.0)  # the helper thread closes it once it is open
+        elif self._output is not None:
             self._output.close()
         self._output = output
 
@@ -240,6 +266,11 @@ class Engine:
 
     def status(self) -> EngineStatus:
         mixer = self.mixer
+        out = self._output
+        if isinstance(out, OutputOpener) and out.failed and mixer.play_request:
+            # The device failed after play() returned: stop, and say why (once).
+            mixer.play_request = False
+            self._device_error = str(out.error)
         settings = mixer.settings
         sources = mixer.sources
         heard = mixer.heard
@@ -278,7 +309,7 @@ class Engine:
             levels=levels,
             has_reference="reference" in sources,
             separated=heard != "mix",
-            error=self.worker.error or self._error,
+            error=self._device_error or self.worker.error or self._error,
             finished=bool(mixer.finished),
             loop=loop,
             track=self._info,
@@ -293,8 +324,9 @@ class Engine:
         self.mixer.play_request = False
         if self._output is not None:
             try:
-                self._output.stop()
-                self._output.close()
+                if not isinstance(self._output, OutputOpener):
+                    self._output.stop()
+                self._output.close()  # an OutputOpener stops and closes on its thread
             except Exception as err:  # noqa: BLE001 - closing must not fail the caller
                 log.warning("closing the output: %s", err)
             self._output = None

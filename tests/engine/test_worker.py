@@ -224,7 +224,9 @@ def test_no_output_device_play_raises_but_export_works(files, tmp_path) -> None:
     try:
         eng.set_model("A", files["model"])
         eng.open(files["song"])
-        with pytest.raises(DeviceError) as err:
+        with pytest.raises(DeviceError):  # the device opens on a helper thread: wait for it
+            eng.wait_output()
+        with pytest.raises(DeviceError) as err:  # then play() knows, and says so
             eng.play()
         assert "\n" not in str(err.value)
         st = eng.status()  # status still works offline
