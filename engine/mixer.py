@@ -326,7 +326,7 @@ class Mixer:
             if mix_ring.at_eof(gen, pos + m):
                 if m == 0:
                     self.finished = True
-            elif self._started:
+            elif self._started and not seeking:  # a seek emptied the rings: not a dropout
                 self.underruns += 1
         if m == 0:  # nothing to play: waiting for the first samples, an underrun or the end
             out.fill(0.0)
