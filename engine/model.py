@@ -101,9 +101,14 @@ def _session(path: Path, threads: int, want_cuda: bool):
     ort = _ort()
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one chain of ops: no inter-op pool
+    opts.inter_op_num_threads = 1
     if threads > 0:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads = threads  # else onnxruntime's default: the physical cores
+    # idle intra-op threads sleep instead of spinning: on a small CPU the spinning steals the
+    # time the worker's STFT, the other slot and the GUI need between two model runs
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     available = ort.get_available_providers()
     providers = ["CPUExecutionProvider"]
     if want_cuda and not _cuda_broken and "CUDAExecutionProvider" in available:
