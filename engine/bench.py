@@ -12,6 +12,8 @@ wrapped to timestamp what it outputs. How each figure is measured:
 * ``first_separated_ms`` / ``seek_separated_ms``: from ``play()`` (resp. ``seek()`` to the
   middle while playing) to the first callback block where the stems, not the plain mix, are
   heard. ``seek_first_sound_ms``: from ``seek()`` to the first sound at the new position.
+  ``near_seek_separated_ms``: the same for a seek 2 s forward once 4 s are separated ahead
+  (inside audio already separated: reused, not re-separated).
 * ``gain_change_ms``: from ``set_gain_db()`` to the end of the callback block that completes
   the ramp to the new gain (the ramp spans one block), averaged over several changes.
 * ``peak_rss_mb_10min`` / ``peak_rss_mb_60min``: peak resident memory of a fresh process that
@@ -147,6 +149,12 @@ def measure_playback(song: Path, model_path: str) -> dict[str, Any]:
         _wait(lambda: probe.first_separated is not None, 30)
         res["seek_first_sound_ms"] = _ms(t0, probe.first_sound)
         res["seek_separated_ms"] = _ms(t0, probe.first_separated)
+        _wait(lambda: eng.status().ahead_s >= 4.0, 30)
+        t0 = time.perf_counter()
+        eng.seek(eng.status().position_s + 2.0)
+        probe.reset(eng.mixer.seek_request[0])
+        _wait(lambda: probe.first_separated is not None, 30)
+        res["near_seek_separated_ms"] = _ms(t0, probe.first_separated)
         delays = []
         for i in range(8):
             time.sleep(0.13)

@@ -13,9 +13,17 @@ ring. A seek starts a new generation (the rings are emptied and the callback dro
 left of the old one); setting or clearing a loop while playing appends a piece at a stream
 position far enough ahead of the playhead and truncates the rings there.
 
+Seek: when the new position lies inside audio already in the rings (a short seek forward or
+back, the start of a loop already written after its wrap) and the old timeline goes on from
+there exactly as the new one does, the rings keep that audio, shifted to the new generation
+(:func:`reuse_point`); the writers carry on from where they were and nothing is re-separated.
+Otherwise every ring restarts empty at the new position.
+
 Scheduling: the plain mix first (so the first sound comes at once), then whichever stem
 source (slot A, slot B, reference) is least far ahead, until every ring is ``ahead_s`` seconds
-ahead of the playhead.
+ahead of the playhead. While the source being heard has less than ``URGENT_S`` ahead (after a
+seek, a model change), it alone is fed and the mix is kept only ``MIX_FIRST_S`` ahead, so the
+first separated segment at the new position is not slowed by work that can wait.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ REWRITE_MARGIN_S = 0.25
 RING_SLACK_S = 1.0
 #: The mix is filled first up to this many seconds before separation starts.
 MIX_FIRST_S = 1.0
+#: The heard source is "urgent" (fed alone) while it is less than this far ahead (seconds).
+URGENT_S = 1.0
 
 SLOTS = ("A", "B")
 
@@ -112,6 +122,36 @@ class Timeline:
         """This timeline with a new piece from stream ``s`` on (same track position there)."""
         kept = tuple(p for p in self.pieces if p.stream < s)
         return Timeline(self.generation, self.frames, (*kept, Piece(s, self.track_at(s), loop)))
+
+
+def divergence(old: Timeline, at: int, new: Timeline, horizon: int) -> int | None:
+    """First offset ``k < horizon`` where ``old`` from stream ``at + k`` and ``new`` from stream
+    ``k`` map to different track positions (or one ends and the other not); None if none."""
+    k = 0
+    while k < horizon:
+        t1, r1 = old.run_at(at + k)
+        t2, r2 = new.run_at(k)
+        if t1 != t2 or (r1 <= 0) != (r2 <= 0):
+            return k
+        if r1 <= 0:
+            return None  # both at the end of the track
+        k += min(r1, r2)  # both runs are linear from the same track position
+    return None
+
+
+def reuse_point(old: Timeline, new: Timeline, lo: int, hi: int) -> int | None:
+    """Smallest stream position ``a`` in ``[lo, hi)`` where ``old`` plays the track position
+    at which ``new`` starts (``new.run_at(0)``), or None."""
+    target = new.run_at(0)[0]
+    s = lo
+    while s < hi:
+        t, run = old.run_at(s)
+        if run <= 0:
+            return None
+        if t <= target < t + run and s + (target - t) < hi:
+            return s + (target - t)
+        s += run
+    return None
 
 
 def start_timeline(
@@ -513,10 +553,73 @@ class Worker(threading.Thread):
         self._seek(timeline)
 
     def _seek(self, timeline: Timeline) -> None:
+        old = self.timeline
         self.timeline = timeline
-        for w in self._writers():
-            w.restart(timeline.generation, 0)
+        kept = self._reuse(old, timeline) if old is not None else None
+        if kept is None:
+            for w in self._writers():
+                w.restart(timeline.generation, 0)
         self._publish()
+
+    def _heard_writer(self) -> _Writer | None:
+        heard = self.mixer.settings.source
+        if heard == "mix":
+            return self._mix
+        if heard == "reference":
+            return self._ref
+        w = self._slots.get(heard)
+        return w if isinstance(w, SeparatorWriter) else None
+
+    def _reuse(self, old: Timeline, new: Timeline) -> int | None:
+        """Keep what the rings hold from the new position on (see the module docstring).
+
+        Returns the old stream position that became position 0, or None (nothing kept: the
+        caller restarts every writer).
+        """
+        heard = self._heard_writer()
+        if heard is None or self._mix is None:
+            return None
+        lo, hi = 0, None
+        for ring in (self._mix.ring, heard.ring):
+            gen, start, end, _eof = ring.state
+            if gen != old.generation:
+                return None
+            lo = max(lo, start)
+            hi = end if hi is None else min(hi, end)
+        assert hi is not None
+        at = reuse_point(old, new, lo, hi)
+        if at is None:
+            return None
+        # Rings (and writers' pending or in-flight output) reach at most this far past `at`.
+        horizon = 2 * self.capacity
+        cut = divergence(old, at, new, horizon)
+        for w in self._writers():
+            if not self._shift(w.ring, old.generation, at, new.generation, cut):
+                w.restart(new.generation, 0)
+        if cut is not None:
+            self._cut_writers(cut)
+        log.debug("seek: kept %d samples already separated", hi - at)
+        return at
+
+    @staticmethod
+    def _shift(ring: StemRing, old_gen: int, at: int, new_gen: int, cut: int | None) -> bool:
+        """Move ``ring``'s samples from stream ``at`` on to position 0 of ``new_gen``.
+
+        The writer's state (decoder position, separator, pending output) stays valid: the
+        ring's end still follows the same track position. False when there is nothing to keep.
+        """
+        gen, start, end, eof = ring.state
+        if gen != old_gen or not start <= at < end:
+            return False
+        n = end - at
+        keep = np.empty((ring.stems, n, ring.channels), dtype=np.float32)  # (stems, n, channels)
+        if ring.read_into(keep, gen, at) < n:
+            return False
+        ring.reset(new_gen, 0)
+        ring.write(keep.transpose(0, 2, 1))
+        if eof != NO_EOF and (cut is None or cut > n):
+            ring.mark_eof()
+        return True
 
     def _model(self, slot: str, model: Any | None) -> None:
         old = self._slots.get(slot)
@@ -580,8 +683,11 @@ class Worker(threading.Thread):
                 new = tl.rewritten(pos + margin, loop)
         else:
             new = tl.rewritten(pos + margin, None)
-        cut = new.pieces[-1].stream
         self.timeline = new
+        self._cut_writers(new.pieces[-1].stream)
+
+    def _cut_writers(self, cut: int) -> None:
+        """The timeline changed from stream ``cut`` on: forget what the writers made past it."""
         for w in self._writers():
             if w.ring.end > cut:
                 w.ring.truncate(cut)
@@ -621,7 +727,20 @@ class Worker(threading.Thread):
         if mix.wants(min(self.ahead, int(MIX_FIRST_S * SAMPLE_RATE))):
             return mix.step(tl)
         heard = self.mixer.settings.source
-        candidates = [w for w in self._writers()[1:] if w.wants(self.ahead)]
+        heard_w = self._heard_writer()
+        urgent = (
+            heard_w is not None
+            and heard_w is not mix
+            and heard_w.ring.eof == NO_EOF
+            and heard_w.ring.ahead() < int(URGENT_S * SAMPLE_RATE)
+        )
+        if urgent:
+            # The stems being heard are (nearly) dry (a seek, a new model): feed them alone and
+            # keep the mix only MIX_FIRST_S ahead until they are URGENT_S ahead again.
+            assert heard_w is not None
+            candidates = [heard_w] if heard_w.wants(self.ahead) else []
+        else:
+            candidates = [w for w in self._writers()[1:] if w.wants(self.ahead)]
         candidates.sort(key=lambda w: (w.ring.ahead(), 0 if w.name == heard else 1))
         for w in candidates:
             if isinstance(w, SeparatorWriter):
@@ -638,7 +757,7 @@ class Worker(threading.Thread):
                 return w.step(tl)
             except StemplayError as err:
                 return self._writer_failed(w, err)
-        if mix.wants(self.ahead):
+        if not urgent and mix.wants(self.ahead):
             return mix.step(tl)
         return False
 
