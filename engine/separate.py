@@ -322,13 +322,19 @@ class StreamSeparator:
             mid = lo + int(np.count_nonzero(self._wsum[lo:hi] > 0.0))
             self._wsum[lo:hi] += w
             w32 = w.astype(np.float32)[:, None]  # (frames, 1): broadcast over bins
-            yt = y[b].transpose(0, 1, 3, 2)  # (stems, 4, k, F) view of the model output
-            dst = self._stems[:, :, lo:hi, :f]  # (stems, 2, k, F)
-            k = hi - lo
-            for part, src in ((dst.real, yt[:, 0::2, :k]), (dst.imag, yt[:, 1::2, :k])):
-                if mid > lo:
-                    part[:, :, : mid - lo] += src[:, :, : mid - lo] * w32[: mid - lo]
-                np.multiply(src[:, :, mid - lo :], w32[mid - lo :], out=part[:, :, mid - lo :])
+            k, d = hi - lo, mid - lo
+            # bins needed: all modelled ones of the synthesised stems; of `other` (made in time)
+            # only the top ones that share out the high band
+            groups = [(slice(0, self._n_synth), 0)]
+            if self._resid is not None and f < NB_BINS:
+                groups.append((slice(self._n_synth, None), max(0, f - HIGH_BAND_TOP_BINS)))
+            for sl, f0 in groups:
+                yt = y[b, sl, :, f0:f, :k].transpose(0, 1, 3, 2)  # (stems, 4, k, F') view
+                dst = self._stems[sl, :, lo:hi, f0:f]  # (stems, 2, k, F')
+                for part, src in ((dst.real, yt[:, 0::2]), (dst.imag, yt[:, 1::2])):
+                    if d > 0:
+                        part[:, :, :d] += src[:, :, :d] * w32[:d]
+                    np.multiply(src[:, :, d:], w32[d:], out=part[:, :, d:])
 
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
