@@ -7,7 +7,7 @@ took the most time. Built for comparing engine changes on a shared, noisy machin
 compare CPU factors, repeat.
 
     .venv/bin/python benchmarks/separation_speed.py --model /tmp/tiny.onnx [--slots 2]
-        [--seconds 60] [--repeats 5] [--block 16384] [--profile]
+        [--seconds 60] [--repeats 5] [--block 16384] [--threads N] [--profile]
 
 A tiny band-split model (``tests/tinymodels.py``) measures the engine's own overhead (decode
 excluded: the song is decoded once up front); ``benchmarks/standin_model.py`` writes a model of
@@ -54,11 +54,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--block", type=int, default=16384, help="samples per feed (worker: 16384)")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: auto)")
     p.add_argument("--profile", action="store_true", help="print the top functions (cProfile)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stemplay-speed-") as tmp:
         audio = read_all(make_song(Path(tmp) / "song.wav", args.seconds))
-    seps = [StreamSeparator(load_model(args.model)) for _ in range(args.slots)]
+    seps = [StreamSeparator(load_model(args.model, threads=args.threads))
+            for _ in range(args.slots)]
     run_once(seps, audio[:, : 8 * args.block], args.block)  # FFTW plans, first model run
     seconds = audio.shape[1] / SAMPLE_RATE
     prof = cProfile.Profile() if args.profile else None
