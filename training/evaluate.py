@@ -150,9 +150,11 @@ def score_track(track: Track, est: np.ndarray, kind: str, names: tuple[str, ...]
 
 def evaluate(model_path: str, data: Path, tracks: int | None = None,
              seconds: float | None = None, bss: bool = True, threads: int = 0,
-             references: bool = True) -> tuple[Scores, tuple[str, ...], list[str], str]:
+             references: bool = True, model_row: bool = True,
+             ) -> tuple[Scores, tuple[str, ...], list[str], str]:
     """Score ``model_path`` on every track of ``data``. Returns (scores, stem names, track
-    names, model description)."""
+    names, model description). ``references``: also the floor and oracle rows; ``model_row``
+    False: only those (the model then only names the stems) — they do not depend on it."""
     from engine.model import load_model
     from engine.separate import separate
 
@@ -166,12 +168,13 @@ def evaluate(model_path: str, data: Path, tracks: int | None = None,
     done = []
     for folder in folders:
         track = load_track(folder, names, seconds)
-        separate(model, track.mix[:, : 4 * SAMPLE_RATE])  # warm-up (plans, session arenas)
-        start = time.perf_counter()
-        est = separate(model, track.mix)
-        scores.wall += time.perf_counter() - start
         scores.seconds += track.mix.shape[1] / SAMPLE_RATE
-        score_track(track, est, "model", names, scores, bss)
+        if model_row:
+            separate(model, track.mix[:, : 4 * SAMPLE_RATE])  # warm-up (plans, arenas)
+            start = time.perf_counter()
+            est = separate(model, track.mix)
+            scores.wall += time.perf_counter() - start
+            score_track(track, est, "model", names, scores, bss)
         if references:
             floor = np.repeat(track.mix[None], len(names), axis=0)
             score_track(track, floor, "mixture", names, scores, bss)
@@ -214,15 +217,16 @@ def table(values: dict[str, dict[str, list[float]]], names: tuple[str, ...], how
 
 def report(scores: Scores, names: tuple[str, ...], tracks: list[str], desc: str,
            data: Path, bss: bool) -> str:
-    speed = scores.seconds / max(scores.wall, 1e-9)
     parts = [f"### {desc} on {data} ({len(tracks)} tracks, {scores.seconds:.0f} s of audio)", ""]
     if bss:
         parts += ["SDR (dB), BSS-Eval v4 (museval), median over 1 s windows, median over tracks:",
                   "", table(scores.bss, names, "median"), ""]
     parts += ["Global SDR (dB) over each whole track, mean over tracks:", "",
-              table(scores.glob, names, "mean"), "",
-              (f"Speed: {speed:.1f}x real time (real-time factor {1 / speed:.3f}) for "
-               "separation through engine.separate on this machine's CPU."), ""]
+              table(scores.glob, names, "mean"), ""]
+    if scores.wall > 0:
+        speed = scores.seconds / scores.wall
+        parts += [(f"Speed: {speed:.1f}x real time (real-time factor {1 / speed:.3f}) for "
+                   "separation through engine.separate on this machine's CPU."), ""]
     return "\n".join(parts)
 
 
@@ -240,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip museval (global SDR only; much faster)")
     parser.add_argument("--no-references", action="store_true",
                         help="skip the mixture floor and oracle rows")
+    parser.add_argument("--references-only", action="store_true",
+                        help="only the floor and oracle rows (the model only names the stems)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX threads (0: default)")
     parser.add_argument("--json", type=Path, default=None, help="also write raw scores here")
     args = parser.parse_args(argv)
@@ -247,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scores, names, tracks, desc = evaluate(
             args.model, args.data, args.tracks, args.seconds, not args.no_bss, args.threads,
-            not args.no_references,
+            not args.no_references, not args.references_only,
         )
     except StemplayError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -257,5 +263,6 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "model": desc, "data": str(args.data), "tracks": tracks, "bss_v4": scores.bss,
             "global": scores.glob, "seconds": scores.seconds, "wall_s": scores.wall,
+            "seconds_per_track": args.seconds,
         }, indent=1))
     return 0
