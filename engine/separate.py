@@ -169,6 +169,7 @@ class StreamSeparator:
         self._stems: np.ndarray
         self._wsum: np.ndarray
         self._alloc(self.frames + self.step + INITIAL_SPARE_FRAMES)
+        self._batch = np.empty((1, 4, self.bins, self.frames), dtype=np.float32)  # model input
         self.reset(0)
 
     def reset(self, position: int) -> int:
@@ -302,7 +303,9 @@ class StreamSeparator:
 
     def _run_segments(self, segs: list[int]) -> None:
         f = self.bins
-        batch = np.empty((len(segs), 4, f, self.frames), dtype=np.float32)
+        if self._batch.shape[0] < len(segs):
+            self._batch = np.empty((len(segs), 4, f, self.frames), dtype=np.float32)
+        batch = self._batch[: len(segs)]  # reused: a fresh 3 MB array costs page faults
         spans = []
         for b, j in enumerate(segs):
             lo = j * self.step - self._mix_start
@@ -323,6 +326,9 @@ class StreamSeparator:
             self._wsum[lo:hi] += w
             w32 = w.astype(np.float32)[:, None]  # (frames, 1): broadcast over bins
             k, d = hi - lo, mid - lo
+            # [d, k) is new: [d, e) a plain copy where the weight is one, [e, k) the fade-out
+            ones = np.flatnonzero(w[d:] != 1.0)
+            e = d + (int(ones[0]) if ones.size else k - d)
             # bins needed: all modelled ones of the synthesised stems; of `other` (made in time)
             # only the top ones that share out the high band
             groups = [(slice(0, self._n_synth), 0)]
@@ -334,7 +340,8 @@ class StreamSeparator:
                 for part, src in ((dst.real, yt[:, 0::2]), (dst.imag, yt[:, 1::2])):
                     if d > 0:
                         part[:, :, :d] += src[:, :, :d] * w32[:d]
-                    np.multiply(src[:, :, d:], w32[d:], out=part[:, :, d:])
+                    part[:, :, d:e] = src[:, :, d:e]
+                    np.multiply(src[:, :, e:], w32[e:], out=part[:, :, e:])
 
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
