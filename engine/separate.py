@@ -238,6 +238,8 @@ class StreamSeparator:
         parts = synth.reshape(self._n_synth, 2, m)
         if self._resid is None:
             return parts
+        if m == 0:  # nothing (e.g. a reset at or past the end of the mixture)
+            return np.zeros((len(self.stems), 2, 0), dtype=np.float32)
         out = np.empty((len(self.stems), 2, m), dtype=np.float32)
         if self._reordered:
             out[self._order[:-1]] = parts

@@ -323,8 +323,10 @@ class StftStream:
             avail = self._buf.shape[1]
             if avail >= PAD + 1:
                 right = self._buf[:, avail - PAD - 1 : avail - 1][:, ::-1]
-            else:  # only reachable when nothing after the stream start is wanted
+            elif avail:  # only reachable when nothing after the stream start is wanted
                 right = np.pad(self._buf, ((0, 0), (0, PAD)), mode="edge")[:, avail:]
+            else:  # a stream started past the end of the signal: nothing to reflect
+                right = np.zeros((self.channels, PAD), dtype=np.float32)
             self._buf = np.concatenate([self._buf, right], axis=1)
             self._right_padded = True
 

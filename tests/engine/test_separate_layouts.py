@@ -58,3 +58,18 @@ def test_huge_and_tiny_feeds_equal_offline(tmp_path: Path, music: np.ndarray) ->
     tail = np.concatenate(parts, axis=2)
     assert tail.shape == (4, 2, 20000)
     assert np.abs(tail - offline[:, :, position:]).max() < 1e-5
+
+
+@pytest.mark.parametrize("past_end", [0, 1, 10000, 150000])
+def test_reset_at_or_past_the_end_gives_nothing(
+    tmp_path: Path, music: np.ndarray, past_end: int
+) -> None:
+    """A restart at the end of the song (or beyond it) yields no audio and no error."""
+    model = load_model(tm.band_split_model(tmp_path / "b.onnx"))
+    sep = StreamSeparator(model)
+    n = music.shape[1]
+    feed_from = sep.reset(n + past_end)
+    parts = [sep.feed(music[:, feed_from:])] if feed_from < n else []
+    parts.append(sep.finish())
+    out = np.concatenate(parts, axis=2)
+    assert out.shape == (4, 2, 0)
