@@ -9,8 +9,10 @@ cross-faded with linear weights that sum to one on every frame (asserted). Then,
   scaled by its share of the magnitude averaged over the top ``HIGH_BAND_TOP_BINS`` modelled
   bins, per frame and channel (shares sum to one; equal shares where the stems are silent);
 * mixture consistency: the residual ``mixture - sum(stems)`` goes to ``other`` if the model
-  has it, else is spread over the stems in proportion to their energy per bin, so all stems at
-  unity gain sum to the input (exactly in the spectrum, within the STFT round trip in time).
+  has it — computed as the input mixture minus the other stems in the time domain, the same
+  sum exact in time, with one stem fewer through the iSTFT —, else it is spread over the stems
+  in proportion to their energy per bin, so all stems at unity gain sum to the input (exactly
+  in the spectrum, within the STFT round trip in time).
 
 :class:`StreamSeparator` does this block by block in absolute frame indices, so the output
 after ``reset(p)`` is what the whole-file separation gives from ``p`` on (exactly for any
