@@ -19,11 +19,18 @@ there exactly as the new one does, the rings keep that audio, shifted to the new
 (:func:`reuse_point`); the writers carry on from where they were and nothing is re-separated.
 Otherwise every ring restarts empty at the new position.
 
-Scheduling: the plain mix first (so the first sound comes at once), then whichever stem
-source (slot A, slot B, reference) is least far ahead, until every ring is ``ahead_s`` seconds
-ahead of the playhead. While the source being heard has less than ``URGENT_S`` ahead (after a
-seek, a model change), it alone is fed and the mix is kept only ``MIX_FIRST_S`` ahead, so the
-first separated segment at the new position is not slowed by work that can wait.
+Seek while sound goes out: the callback first fades the old position out over one block, and
+only then jumps (``Mixer.seek_request``). The worker must not empty the rings before that block
+has read them, or the fade-out would find nothing and the sound would stop with a click: so it
+holds a seek back (``_deferred``) until the callback has left the old generation (its playhead
+is in the new one, or it is silent), at most ``SEEK_FADE_WAIT_S`` (a stalled output).
+
+Scheduling: the plain mix first up to ``MIX_FIRST_S`` (so the first sound comes at once), then
+whichever stem source (slot A, slot B, reference) is least far ahead, until every ring is
+``ahead_s`` seconds ahead of the playhead. While the source being heard has less than
+``URGENT_S`` ahead (after a seek, a model change), it alone is fed and the mix is kept only
+``MIX_FIRST_S`` ahead, so the first separated segment at the new position is not slowed by
+work that can wait.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ RING_SLACK_S = 1.0
 MIX_FIRST_S = 1.0
 #: The heard source is "urgent" (fed alone) while it is less than this far ahead (seconds).
 URGENT_S = 1.0
+#: Longest a seek waits for the callback to fade the old position out (seconds).
+SEEK_FADE_WAIT_S = 0.25
 
 SLOTS = ("A", "B")
 
@@ -430,6 +439,9 @@ class Worker(threading.Thread):
         self._ref: DecodeWriter | None = None
         self._slots: dict[str, SeparatorWriter] = {}
         self._running = True
+        # A seek held back until the callback has faded the old position out, and the
+        # monotonic time after which it applies anyway (module docstring).
+        self._deferred: tuple[Timeline, float] | None = None
         # The separation thread: runs one SeparatorWriter.compute at a time, so the worker
         # thread stays free for commands (seek!) and for decoding the plain mix meanwhile.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="stemplay-separate")
@@ -466,8 +478,9 @@ class Worker(threading.Thread):
                 cmd = self._queue.get_nowait()
             except queue.Empty:
                 if not self._work():
+                    wait = 0.002 if self._deferred else 0.003 if self._job else 0.01
                     try:
-                        cmd = self._queue.get(timeout=0.003 if self._job else 0.01)
+                        cmd = self._queue.get(timeout=wait)
                     except queue.Empty:
                         continue
                 else:
@@ -482,6 +495,10 @@ class Worker(threading.Thread):
         self._close_all()
 
     def _handle(self, cmd: _Cmd) -> None:
+        if cmd.kind in ("model", "loop"):
+            self._settle(force=True)  # they act on the timeline and rings of the new position
+        elif cmd.kind == "sync":
+            self._settle(force=False)
         if cmd.kind == "stop":
             self._running = False
         elif cmd.kind == "sync":
@@ -525,6 +542,7 @@ class Worker(threading.Thread):
                 writer.close()
 
     def _open(self, track: OpenTrack, timeline: Timeline) -> None:
+        self._deferred = None  # the new track starts anew
         old_mix, old_ref = self._mix, self._ref
         self.mixer.mix_ring = None  # silence first: nothing of the old track plays any more
         self._track = track
@@ -550,9 +568,38 @@ class Worker(threading.Thread):
         for w in (old_mix, old_ref):
             if w is not None:
                 w.close()
-        self._seek(timeline)
+        self._apply_seek(timeline)
 
     def _seek(self, timeline: Timeline) -> None:
+        """A seek command: applied now, or once the callback has faded the old position out."""
+        mixer = self.mixer
+        # playing / playhead: written by the callback, read here; a stale read only delays.
+        if mixer.playing and mixer.playhead[0] < timeline.generation:
+            deadline = time.monotonic() + SEEK_FADE_WAIT_S
+            if self._deferred is not None:  # a seek replaces a held one; same deadline
+                deadline = self._deferred[1]
+            self._deferred = (timeline, deadline)
+            return
+        self._deferred = None
+        self._apply_seek(timeline)
+
+    def _settle(self, force: bool) -> bool:
+        """Apply a held-back seek once the callback left the old generation (or ``force``).
+
+        True when no seek is held back any more.
+        """
+        if self._deferred is None:
+            return True
+        timeline, deadline = self._deferred
+        mixer = self.mixer
+        faded = not mixer.playing or mixer.playhead[0] >= timeline.generation
+        if not (force or faded or time.monotonic() > deadline):
+            return False
+        self._deferred = None
+        self._apply_seek(timeline)
+        return True
+
+    def _apply_seek(self, timeline: Timeline) -> None:
         old = self.timeline
         self.timeline = timeline
         kept = self._reuse(old, timeline) if old is not None else None
@@ -716,6 +763,8 @@ class Worker(threading.Thread):
 
     def _work(self) -> bool:
         """One step of the most urgent writer; False when every ring is far enough ahead."""
+        if not self._settle(force=False):
+            return False  # the callback is still fading the old position out
         tl = self.timeline
         if tl is None or self._mix is None:
             return False

@@ -93,8 +93,9 @@ def test_short_seek_hears_stems_at_once(engine: Engine, without_vocals, jump_s: 
     here = engine.status().position_s
     target = round(here + jump_s, 2)
     engine.seek(target)
-    engine.wait_ready()  # the worker has handled the seek: nothing else to wait for
-    pull(engine, 2)  # the old position stops (silent), then the jump
+    engine.wait_ready()
+    pull(engine, 2)  # the old position fades out, then the jump
+    engine.wait_ready()  # the worker applied the seek (held back until the fade-out was read)
     out, heard = pull(engine, 40)
     assert heard == ["A"] * 40  # the separated stems from the very first block
     s = round(target * SR)
@@ -112,6 +113,7 @@ def test_far_seek_still_plays_the_right_audio(engine: Engine, without_vocals) ->
     engine.seek(5.5)  # beyond what is separated: starts over there
     engine.wait_ready()
     pull(engine, 2)
+    engine.wait_ready()
     separated_ahead(engine, 0.4)
     out, heard = pull(engine, 30)
     assert heard[1:] == ["A"] * 29
