@@ -28,9 +28,10 @@ is in the new one, or it is silent), at most ``SEEK_FADE_WAIT_S`` (a stalled out
 Scheduling: the plain mix first up to ``MIX_FIRST_S`` (so the first sound comes at once), then
 whichever stem source (slot A, slot B, reference) is least far ahead, until every ring is
 ``ahead_s`` seconds ahead of the playhead. While the source being heard has less than
-``URGENT_S`` ahead (after a seek, a model change), it alone is fed and the mix is kept only
-``MIX_FIRST_S`` ahead, so the first separated segment at the new position is not slowed by
-work that can wait.
+``URGENT_S`` ahead (after a seek, a model change), no other stem source is fed, so the first
+separated segment at the new position is not slowed by work that can wait. The plain mix is
+always topped up to ``ahead_s`` whenever the separation leaves the worker thread idle: decoding
+is cheap, and the mix is what is heard whenever the stems are late, so it must never run dry.
 """
 
 from __future__ import annotations
@@ -784,8 +785,8 @@ class Worker(threading.Thread):
             and heard_w.ring.ahead() < int(URGENT_S * SAMPLE_RATE)
         )
         if urgent:
-            # The stems being heard are (nearly) dry (a seek, a new model): feed them alone and
-            # keep the mix only MIX_FIRST_S ahead until they are URGENT_S ahead again.
+            # The stems being heard are (nearly) dry (a seek, a new model): no other stem source
+            # is fed until they are URGENT_S ahead again (the mix still is, below).
             assert heard_w is not None
             candidates = [heard_w] if heard_w.wants(self.ahead) else []
         else:
@@ -806,7 +807,7 @@ class Worker(threading.Thread):
                 return w.step(tl)
             except StemplayError as err:
                 return self._writer_failed(w, err)
-        if not urgent and mix.wants(self.ahead):
+        if mix.wants(self.ahead):  # also while urgent: the mix is what plays when stems are late
             return mix.step(tl)
         return False
 

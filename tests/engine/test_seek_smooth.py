@@ -7,13 +7,16 @@ to silence) stands out.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from engine.model import load_model
 from engine.player import Engine, EngineConfig
 from tests.engine.test_worker import ManualOutput
 from tests.tinymodels import band_split_model
@@ -104,3 +107,47 @@ def test_seek_while_playing_fades_without_a_click(engine: Engine, files, source,
     np.testing.assert_allclose(tail, song()[:, end - tail.shape[1] : end], atol=1e-4)
     assert end - n_after >= s  # everything pulled after the wait came from the new position
     assert engine.status().underruns == 0
+
+
+class GatedModel:
+    """A model whose ``run`` waits for ``gate``: separation stuck, as on an overloaded CPU."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.gate = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self.gate.wait(30.0)
+        return self._model.run(x)
+
+
+def test_plain_mix_stays_far_ahead_while_the_stems_are_late(engine: Engine, files) -> None:
+    gated = GatedModel(load_model(str(files["model"])))
+    engine.open(files["song"])
+    engine.worker.set_model("A", gated)
+    engine.select("A")
+    engine.wait_ready()
+    try:
+        mix = engine.mixer.mix_ring
+        wait_for(lambda: mix.ahead() >= SR)
+        engine.play()
+        pull(engine, 20)
+        engine.seek(1.0)
+        engine.wait_ready()
+        pull(engine, 2)
+        engine.wait_ready()
+        # the stems being heard are stuck at the new position: the plain mix, which plays
+        # meanwhile, is still decoded far ahead (not held at a thin margin that could run dry)
+        wait_for(lambda: mix.ahead() >= 3.5 * SR, timeout=20.0)
+        assert engine.mixer.sources["A"].ring.ahead() <= 0
+        out = pull(engine, 80)  # ~0.93 s, the mix without a gap
+        assert engine.status().underruns == 0
+        s = round(1.0 * SR)
+        np.testing.assert_allclose(
+            out[:, BLOCK:], song()[:, s + BLOCK : s + out.shape[1]], atol=1e-6
+        )
+    finally:
+        gated.gate.set()
