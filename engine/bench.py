@@ -6,7 +6,8 @@ wrapped to timestamp what it outputs. How each figure is measured:
 
 * ``rtf_one`` / ``rtf_ab``: seconds of audio separated per second of compute, streaming
   (``StreamSeparator``, as in playback) over ``BENCH_SECONDS`` of the input, with one model,
-  then with two separators (slots A and B) fed the same audio in turn. The sustained rate
+  then with two separators (slots A and B) fed the same audio, each on its own thread as in
+  the worker (``rtf_ab`` counts the audio of one slot per wall second). The sustained rate
   that keeps playback ahead: each separator first runs once over one segment of audio
   (FFTW plans of the thread, the model's first run, first touch of its buffers); that cold
   start is part of ``first_separated_ms``, not of these figures.
@@ -41,6 +42,7 @@ import numpy as np
 
 from engine.config import HOP, SAMPLE_RATE
 from engine.errors import ModelError
+from engine.worker import FEED_CHUNK
 
 BENCH_SECONDS = 20.0  # length of the generated test song and of the RTF measurement
 BLOCK = 512
@@ -111,23 +113,54 @@ def _ms(t0: float, t1: float | None) -> float | None:
 
 
 def measure_rtf(model_path: str, audio: np.ndarray, slots: int) -> float:
-    """× real time of streaming separation with ``slots`` separators over ``audio`` (2, n)."""
+    """× real time of streaming separation with ``slots`` separators over ``audio`` (2, n).
+
+    Each separator runs on its own thread, as the worker runs slots A and B: warm-up
+    (module docstring) on that thread, then all start together and the clock runs until the
+    last one has finished.
+    """
     from engine.model import load_model
     from engine.separate import StreamSeparator
 
     seps = [StreamSeparator(load_model(model_path)) for _ in range(slots)]
-    for sep in seps:  # warm-up (module docstring): one segment, then start over
-        sep.reset(0)
-        sep.feed(audio[:, : sep.frames * HOP])
-        sep.finish()
-        sep.reset(0)
+    ready = threading.Barrier(slots + 1)
+    errors: list[BaseException] = []
+
+    def run(sep: StreamSeparator) -> None:
+        try:
+            sep.reset(0)  # warm-up: one segment, then start over
+            sep.feed(audio[:, : sep.frames * HOP])
+            sep.finish()
+            sep.reset(0)
+        except BaseException as err:  # noqa: BLE001 - reported on the main thread
+            errors.append(err)
+            ready.abort()
+            return
+        ready.wait()
+        try:
+            for i in range(0, audio.shape[1], FEED_CHUNK):
+                sep.feed(audio[:, i : i + FEED_CHUNK])
+            sep.finish()
+        except BaseException as err:  # noqa: BLE001 - reported on the main thread
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=run, args=(sep,), name=f"stemplay-bench-slot{k}")
+        for k, sep in enumerate(seps)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        ready.wait()
+    except threading.BrokenBarrierError:
+        pass
     t0 = time.perf_counter()
-    for i in range(0, audio.shape[1], 16384):
-        for sep in seps:
-            sep.feed(audio[:, i : i + 16384])
-    for sep in seps:
-        sep.finish()
-    return audio.shape[1] / SAMPLE_RATE / (time.perf_counter() - t0)
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return audio.shape[1] / SAMPLE_RATE / elapsed
 
 
 def measure_playback(song: Path, model_path: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Runs on its own thread (:class:`Worker`, a daemon ``threading.Thread``). It owns every decoder,
 every ``StreamSeparator`` (hence every ONNX session use and FFTW plan of playback) and is the
-only writer of the rings. The GUI thread talks to it through a command queue (``open``,
+only writer of the rings. Inference runs on one separation thread per model slot
+(``stemplay-separate-A`` / ``-B``), driven by the worker thread. The GUI thread talks to it through a command queue (``open``,
 ``seek``, ``model``, ``loop``, ``stop``); the audio callback only reads the rings.
 
 Stream positions and the timeline: the rings are addressed by *stream positions* (samples
@@ -262,7 +263,7 @@ class _Result:
 class SeparatorWriter(_Writer):
     """Streaming separation of one model slot into its ring.
 
-    The heavy part, :meth:`compute`, runs on the worker's separation thread (one step at a
+    The heavy part, :meth:`compute`, runs on the separation thread of its slot (one step at a
     time, so each ONNX session and FFTW plan is used by that one thread); the worker thread
     decides (:meth:`wants`), commits the result to the ring (:meth:`commit`) and invalidates
     the writer on seek or loop change (``epoch``), so a step started before a seek is dropped.
@@ -443,10 +444,12 @@ class Worker(threading.Thread):
         # A seek held back until the callback has faded the old position out, and the
         # monotonic time after which it applies anyway (module docstring).
         self._deferred: tuple[Timeline, float] | None = None
-        # The separation thread: runs one SeparatorWriter.compute at a time, so the worker
-        # thread stays free for commands (seek!) and for decoding the plain mix meanwhile.
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="stemplay-separate")
-        self._job: tuple[Future[_Result], SeparatorWriter, int] | None = None
+        # One separation thread per slot: each runs one SeparatorWriter.compute of its slot at
+        # a time (so each ONNX session and FFTW plan stays in that one thread), the slots run
+        # side by side on a multi-core CPU, and the worker thread stays free for commands
+        # (seek!) and for decoding the plain mix meanwhile.
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._jobs: dict[str, tuple[Future[_Result], SeparatorWriter, int]] = {}
 
     # ---------------------------------------------------------------- GUI-thread API
     def open(self, track: OpenTrack, timeline: Timeline) -> None:
@@ -479,7 +482,7 @@ class Worker(threading.Thread):
                 cmd = self._queue.get_nowait()
             except queue.Empty:
                 if not self._work():
-                    wait = 0.002 if self._deferred else 0.003 if self._job else 0.01
+                    wait = 0.002 if self._deferred else 0.003 if self._jobs else 0.01
                     try:
                         cmd = self._queue.get(timeout=wait)
                     except queue.Empty:
@@ -527,9 +530,7 @@ class Worker(threading.Thread):
         self.models = MappingProxyType({s: w.model.info for s, w in self._slots.items()})
 
     def _close_all(self) -> None:
-        if self._job is not None:
-            fut, w, _epoch = self._job
-            self._job = None
+        for fut, w, _epoch in list(self._jobs.values()):
             try:
                 fut.result(timeout=30)
             except Exception:
@@ -537,7 +538,9 @@ class Worker(threading.Thread):
             w.busy = False
             if w.close_when_done:
                 w.close()
-        self._pool.shutdown(wait=True)
+        self._jobs.clear()
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
         for writer in [self._mix, self._ref, *self._slots.values()]:
             if writer is not None:
                 writer.close()
@@ -770,9 +773,10 @@ class Worker(threading.Thread):
         if tl is None or self._mix is None:
             return False
         self._stats()
-        if self._job is not None and self._job[0].done():
-            self._finish_job()
-            return True
+        for slot, (fut, _w, _epoch) in list(self._jobs.items()):
+            if fut.done():
+                self._finish_job(slot)
+                return True
         mix = self._mix
         if mix.wants(min(self.ahead, int(MIX_FIRST_S * SAMPLE_RATE))):
             return mix.step(tl)
@@ -796,12 +800,13 @@ class Worker(threading.Thread):
             if isinstance(w, SeparatorWriter):
                 if w.flush_pending():
                     return True
-                if self._job is not None:
-                    continue  # the separation thread is busy: decode something else meanwhile
+                if w.name in self._jobs:
+                    continue  # the slot's thread is busy (a replaced writer's last step)
                 at = w.prepare(tl)
                 if at is not None:
                     w.busy = True
-                    self._job = (self._pool.submit(w.compute, tl, at), w, w.epoch)
+                    fut = self._separation_pool(w.name).submit(w.compute, tl, at)
+                    self._jobs[w.name] = (fut, w, w.epoch)
                 return True
             try:
                 return w.step(tl)
@@ -811,10 +816,16 @@ class Worker(threading.Thread):
             return mix.step(tl)
         return False
 
-    def _finish_job(self) -> None:
-        assert self._job is not None
-        fut, w, epoch = self._job
-        self._job = None
+    def _separation_pool(self, slot: str) -> ThreadPoolExecutor:
+        """The separation thread of ``slot`` (made on first use, kept until the worker stops)."""
+        pool = self._pools.get(slot)
+        if pool is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix=f"stemplay-separate-{slot}")
+            self._pools[slot] = pool
+        return pool
+
+    def _finish_job(self, slot: str) -> None:
+        fut, w, epoch = self._jobs.pop(slot)
         w.busy = False
         try:
             res = fut.result()

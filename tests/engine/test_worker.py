@@ -7,6 +7,7 @@ known exactly (``tests.tinymodels.expected_band_split``).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -235,3 +236,23 @@ def test_no_output_device_play_raises_but_export_works(files, tmp_path) -> None:
         eng.close()
     written = export_file(files["song"], tmp_path, model=files["model"])
     assert len(written) == 4 and all(p.stat().st_size > 0 for p in written)
+
+
+def test_slots_a_and_b_separated_side_by_side_both_exact(engine: Engine, files, expected) -> None:
+    engine.set_model("A", files["model"])
+    engine.set_model("B", files["model"])
+    engine.open(files["song"])
+    engine.set_solo("drums", True)
+    wait_all_ahead(engine)
+    names = {t.name.rsplit("_", 1)[0] for t in threading.enumerate()}
+    assert {"stemplay-separate-A", "stemplay-separate-B"} <= names  # one thread per slot
+    start_playing(engine)
+    out_a = pull(engine, 40)
+    engine.select("B")
+    pull(engine, 4)  # the A/B cross-fade
+    out_b = pull(engine, 40)
+    n = out_a.shape[1]
+    np.testing.assert_allclose(out_a[:, BLOCK:], expected[1, :, BLOCK:n], atol=2e-5)
+    s = n + 4 * BLOCK
+    np.testing.assert_allclose(out_b, expected[1, :, s : s + out_b.shape[1]], atol=2e-5)
+    assert engine.status().underruns == 0
