@@ -78,3 +78,19 @@ def test_bad_checkpoint_is_a_one_line_error(tmp_path: Path,
     err = capsys.readouterr().err
     assert "not a stemplay training checkpoint" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["unet", "hybrid"])
+def test_shipped_models_load_and_have_cards(name: str) -> None:
+    """models/NAME.onnx honours the contract, is <= 30 MB and has a card crediting real data."""
+    root = Path(__file__).resolve().parents[2] / "models"
+    path = root / f"{name}.onnx"
+    assert path.stat().st_size <= 30e6
+    model = load_model(path, provider="cpu")
+    assert model.info.name == name and model.info.frames == 192 and model.info.bins == 1024
+    assert model.stems == ("vocals", "drums", "bass", "other")
+    y = model.run(export.test_input(1024, 192))
+    assert y.shape == (1, 4, 4, 1024, 192) and np.isfinite(y).all()
+    card = (root / f"{name}.md").read_text()
+    assert "CC BY-NC-SA 4.0" in card and "oracle ideal ratio mask" in card
+    assert (root / "checkpoints" / f"{name}.pt").stat().st_size <= 30e6
