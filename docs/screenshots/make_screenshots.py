@@ -1,7 +1,7 @@
 """Regenerate the screenshots of docs/GUI.md (run under Xvfb, see docs/GUI.md).
 
-Uses the demo song (assets/demo, else a short synthetic song with its true stems) and two
-tiny band-split test models in a temp folder (trained models are not needed for a picture), drives the real window with the real engine (device-less "null" output) and saves
+Uses the demo song (assets/demo, else a short synthetic song with its true stems) and the
+shipped models (two tiny band-split test models when models/ has none), drives the real window with the real engine (device-less "null" output) and saves
 ``QWidget.grab()`` images here. GUI thread of its own process.
 """
 
@@ -72,13 +72,20 @@ def groove(folder: Path, seconds: float = 24.0) -> Path:
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     tmp = Path(tempfile.mkdtemp(prefix="stemplay-shots-"))
-    models = tmp / "models"
-    os.environ["STEMPLAY_MODELS"] = str(models)
-    from tests import tinymodels
+    from engine.config import MODELS_DIR
 
-    tinymodels.band_split_model(models / "bandsplit.onnx", name="bandsplit")
-    tinymodels.band_split_model(models / "bandsplit-wide.onnx", name="bandsplit-wide",
-                                edges=[0, 100, 300, 600, 1024])
+    shipped = [MODELS_DIR / "hybrid.onnx", MODELS_DIR / "unet.onnx"]
+    if all(p.is_file() for p in shipped):
+        model_a, model_b = "hybrid", "unet"  # the shipped models, as a user sees them
+    else:  # a checkout without trained models: two tiny band-split test models
+        models = tmp / "models"
+        os.environ["STEMPLAY_MODELS"] = str(models)
+        from tests import tinymodels
+
+        tinymodels.band_split_model(models / "bandsplit.onnx", name="bandsplit")
+        tinymodels.band_split_model(models / "bandsplit-wide.onnx", name="bandsplit-wide",
+                                    edges=[0, 100, 300, 600, 1024])
+        model_a, model_b = "bandsplit", "bandsplit-wide"
     from engine.config import DEMO_SONG
 
     song = DEMO_SONG if DEMO_SONG.is_file() else groove(tmp / "Demo Groove")
@@ -101,8 +108,8 @@ def main() -> int:
     w.resize(1100, 680)
     w.show()
     w.load_initial_models()
-    w.choose_model("A", "bandsplit")
-    w.choose_model("B", "bandsplit-wide")
+    w.choose_model("A", model_a)
+    w.choose_model("B", model_b)
     w.open_path(song)
     w.controller.seek(6.0)
     w.controller.play()
