@@ -143,8 +143,20 @@ def _os_reason(err: BaseException) -> str:
 def _make_temp(folder: Path, final_name: str) -> Path:
     """A new hidden temporary file next to the final one."""
     fd, tmp = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".part", dir=folder)
-    os.close(fd)
+    try:
+        # mkstemp makes the file private (0600); the exported file gets the permissions any
+        # newly created file gets (0666 less the umask), like the user's other files.
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(tmp)
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def export_file(

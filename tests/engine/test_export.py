@@ -76,6 +76,18 @@ def test_naming_template_and_stem_subset(tmp_path: Path, song_wav: Path,
     assert files_under(tmp_path / "song") == sorted(out)
 
 
+def test_exported_files_are_readable_like_other_new_files(
+    tmp_path: Path, song_wav: Path, band_split_path: Path
+) -> None:
+    old = os.umask(0o022)
+    try:
+        out = export_file(song_wav, tmp_path, model=band_split_path, stems=["vocals"])
+    finally:
+        os.umask(old)
+    # not the private 0600 of a temporary file: other programs and users can open the stems
+    assert [p.stat().st_mode & 0o777 for p in out] == [0o644]
+
+
 @pytest.mark.parametrize(
     ("template", "reason"),
     [("{track} - {title}.{ext}", "unknown field {title}"),
