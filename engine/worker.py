@@ -199,7 +199,8 @@ class _Writer:
         self.ring.reset(generation, position)
 
     def step(self, timeline: Timeline) -> bool:
-        raise NotImplementedError
+        """Write the next block; True when something was written. Each subclass defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define step()")
 
     def close(self) -> None:
         pass
