@@ -9,7 +9,6 @@ never on elapsed time.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +19,11 @@ from engine import player
 from engine.errors import DeviceError
 from engine.output import NullOutput
 from engine.player import Engine, EngineConfig
+from tests.engine.drive import wait_for
 
 SR = 44100
 BLOCK = 512
 
-
-def wait_for(cond, timeout: float = 20.0) -> None:
-    t_end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > t_end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
 
 
 @pytest.fixture

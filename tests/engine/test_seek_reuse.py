@@ -7,7 +7,6 @@ does), with the band-split test model, whose output is known exactly.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import soundfile as sf
 
 from engine.player import Engine, EngineConfig
 from engine.worker import Piece, Timeline, divergence, reuse_point, start_timeline
-from tests.engine.test_worker import ManualOutput
+from tests.engine.drive import ManualOutput, wait_for
 from tests.tinymodels import band_split_model, expected_band_split
 
 SR = 44100
@@ -55,13 +54,6 @@ def engine(files) -> Engine:
     yield eng
     eng.close()
 
-
-def wait_for(cond, timeout: float = 30.0) -> None:
-    t_end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > t_end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
 
 
 def pull(eng: Engine, blocks: int) -> tuple[np.ndarray, list[str]]:

@@ -8,7 +8,6 @@ to silence) stands out.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import soundfile as sf
 
 from engine.model import load_model
 from engine.player import Engine, EngineConfig
-from tests.engine.test_worker import ManualOutput
+from tests.engine.drive import ManualOutput, wait_for
 from tests.tinymodels import band_split_model
 
 SR = 44100
@@ -49,13 +48,6 @@ def engine(files) -> Engine:
     yield eng
     eng.close()
 
-
-def wait_for(cond, timeout: float = 30.0) -> None:
-    t_end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > t_end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
 
 
 def pull(eng: Engine, blocks: int) -> np.ndarray:

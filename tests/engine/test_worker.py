@@ -19,6 +19,7 @@ from engine.errors import DecodeError, ModelError
 from engine.player import Engine, EngineConfig
 from engine.ring import NO_EOF
 from engine.worker import Piece, Timeline, start_timeline
+from tests.engine.drive import ManualOutput, wait_for
 from tests.tinymodels import band_split_model, corrupt_model, expected_band_split
 
 SR = 44100
@@ -32,18 +33,6 @@ def song(seconds: float) -> np.ndarray:
     left = sum(a * np.cos(2 * np.pi * f * t + 0.3) for f, a in FREQS)
     right = sum(a * np.cos(2 * np.pi * f * 1.01 * t + 0.7) for f, a in FREQS)
     return np.stack([left, right]).astype(np.float32)
-
-
-class ManualOutput:
-    """An output the test drives by calling the mixer itself."""
-
-    latency_s = 0.0
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @pytest.fixture(scope="module")
@@ -152,13 +141,6 @@ def test_loop_region_repeats_without_a_gap(engine: Engine, files) -> None:
     np.testing.assert_allclose(out[:, BLOCK:], audio[:, idx[BLOCK:]], atol=1e-6)
     assert engine.status().loop == (0.5, 1.0)
 
-
-def wait_for(cond, timeout: float = 20.0) -> None:
-    t_end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > t_end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
 
 
 def test_seek_plays_from_the_new_position(engine: Engine, files) -> None:
