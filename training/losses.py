@@ -4,6 +4,12 @@ Shapes: estimates and targets in the model layout ``(batch, stems, 4, bins, fram
 waveforms ``(batch, stems, 2 channels, samples)``. The time-domain term inverts the estimated
 spectrogram (bins above the model's band are zero) and compares it with the target limited to
 the same band, so both sides hear the same 0-11 kHz.
+
+Partial labels: an item may know only some of its stems exactly (e.g. a real voice over a real
+instrumental recording: vocals known, drums / bass / other known only as their sum). ``known``
+``(batch, stems)`` says which; the loss scores each known stem on its own and the unknown ones
+only through their sum (one extra "group" per item), so moving content between unknown stems of
+the target changes nothing. Without ``known`` every stem is known (the plain loss).
 """
 
 from __future__ import annotations
@@ -17,13 +23,6 @@ from training import spec
 EPS = 1e-8
 
 
-def spectrogram_l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error over re/im parts, normalised by the references' mean magnitude so
-    the value does not depend on the loudness of the batch. ``(batch, stems, 4, bins, frames)``."""
-    scale = ref.abs().mean().clamp_min(EPS)
-    return (est - ref).abs().mean() / scale
-
-
 def sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """Signal-to-distortion ratio in dB over the last axis (samples): ``10 log10(|s|^2 /
     |s - s_hat|^2)``. Any leading shape; returns that shape without the last axis."""
@@ -32,11 +31,19 @@ def sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     return 10.0 * torch.log10(num / den)
 
 
-def sdr_loss(est_wave: torch.Tensor, ref_wave: torch.Tensor) -> torch.Tensor:
-    """Negative SDR averaged over (batch, stems), channels pooled; scaled to ~unit range (/10)
-    so it sits beside the spectrogram L1. Silent references contribute through ``eps`` only."""
-    b, s = ref_wave.shape[:2]
-    return -sdr(est_wave.reshape(b, s, -1), ref_wave.reshape(b, s, -1)).mean() / 10.0
+def group_stems(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """``(batch, stems, ...)`` -> ``(batch, stems + 1, ...)``: each known stem as it is (an unknown
+    stem's slot is zeroed), then the sum of the unknown stems as one extra slot.
+    ``known``: ``(batch, stems)`` bool or 0/1."""
+    k = known.to(x.dtype).reshape(*known.shape, *([1] * (x.dim() - 2)))
+    return torch.cat([x * k, (x * (1 - k)).sum(1, keepdim=True)], dim=1)
+
+
+def group_weights(known: torch.Tensor) -> torch.Tensor:
+    """``(batch, stems)`` -> ``(batch, stems + 1)`` float weights of the slots of
+    ``group_stems``: 1 for a known stem, 1 for the unknown group when any stem is unknown."""
+    k = known.float()
+    return torch.cat([k, (k < 0.5).any(1, keepdim=True).float()], dim=1)
 
 
 def band_limited(wave: torch.Tensor, bins: int) -> torch.Tensor:
@@ -64,15 +71,30 @@ class SeparationLoss(torch.nn.Module):
         self.config = config
 
     def forward(
-        self, est: torch.Tensor, ref_spec: torch.Tensor, ref_wave: torch.Tensor
+        self,
+        est: torch.Tensor,
+        ref_spec: torch.Tensor,
+        ref_wave: torch.Tensor,
+        known: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """``known`` ``(batch, stems)`` bool: which target stems are exact (None: all). Unknown
+        stems are scored only through their sum (see the module docstring)."""
         parts: dict[str, torch.Tensor] = {}
         total = est.new_zeros(())
+        if known is None:
+            known = torch.ones(est.shape[:2], dtype=torch.bool, device=est.device)
+        w = group_weights(known)  # (batch, stems + 1)
         if self.config.spec_l1:
-            parts["spec_l1"] = spectrogram_l1(est, ref_spec)
+            est_g, ref_g = group_stems(est, known), group_stems(ref_spec, known)
+            per = (est_g - ref_g).abs().mean(dim=(2, 3, 4))  # (batch, stems + 1)
+            scale = ((ref_g.abs().mean(dim=(2, 3, 4)) * w).sum() / w.sum()).clamp_min(EPS)
+            parts["spec_l1"] = (per * w).sum() / w.sum() / scale
             total = total + self.config.spec_l1 * parts["spec_l1"]
         if self.config.time_sdr:
             est_wave = spec.istft(spec.from_model(est.float()), ref_wave.shape[-1])
-            parts["time_sdr"] = sdr_loss(est_wave, ref_wave)
+            b = est.shape[0]
+            e = group_stems(est_wave, known).reshape(b, w.shape[1], -1)
+            r = group_stems(ref_wave, known).reshape(b, w.shape[1], -1)
+            parts["time_sdr"] = -(sdr(e, r) * w).sum() / w.sum() / 10.0
             total = total + self.config.time_sdr * parts["time_sdr"]
         return total, {k: float(v.detach()) for k, v in parts.items()}
