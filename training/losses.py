@@ -46,6 +46,20 @@ def group_weights(known: torch.Tensor) -> torch.Tensor:
     return torch.cat([k, (k < 0.5).any(1, keepdim=True).float()], dim=1)
 
 
+def level_loss(est: torch.Tensor, ref: torch.Tensor, weight: torch.Tensor,
+               audible_db: float = -40.0) -> torch.Tensor:
+    """Mean ``|log10 E(est) - log10 E(ref)|`` (bels) over the slots ``(batch, slots, samples)``
+    whose reference is audible: within ``audible_db`` of the item's loudest slot. ``weight``
+    ``(batch, slots)`` masks slots out (see ``group_weights``)."""
+    e_est = est.pow(2).mean(-1)
+    e_ref = ref.pow(2).mean(-1)
+    loudest = e_ref.max(dim=1, keepdim=True).values
+    audible = (e_ref > loudest * 10 ** (audible_db / 10)).float() * weight
+    floor = loudest * 1e-6 + EPS
+    diff = (torch.log10(e_est + floor) - torch.log10(e_ref + floor)).abs()
+    return (diff * audible).sum() / audible.sum().clamp_min(1.0)
+
+
 def band_limited(wave: torch.Tensor, bins: int) -> torch.Tensor:
     """The part of ``wave (..., samples)`` in STFT bins ``0..bins-1`` (the model's band)."""
     return spec.istft(spec.stft(wave)[..., :bins, :], wave.shape[-1])
@@ -57,6 +71,10 @@ class LossConfig:
 
     spec_l1: float = 1.0
     time_sdr: float = 0.1
+    # |log10 energy(est) - log10 energy(ref)| of each audible target: a stem cannot score well
+    # by staying silent (a silent estimate gets SDR 0 dB, better than a poor one: the unet's
+    # bass collapsed that way)
+    level: float = 0.0
 
 
 class SeparationLoss(torch.nn.Module):
@@ -90,11 +108,15 @@ class SeparationLoss(torch.nn.Module):
             scale = ((ref_g.abs().mean(dim=(2, 3, 4)) * w).sum() / w.sum()).clamp_min(EPS)
             parts["spec_l1"] = (per * w).sum() / w.sum() / scale
             total = total + self.config.spec_l1 * parts["spec_l1"]
-        if self.config.time_sdr:
+        if self.config.time_sdr or self.config.level:
             est_wave = spec.istft(spec.from_model(est.float()), ref_wave.shape[-1])
             b = est.shape[0]
             e = group_stems(est_wave, known).reshape(b, w.shape[1], -1)
             r = group_stems(ref_wave, known).reshape(b, w.shape[1], -1)
-            parts["time_sdr"] = -(sdr(e, r) * w).sum() / w.sum() / 10.0
-            total = total + self.config.time_sdr * parts["time_sdr"]
+            if self.config.time_sdr:
+                parts["time_sdr"] = -(sdr(e, r) * w).sum() / w.sum() / 10.0
+                total = total + self.config.time_sdr * parts["time_sdr"]
+            if self.config.level:
+                parts["level"] = level_loss(e, r, w)
+                total = total + self.config.level * parts["level"]
         return total, {k: float(v.detach()) for k, v in parts.items()}

@@ -80,3 +80,15 @@ def test_all_known_equals_the_plain_loss(loss_fn: SeparationLoss) -> None:
     if loss_fn.config.spec_l1 and not loss_fn.config.time_sdr:
         expected = (est - ref).abs().mean() / ref.abs().mean()
         assert parts["spec_l1"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_level_term_penalises_a_silent_estimate_of_an_audible_stem() -> None:
+    est, ref, wave = _batch(3)
+    loss_fn = SeparationLoss(LossConfig(spec_l1=0.0, time_sdr=0.0, level=1.0))
+    good, _ = loss_fn(ref, ref, wave)
+    silent_bass = ref.clone()
+    silent_bass[:, 2] = 0
+    bad, parts = loss_fn(silent_bass, ref, wave)
+    assert float(good) < 1e-3
+    assert float(bad) > 0.5  # bels: a silent bass costs several orders of magnitude of energy
+    assert parts["level"] == pytest.approx(float(bad))
