@@ -4,7 +4,8 @@ argparse follows DESIGN.md's CLI exactly. ``export`` and ``models`` are implemen
 ``play``, ``devices`` and ``bench`` are parsed here and run by ``engine.playback_cli``.
 Exit status: 0 on success, 1 with one line ``stemplay: error: ...`` on stderr for any
 :class:`~engine.errors.StemplayError`, 2 for a usage error (argparse), 130 on Ctrl-C. Never a
-traceback for a user error. Imports neither Qt nor torch.
+traceback for a user error. SIGTERM and SIGHUP unwind like Ctrl-C (an export removes its
+partial files) and exit with 128 + the signal number. Imports neither Qt nor torch.
 
 Thread: the main thread.
 """
@@ -14,11 +15,12 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from engine import __version__
 from engine.errors import ExportError, StemplayError
@@ -69,6 +71,17 @@ def _stem_list(text: str) -> list[str]:
     return stems
 
 
+def _seconds(text: str) -> float:
+    """A finite number of seconds >= 0 (``nan``, ``inf`` and negatives are usage errors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number of seconds >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -86,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mute", action="append", default=[], metavar="STEM")
     p.add_argument("--solo", action="append", default=[], metavar="STEM")
     p.add_argument("--gain", action="append", default=[], metavar="STEM=DB")
-    p.add_argument("--start", type=float, default=0.0, metavar="SEC")
-    p.add_argument("--duration", type=float, default=None, metavar="SEC")
+    p.add_argument("--start", type=_seconds, default=0.0, metavar="SEC")
+    p.add_argument("--duration", type=_seconds, default=None, metavar="SEC")
     p.add_argument("--device", default=None, metavar="ID",
                    help="output device id or name (see `stemplay devices`)")
 
@@ -105,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file name template; fields {track} {stem} {ext} {model}")
     e.add_argument("--mix", type=parse_mix, default=None, metavar="STEM=DB,...",
                    help="write one file: the mix with these gains (e.g. vocals=-inf: karaoke)")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace files that exist already (default: refuse, before any work)")
+    e.add_argument("--clipping", default="scale", choices=["scale", "clip"],
+                   help="integer/lossy formats, when a stem would exceed full scale: scale = "
+                   "one common gain for all files of the track so none clips and the stems "
+                   "still add up to the mix (default); clip = clip each sample")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("models", help="list the models in models/ with their metadata")
@@ -166,9 +185,14 @@ def export_command(args: argparse.Namespace, stderr: TextIO | None = None) -> in
     err = stderr or sys.stderr
     check_format(args.format, args.subtype)
     from engine.decode import open_audio
+    from engine.export import MIX_STEM, OutputExistsError, output_paths, unique_folders
 
+    titles = []
     for file in args.files:  # refuse a bad file before spending minutes on the good ones
-        open_audio(file).close()
+        reader = open_audio(file)
+        titles.append(reader.info.title)
+        reader.close()
+    folders = unique_folders(titles)  # same titles (song.mp3, song.opus) never share a folder
     model_arg = args.model
     if model_arg is None:
         model_arg = default_model_path()
@@ -178,15 +202,34 @@ def export_command(args: argparse.Namespace, stderr: TextIO | None = None) -> in
             raise ExportError(f"no separation model in {config.MODELS_DIR} (give one with "
                               "--model)")
     model = load_model(model_arg)
+    overwrite = bool(getattr(args, "overwrite", False))
+    if not overwrite:  # refuse before any work, not after minutes on the first files
+        stems = args.stems or ([] if args.mix is not None else list(model.info.stems))
+        outputs = list(dict.fromkeys(stems)) + ([MIX_STEM] if args.mix is not None else [])
+        ext = args.format.lower()
+        for title, folder in zip(titles, folders, strict=True):
+            paths = output_paths(args.output, title, outputs, ext, model.info.name, args.name,
+                                 folder)
+            existing = [p for p in paths if p.exists()]
+            if existing:
+                more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+                raise OutputExistsError(f"{existing[0]} exists already{more}; not replaced "
+                                        "(use --overwrite to replace)")
     cancel = threading.Event()
-    for i, file in enumerate(args.files, start=1):
+
+    def note(text: str) -> None:
+        err.write(f"{PROG}: note: {text}\n")
+        err.flush()
+
+    for i, (file, folder) in enumerate(zip(args.files, folders, strict=True), start=1):
         label = f"[{i}/{len(args.files)}] {Path(file).name}"
         bar = None if args.quiet else ProgressBar(label, err)
         try:
             written = export_file(
                 file, args.output, model=model, stems=args.stems, fmt=args.format,
                 subtype=args.subtype, name=args.name, mix=args.mix, progress=bar,
-                cancel=cancel,
+                cancel=cancel, overwrite=overwrite, folder_name=folder,
+                clipping=getattr(args, "clipping", "scale"), report=note,
             )
         except BaseException:
             if bar is not None:
@@ -248,6 +291,41 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {args.command!r}")
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so exports remove their partial files."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread; returns the previous
+    handlers (nothing is installed off the main thread, where Python cannot)."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:  # SIGHUP does not exist on Windows
+            continue
+        handler = signal.getsignal(signum)
+        if handler is signal.SIG_IGN:  # `nohup stemplay ...`: the user asked to ignore it
+            continue
+        previous[signum] = handler
+        signal.signal(signum, _raise_terminated)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status (argparse usage errors exit with 2)."""
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s")
@@ -256,8 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help / --version (0) or a usage error (2)
         return int(done.code or 0) if not isinstance(done.code, str) else EXIT_USAGE
+    previous = _install_signal_handlers()
     try:
         return _run(args)
+    except Terminated as sig:
+        name = signal.Signals(sig.signum).name
+        sys.stderr.write(f"\n{PROG}: stopped by {name}\n")
+        return 128 + sig.signum
     except StemplayError as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         sys.stderr.write(f"{PROG}: error: {message}\n")
@@ -267,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `stemplay models | head`
         return 0
+    finally:
+        _restore_signal_handlers(previous)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ to their side, a back centre at 0.5 to both; each output row is then normalised 
 coefficients sum to one (no clipping, like ffmpeg's default). More than 8 channels: plain
 average of all channels into both.
 
+Non-finite samples (NaN, Inf: a broken float file) are replaced by silence as they are read,
+with one warning per file naming it, so they never reach a model, a speaker or an export.
+
 Every failure a user can cause is a :class:`~engine.errors.DecodeError` with one line: missing
 file, a folder, an empty (0-byte) file, a file with no samples, a corrupt or truncated file,
 a text file named .wav, an unsupported format. A truncated file that libsndfile can partly
@@ -145,6 +148,8 @@ class AudioReader:
         self._pending = np.zeros((2, 0), dtype=np.float32)
         self._eof = False
         self._resampler = self._new_resampler()
+        self.non_finite = 0  # NaN/Inf source samples replaced by silence so far
+        self._warned_non_finite = False
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -166,9 +171,23 @@ class AudioReader:
                         (self._src_origin + self._src_pos) / self._rate, err)
             data = np.zeros((0, self._f.channels), dtype=np.float32)
         self._src_pos += data.shape[0]
+        if data.size and not np.isfinite(data).all():
+            data = self._silence_non_finite(data)
         if data.shape[1] == 2:
             return np.ascontiguousarray(data)
         return np.ascontiguousarray(data @ self._matrix.T)
+
+    def _silence_non_finite(self, data: np.ndarray) -> np.ndarray:
+        """``data`` with NaN/Inf samples set to 0; one warning per file (not per block)."""
+        bad = ~np.isfinite(data)
+        self.non_finite += int(bad.sum())
+        if not self._warned_non_finite:
+            self._warned_non_finite = True
+            log.warning("%s: non-finite samples (NaN/Inf) near %.1f s replaced by silence",
+                        self._path, (self._src_origin + self._src_pos) / self._rate)
+        data = np.array(data, dtype=np.float32)  # a writable copy
+        data[bad] = 0.0
+        return data
 
     def _fill(self, n: int) -> None:
         parts = [self._pending]

@@ -13,7 +13,12 @@ its old gain to its new gain across the block (no clicks, no zipper noise), the 
 and the master gain (also ramped) applied. Until stems are available the plain mix plays; any
 change of the audible source (A/B switch, stems arriving, stems running dry) is an equal-gain
 cross-fade over ``FADE_S`` seconds, sample-aligned at the playhead since every ring shares the
-same stream positions.
+same stream positions. So when the separation falls behind (a loaded CPU), the plain mix
+takes over without a gap (counted in ``late``, flagged by ``behind``) and the stems fade back in
+when they catch up; only a dry *mix* ring inserts silence (``underruns``).
+
+Last stage of every block: non-finite samples are silenced (``non_finite`` counts the blocks)
+and the output is clamped to full scale, so a device never receives NaN, Inf or more than ±1.
 
 Positions are *stream positions* (samples since the current generation started, see
 ``engine/ring.py``); the facade maps them to track time.
@@ -41,6 +46,8 @@ MAX_BLOCK = 4096
 MAX_STEMS = 8
 #: Cross-fade length when the audible source changes (seconds).
 FADE_S = 0.015
+#: Loudest gain a fader or the master may ask for (dB); more (up to +inf) is taken as this.
+MAX_GAIN_DB = 24.0
 #: Meter ballistics: peak fall-off and RMS integration time (seconds).
 METER_PEAK_DECAY_S = 0.3
 METER_RMS_S = 0.1
@@ -48,10 +55,11 @@ METER_RMS_S = 0.1
 
 # ---------------------------------------------------------------------------------- maths
 def db_to_gain(db: float) -> float:
-    """Amplitude gain of ``db`` decibels; ``-inf`` (and NaN) give 0."""
+    """Amplitude gain of ``db`` decibels; ``-inf`` (and NaN) give 0; at most ``MAX_GAIN_DB``
+    (so ``+inf`` or ``1000`` never reach the output as a non-finite sample)."""
     if math.isnan(db) or db == -math.inf:
         return 0.0
-    return 10.0 ** (db / 20.0)
+    return 10.0 ** (min(db, MAX_GAIN_DB) / 20.0)
 
 
 def gain_to_db(gain: float) -> float:
@@ -159,8 +167,14 @@ class Mixer:
         self.sources: Mapping[str, Source] = MappingProxyType({})
         # Written by the callback, read by the GUI thread (status): (generation, position).
         self.playhead: tuple[int, int] = (0, 0)
-        # Written by the callback, read by the GUI thread.
+        # Written by the callback, read by the GUI thread. ``underruns``: blocks where the
+        # output had nothing (inserted silence: the plain mix itself ran dry). ``late``: times
+        # the heard stems ran dry and the mix took over (no silence); ``behind``: that is now
+        # the case; ``non_finite``: blocks whose NaN/Inf samples were silenced.
         self.underruns = 0
+        self.late = 0
+        self.behind = False
+        self.non_finite = 0
         self.playing = False  # sound is going out (not paused, not finished, not waiting)
         self.finished = False  # the playhead reached the end of the track
         self.heard = "mix"  # the source that is audible now ("mix" until stems arrive)
@@ -183,6 +197,7 @@ class Mixer:
         }
         self._gains_valid: dict[str, tuple[str, ...] | None] = {s: None for s in STEM_SOURCES}
         self._prev: str | None = None  # source fading out, None when no fade runs
+        self._wanted = "A"  # the source the settings asked for at the last block
         self._fade_pos = 0
         # Preallocated work buffers, (frames, channels) and (stems, frames, channels).
         self._mixbuf = np.zeros((1, MAX_BLOCK, CHANNELS), dtype=np.float32)
@@ -191,6 +206,7 @@ class Mixer:
         self._old = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
         self._tmp = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
         self._abs = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
+        self._bad = np.zeros((MAX_BLOCK, CHANNELS), dtype=bool)
         # Ramps are (frames, channels) with equal columns: a broadcast (frames, 1) operand
         # would make numpy allocate a buffer.
         self._ramp = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)
@@ -299,6 +315,18 @@ class Mixer:
         level[0] = max(peak, level[0] * decay)
         level[1] = math.sqrt(a * level[1] * level[1] + (1.0 - a) * ms)
 
+    def _guard(self, x: np.ndarray, m: int) -> None:
+        """What leaves for the device is finite and within full scale: NaN/Inf → 0 (counted),
+        the rest clamped to [-1, 1] (where the device would clip anyway). Allocation-free."""
+        if not math.isfinite(float(np.add.reduce(x, axis=None))):
+            bad = self._bad[:m]
+            np.isfinite(x, out=bad)
+            np.logical_not(bad, out=bad)
+            if bad.any():
+                np.copyto(x, 0.0, where=bad)
+                self.non_finite += 1
+        np.clip(x, -1.0, 1.0, out=x)
+
     def _block(self, out: np.ndarray, n: int) -> None:
         settings = self.settings
         sources = self.sources
@@ -313,6 +341,7 @@ class Mixer:
                 self._started = False
                 self._prev = None
                 self.heard = "mix"
+                self.behind = False  # stems missing right after a seek are not "late"
                 self.finished = False
                 self.playhead = (seek_gen, seek_pos)
             out.fill(0.0)
@@ -342,10 +371,16 @@ class Mixer:
         # What should be heard: the selected stems when they cover the block, else the mix.
         self._update_targets(settings, sources)
         wanted = settings.source
+        if wanted != self._wanted:  # another source chosen: it is not late (yet)
+            self._wanted = wanted
+            self.behind = False
         src = wanted if self._ready(wanted, sources, m) else "mix"
         if src != self.heard:
             if self.heard == wanted and src == "mix":
-                self.underruns += 1  # the separation fell behind the playhead
+                self.late += 1  # the separation fell behind the playhead: the mix takes over
+                self.behind = True
+            elif src == wanted:
+                self.behind = False
             self._prev = self.heard if self._started and self._run_gain > 0.0 else None
             self.heard = src
             self._fade_pos = 0
@@ -382,6 +417,7 @@ class Mixer:
             new *= master
         self._master = master
         self._run_gain = run
+        self._guard(new, m)
         out[:m] = new
         if m < n:
             out[m:] = 0.0

@@ -37,6 +37,11 @@ OUTPUT_NAME = "stems"
 DYNAMIC = "dynamic"
 DEFAULT_SEGMENT_FRAMES = 192  # segment length used for a model with dynamic frames
 MIN_FRAMES = 4
+#: Longest segment a model may declare (1024 frames = 23.8 s): the engine allocates buffers of
+#: this size per segment, so a larger (or absurd) value would exhaust memory at the first run.
+MAX_FRAMES = 1024
+#: Most stems a model may declare (the mixer's preallocated buffers hold this many).
+MAX_STEMS = 8
 
 _cuda_lock = threading.Lock()
 _cuda_broken = False  # set once a CUDA session could not be created; written under _cuda_lock
@@ -159,11 +164,14 @@ def _check(path: Path, sess) -> ModelInfo:
     frames: int | None = None
     if frames_raw != DYNAMIC:
         frames = _int_field(path, meta, "frames")
-        if frames < MIN_FRAMES:
-            raise _fail(path, f"metadata field 'frames' is {frames}, must be >= {MIN_FRAMES}")
+        if not MIN_FRAMES <= frames <= MAX_FRAMES:
+            raise _fail(path, f"metadata field 'frames' is {frames}, must be "
+                              f"{MIN_FRAMES}..{MAX_FRAMES}")
     stems = tuple(s.strip() for s in meta["stems"].split(","))
     if not stems or any(not s for s in stems) or len(set(stems)) != len(stems):
         raise _fail(path, f"metadata field 'stems' is {meta['stems']!r}, not a list of names")
+    if len(stems) > MAX_STEMS:
+        raise _fail(path, f"metadata field 'stems' lists {len(stems)} stems, at most {MAX_STEMS}")
 
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
     if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
@@ -210,6 +218,7 @@ class SeparationModel:
         self.info = info
         self._sess = session
         self.batch_dynamic = not isinstance(session.get_inputs()[0].shape[0], int)
+        self.non_finite = 0  # NaN/Inf output values replaced by 0 so far (this model's thread)
 
     @property
     def stems(self) -> tuple[str, ...]:
@@ -227,7 +236,27 @@ class SeparationModel:
         want = (b, len(self.info.stems), 4, f, t)
         if y.shape != want:
             raise ModelError(f"model {self.info.path}: output shape {y.shape}, expected {want}")
-        return np.asarray(y, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32)
+        # One sum tells whether anything is non-finite (a finite sum can overflow to inf only
+        # with absurd values, which the exact check below then finds fine).
+        if not np.isfinite(np.add.reduce(y, axis=None, dtype=np.float64)):
+            y = self._silence_non_finite(y)
+        return y
+
+    def _silence_non_finite(self, y: np.ndarray) -> np.ndarray:
+        """``y`` with NaN/Inf set to 0 (that part of the mixture goes to the residual stem or
+        is spread over the stems, so the stems still sum to the mixture); warns once."""
+        bad = ~np.isfinite(y)
+        count = int(bad.sum())
+        if not count:
+            return y
+        if not self.non_finite:
+            log.warning("model %s: output has non-finite values (NaN/Inf); replaced by "
+                        "silence", self.info.path)
+        self.non_finite += count
+        y = np.array(y, dtype=np.float32)  # writable
+        y[bad] = 0.0
+        return y
 
 
 def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
@@ -249,12 +278,24 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
                      f"available: {known})")
 
 
+def _check_readable(path: Path) -> None:
+    """ModelError for a file that is empty or cannot be opened (permissions)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1)
+    except PermissionError:
+        raise _fail(path, "cannot read the file (permission denied)") from None
+    except OSError as err:
+        raise _fail(path, f"cannot read the file ({(err.strerror or str(err)).lower()})") from None
+    if not head:
+        raise _fail(path, "file is empty")
+
+
 def load_model(name_or_path: str | os.PathLike[str], threads: int = 0,
                provider: str | None = None) -> SeparationModel:
     """Load and check a model. ``provider``: "auto" (default), "cpu" or "cuda"."""
     path = resolve_model_path(name_or_path)
-    if path.stat().st_size == 0:
-        raise _fail(path, "file is empty")
+    _check_readable(path)
     mode = (provider or _provider_mode()).lower()
     sess = _session(path, threads, want_cuda=mode in {"auto", "cuda"})
     info = _check(path, sess)
@@ -267,8 +308,7 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
-    if path.stat().st_size == 0:
-        raise _fail(path, "file is empty")
+    _check_readable(path)
     ort = _ort()
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.config import DEFAULT_STEMS
 from engine.errors import DeviceError, StemplayError
+from engine.mixer import MAX_GAIN_DB
 
 #: How often ``play`` polls the engine (seconds).
 POLL_S = 0.05
@@ -47,6 +48,8 @@ def parse_gains(items: list[str] | None) -> dict[str, float]:
                 raise ValueError
         except ValueError:
             raise UsageError(f"--gain takes STEM=DB (e.g. vocals=-6 or drums=-inf), got {item!r}")
+        if db > MAX_GAIN_DB:
+            raise UsageError(f"--gain {item}: at most +{MAX_GAIN_DB:g} dB")
         gains[stem.strip()] = db
     return gains
 
@@ -69,8 +72,17 @@ def play_command(args: argparse.Namespace) -> int:
     engine: Engine | None = None
     try:
         gains = parse_gains(getattr(args, "gain", None))
+        start = getattr(args, "start", None) or 0.0
+        duration = getattr(args, "duration", None)
+        if not math.isfinite(start) or start < 0 or (
+            duration is not None and not (math.isfinite(duration) and duration > 0)
+        ):
+            raise UsageError("--start must be a number >= 0 and --duration a number > 0")
         model = getattr(args, "model", None)
-        engine = Engine(EngineConfig(device=device, model=model or DEFAULT_MODEL))
+        # An explicit --model that cannot be loaded is an error (exit 1), not a warning.
+        engine = Engine(EngineConfig(device=device, model=None if model else DEFAULT_MODEL))
+        if model:
+            engine.set_model("A", model)
         device_error: DeviceError | None = None
         try:
             # The device opens on a helper thread; sounddevice silences stderr (fd 2) while
@@ -99,10 +111,7 @@ def play_command(args: argparse.Namespace) -> int:
             engine.set_solo(stem, True)
         for stem, db in gains.items():
             engine.set_gain_db(stem, db)
-        start = float(getattr(args, "start", None) or 0.0)
-        duration = getattr(args, "duration", None)
-        if start < 0 or (duration is not None and duration <= 0):
-            raise UsageError("--start must be >= 0 and --duration > 0")
+        start = float(start)
         if start >= engine.status().duration_s:
             raise UsageError(f"--start {start:g} s is beyond the end of the song")
         if start:

@@ -22,6 +22,7 @@ device-less output (bench, tests).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,7 +68,10 @@ class EngineStatus:
     provider: str = ""
     rtf: float = 0.0  # separation speed, × real time (0 = not measured yet)
     ahead_s: float = 0.0
-    underruns: int = 0
+    underruns: int = 0  # times the output had nothing to play (inserted silence)
+    late: int = 0  # times the heard stems fell behind and the plain mix took over
+    behind: bool = False  # the separation is behind now: the plain mix plays meanwhile
+    non_finite: int = 0  # output blocks whose NaN/Inf samples were silenced
     levels: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     has_reference: bool = False
     separated: bool = False  # stems are being heard, not the plain mix
@@ -113,8 +117,8 @@ class Engine:
         try:
             self.set_model("A", name)
         except ModelError as err:
-            self._error = str(err)
-            log.warning("default model: %s", err)
+            self._error = str(err)  # shown once by the caller (status().error), not logged too
+            log.info("no model in slot A: %s", err)
 
     # ---------------------------------------------------------------- track
     def open(self, path: str | Path) -> Any:
@@ -159,6 +163,22 @@ class Engine:
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
         self.mixer.settings = replace(self.mixer.settings, source=source)
+
+    @staticmethod
+    def describe(st: EngineStatus) -> str:
+        """What is heard, in words, for a status line (e.g. that the plain mix stands in)."""
+        if st.behind:
+            return (f"separation ({st.source}) is behind: playing the plain mix until it "
+                    "catches up")
+        if st.source == "mix":
+            return "original mix"
+        if st.source == "reference":
+            return "reference stems" if st.has_reference else "no reference stems: plain mix"
+        if st.separated:
+            return f"hearing {st.source}"
+        if st.models.get(st.source) is None:
+            return f"no model in {st.source}: plain mix"
+        return f"hearing {st.source} (mix until stems ready)"
 
     # ---------------------------------------------------------------- transport
     def _require_track(self) -> None:
@@ -215,6 +235,8 @@ class Engine:
 
     def seek(self, seconds: float) -> None:
         self._require_track()
+        if not math.isfinite(seconds):
+            raise ValueError(f"cannot seek to {seconds} s")
         frames = self._info.frames
         track = min(max(0, round(seconds * SAMPLE_RATE)), max(0, frames - 1))
         timeline = self._new_timeline(track)
@@ -228,6 +250,8 @@ class Engine:
             self._loop = None
             self.worker.set_loop(None)
             return
+        if not (math.isfinite(start_s) and math.isfinite(end_s)):
+            raise ValueError(f"loop {start_s}–{end_s} s is not a pair of finite times")
         frames = self._info.frames
         a = max(0, round(start_s * SAMPLE_RATE))
         b = min(frames, round(end_s * SAMPLE_RATE))
@@ -306,6 +330,9 @@ class Engine:
             rtf=float(self.worker.rtf),
             ahead_s=float(self.worker.ahead_s),
             underruns=int(mixer.underruns),
+            late=int(mixer.late),
+            behind=bool(mixer.behind and mixer.playing and heard == "mix"),
+            non_finite=int(mixer.non_finite),
             levels=levels,
             has_reference="reference" in sources,
             separated=heard != "mix",

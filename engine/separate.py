@@ -373,6 +373,16 @@ class StreamSeparator:
         return out
 
 
+def dual_mono(stems: np.ndarray) -> np.ndarray:
+    """``stems`` ``(stems, channels, m)`` with every channel set to the channels' mean.
+
+    For a mono song (played as dual mono): a model need not treat left and right alike, but a
+    listener expects the stems of a mono song to be mono. The sum over stems is unchanged.
+    """
+    mean = stems.mean(axis=1, keepdims=True, dtype=np.float32)
+    return np.repeat(mean, stems.shape[1], axis=1)
+
+
 def separate(model: SeparationModel, audio: np.ndarray) -> np.ndarray:
     """Offline separation: audio ``(2, N)`` → stems ``(S, 2, N)`` float32.
 

@@ -29,8 +29,9 @@ is in the new one, or it is silent), at most ``SEEK_FADE_WAIT_S`` (a stalled out
 Scheduling: the plain mix first up to ``MIX_FIRST_S`` (so the first sound comes at once), then
 whichever stem source (slot A, slot B, reference) is least far ahead, until every ring is
 ``ahead_s`` seconds ahead of the playhead. While the source being heard has less than
-``URGENT_S`` ahead (after a seek, a model change), no other stem source is fed, so the first
-separated segment at the new position is not slowed by work that can wait. The plain mix is
+``YIELD_S`` ahead (after a seek, a model change, or because the CPU is busy with other work),
+no other stem source is fed: the first separated segment at the new position is not slowed by
+work that can wait, and slot B, which is not heard, yields to A. The plain mix is
 always topped up to ``ahead_s`` whenever the separation leaves the worker thread idle: decoding
 is cheap, and the mix is what is heard whenever the stems are late, so it must never run dry.
 """
@@ -67,8 +68,9 @@ REWRITE_MARGIN_S = 0.25
 RING_SLACK_S = 1.0
 #: The mix is filled first up to this many seconds before separation starts.
 MIX_FIRST_S = 1.0
-#: The heard source is "urgent" (fed alone) while it is less than this far ahead (seconds).
-URGENT_S = 1.0
+#: The heard stems are fed alone (other slots yield) until they are this far ahead (seconds,
+#: at most ``ahead_s``): on a loaded CPU, slot B must not starve the slot being heard.
+YIELD_S = 4.0
 #: Longest a seek waits for the callback to fade the old position out (seconds).
 SEEK_FADE_WAIT_S = 0.25
 
@@ -279,6 +281,8 @@ class SeparatorWriter(_Writer):
         self.model = model
         self.reader = reader
         self.sep = StreamSeparator(model)
+        # A mono file plays as dual mono: its stems are made mono too (left = right).
+        self.mono = getattr(getattr(reader, "info", None), "source_channels", 2) == 1
         # Touched by the separation thread while ``busy``, else by the worker thread:
         self.next_out: int | None = None  # track position of the separator's next output
         self.feed_pos = 0  # track position of the next mixture sample to feed
@@ -358,6 +362,10 @@ class SeparatorWriter(_Writer):
             else:
                 self.feed_pos += block.shape[1]
                 out = self.sep.feed(block)
+        if self.mono and out.shape[2]:
+            from engine.separate import dual_mono
+
+            out = dual_mono(out)
         self.compute_s += time.perf_counter() - t0
         at = self.next_out
         m = out.shape[2]
@@ -787,11 +795,12 @@ class Worker(threading.Thread):
             heard_w is not None
             and heard_w is not mix
             and heard_w.ring.eof == NO_EOF
-            and heard_w.ring.ahead() < int(URGENT_S * SAMPLE_RATE)
+            and heard_w.ring.ahead() < min(self.ahead, int(YIELD_S * SAMPLE_RATE))
         )
         if urgent:
-            # The stems being heard are (nearly) dry (a seek, a new model): no other stem source
-            # is fed until they are URGENT_S ahead again (the mix still is, below).
+            # The stems being heard are not comfortably ahead (a seek, a new model, a loaded
+            # CPU): no other stem source is fed until they are YIELD_S ahead again (the mix
+            # still is, below), so slot B and the reference yield to what is heard.
             assert heard_w is not None
             candidates = [heard_w] if heard_w.wants(self.ahead) else []
         else:
