@@ -27,6 +27,13 @@ SEEK_STEP_S = 5.0
 SEEK_BIG_STEP_S = 30.0
 
 
+def has_reference(path: str | Path) -> bool:
+    """Whether the song at ``path`` comes with its true stems (MUSDB layout)."""
+    from engine.worker import reference_paths
+
+    return reference_paths(Path(path)) is not None
+
+
 class Controller(QObject):
     status_updated = Signal(object)  # EngineStatus
     track_opened = Signal(object)  # TrackInfo
@@ -125,6 +132,10 @@ class Controller(QObject):
         self.track = info
         self.loop, self.loop_enabled = None, False
         self.loop_changed.emit(None, False)
+        if self.source == "reference" and not has_reference(info.path):
+            # "Reference" was chosen for the previous song; this one has no true stems: hear
+            # model A (or the plain mix) and say so with the lit source button.
+            self.select("A" if self.models["A"] is not None else "mix")
         self.track_opened.emit(info)
         self.poll()
         return True

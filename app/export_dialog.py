@@ -1,9 +1,11 @@
 """The export dialog and the thread that runs ``engine.export.export_file``.
 
 The dialog (GUI thread) collects stems, format, bit depth, folder and naming template (with a
-live preview of the file names), then starts an :class:`ExportJob` (one daemon thread).
+live preview of the file names), asks before replacing existing files, then starts an
+:class:`ExportJob` (one daemon thread, one ``export_file`` call for the stems and the mix).
 Progress comes back through Qt signals (queued into the GUI thread); Cancel sets a
-``threading.Event`` the engine polls, and the engine removes partial files.
+``threading.Event`` the engine polls, and the engine removes only the files this export wrote
+(files of an earlier export stay as they were).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -82,16 +85,19 @@ def preview_names(
 
 
 class ExportJob(QObject):
-    """Runs one or two ``export_file`` calls (stems, then the current mix) in a thread."""
+    """Runs one ``export_file`` call (the stems and/or the current mix, one separation pass)
+    in a thread. Whatever happens, the engine removes only what this job wrote; files that
+    existed before are replaced only when every new file is complete."""
 
-    progress = Signal(float)  # 0..1 over the whole job
+    progress = Signal(float)  # 0..1
     finished = Signal(list)  # list[Path] written
     failed = Signal(str)
     cancelled = Signal()
+    note = Signal(str)  # a one-line remark from the engine (e.g. a common gain so none clips)
 
-    def __init__(self, calls: list[dict[str, Any]]) -> None:
+    def __init__(self, kwargs: dict[str, Any]) -> None:
         super().__init__()
-        self.calls = calls  # keyword arguments of each export_file call
+        self.kwargs = kwargs  # keyword arguments of the export_file call
         self.cancel_event = threading.Event()  # GUI thread sets, export thread reads
         self.thread = threading.Thread(target=self._run, name="stemplay-export", daemon=True)
 
@@ -108,19 +114,14 @@ class ExportJob(QObject):
         from engine.errors import StemplayError
         from engine.export import export_file
 
-        written: list[Path] = []
-        n = len(self.calls)
         try:
-            for i, kwargs in enumerate(self.calls):
-                written += export_file(
-                    **kwargs,
-                    progress=lambda f, i=i: self.progress.emit((i + min(max(f, 0.0), 1.0)) / n),
-                    cancel=self.cancel_event,
-                )
-                if self.cancel_event.is_set():
-                    break
+            written = export_file(
+                **self.kwargs,
+                progress=lambda f: self.progress.emit(min(max(f, 0.0), 1.0)),
+                cancel=self.cancel_event,
+                report=self.note.emit,
+            )
         except StemplayError as err:
-            _remove(written)
             if self.cancel_event.is_set():
                 self.cancelled.emit()
             else:
@@ -128,22 +129,12 @@ class ExportJob(QObject):
             return
         except Exception as err:  # a bug in export must not take the app down
             log.exception("export failed")
-            _remove(written)
             self.failed.emit(f"export failed: {err}")
             return
-        if self.cancel_event.is_set():
-            _remove(written)  # a cancelled job leaves nothing behind, not even its first part
-            self.cancelled.emit()
+        if self.cancel_event.is_set() or not written:
+            self.cancelled.emit()  # the engine removed what it wrote; earlier files untouched
         else:
             self.finished.emit(written)
-
-
-def _remove(paths: list[Path]) -> None:
-    for p in paths:
-        try:
-            Path(p).unlink(missing_ok=True)
-        except OSError:
-            log.warning("could not remove %s", p)
 
 
 class ExportDialog(QDialog):
@@ -171,6 +162,7 @@ class ExportDialog(QDialog):
         self.presenter = presenter
         self.job: ExportJob | None = None
         self.written: list[Path] = []
+        self.notes: list[str] = []
 
         stems_box = QGroupBox("Stems to write")
         stems_lay = QHBoxLayout(stems_box)
@@ -294,32 +286,63 @@ class ExportDialog(QDialog):
             self.folder.setText(d)
 
     # -- export ---------------------------------------------------------------------------------
-    def calls(self) -> list[dict[str, Any]]:
-        """The ``export_file`` keyword arguments for the current form."""
-        common = {
+    def call(self) -> dict[str, Any]:
+        """The ``export_file`` keyword arguments for the current form (one pass)."""
+        kwargs: dict[str, Any] = {
             "path": self.track_path,
             "out_dir": Path(self.folder.text()).expanduser(),
             "model": self.model,
             "fmt": self.format.currentText(),
             "subtype": self.subtype.currentData(),
             "name": self.template.text(),
+            "stems": self.selected_stems(),
         }
-        out = []
-        if self.selected_stems():
-            out.append({**common, "stems": self.selected_stems()})
         if self.mix_check.isChecked():
-            out.append({**common, "mix": dict(self.mix_db)})
-        return out
+            kwargs["mix"] = dict(self.mix_db)
+        return kwargs
+
+    def target_paths(self) -> list[Path]:
+        """The files the export would write (as the preview shows them)."""
+        names_for = self.selected_stems() + ([MIX_STEM] if self.mix_check.isChecked() else [])
+        try:
+            names = preview_names(self.template.text(), self.track_title, names_for,
+                                  self.format.currentText(),
+                                  Path(self.model).stem if self.model else "")
+        except ValueError:
+            return []
+        folder = Path(self.folder.text()).expanduser() / safe_component(self.track_title)
+        return [folder / n for n in names]
+
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        """Ask before replacing files (a seam for tests)."""
+        shown = "\n".join(p.name for p in existing[:6]) + ("\n…" if len(existing) > 6 else "")
+        answer = QMessageBox.question(
+            self,
+            "Replace existing files?",
+            f"{len(existing)} file(s) exist already in {existing[0].parent}:\n\n{shown}\n\n"
+            "Replace them? (They are replaced only once the new files are complete.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def start_export(self) -> None:
         if self.job is not None or not self.update_preview():
             return
+        existing = [p for p in self.target_paths() if p.exists()]
+        if existing and not self.confirm_overwrite(existing):
+            self.message.setText("Not exported: the files exist already.")
+            return
+        kwargs = self.call()
+        kwargs["overwrite"] = bool(existing)
         s = self.settings
         s.export_dir, s.export_template = self.folder.text(), self.template.text()
         s.export_format = self.format.currentText()
         if self.subtype.currentData():
             s.export_subtype = self.subtype.currentData()
-        self.job = ExportJob(self.calls())
+        self.notes = []
+        self.job = ExportJob(kwargs)
+        self.job.note.connect(self.notes.append)
         self.job.progress.connect(self._on_progress)
         self.job.finished.connect(self._on_finished)
         self.job.failed.connect(self._on_failed)
@@ -354,20 +377,22 @@ class ExportDialog(QDialog):
     def _on_finished(self, written: list) -> None:
         self.written = [Path(p) for p in written]
         self.progress.setValue(1000)
-        self.message.setText(f"Done: {len(self.written)} file(s) written.")
+        self.message.setText(" ".join([f"Done: {len(self.written)} file(s) written.",
+                                       *self.notes]))
         self.show_button.setVisible(bool(self.written))
         self.cancel_button.setText("Close")
         self._job_over()
 
     def _on_failed(self, message: str) -> None:
         self.progress.setVisible(False)
-        self.message.setText("Export failed; nothing was written.")
+        self.message.setText("Export failed; nothing was written (earlier files are untouched).")
         self._job_over()
         self.presenter.show_error("Export failed", message)
 
     def _on_cancelled(self) -> None:
         self.progress.setVisible(False)
-        self.message.setText("Export cancelled; nothing was written.")
+        self.message.setText("Export cancelled; nothing was written (earlier files are "
+                             "untouched).")
         self._job_over()
 
     def _cancel_or_close(self) -> None:

@@ -2,6 +2,8 @@
 
 Builds the QApplication, the theme, the engine factory and the main window; opens FILE, or the
 bundled demo song when there is one, or nothing (the window invites to open a file).
+SIGTERM, SIGHUP and Ctrl-C close the window cleanly (a running export removes its partial
+files).
 """
 
 from __future__ import annotations
@@ -67,8 +69,32 @@ def main(argv: list[str] | None = None) -> int:
         window.open_path(DEMO_SONG)
     if args.quit_after is not None:  # smoke test of a bundle: start, run, close cleanly
         QTimer.singleShot(int(args.quit_after * 1000), window.close)
+    ticker = install_signal_handlers(window)
     code = app.exec()
+    ticker.stop()
     return int(code)
+
+
+def install_signal_handlers(window: Any) -> Any:
+    """SIGTERM / SIGHUP / SIGINT close the window as the close button does, without asking:
+    a running export is cancelled and removes its partial files, settings are saved. Returns
+    the timer that lets Python run its signal handlers while Qt's event loop waits."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def close(_signum: int, _frame: object) -> None:
+        window.force_close = True
+        QTimer.singleShot(0, window.close)
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, close)
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: None)  # Python checks for signals between Qt events
+    ticker.start(200)
+    return ticker
 
 
 if __name__ == "__main__":

@@ -214,6 +214,10 @@ class MainWindow(QMainWindow):
             sc = QShortcut(QKeySequence(seq), self)
             sc.setContext(Qt.ShortcutContext.WindowShortcut)
             sc.activated.connect(fn)
+            # Shift+1 and "!" both stand for solo 1: where the platform reports both for one
+            # key press (X11, US layout) Qt finds them ambiguous and fires neither's
+            # `activated`, only one `activatedAmbiguously`: that one must act too.
+            sc.activatedAmbiguously.connect(fn)
 
         key("Space", c.play_pause)
         key("Left", lambda: c.seek_relative(-SEEK_STEP_S))
@@ -477,14 +481,12 @@ class MainWindow(QMainWindow):
         self.st_provider.setText(provider_label(st.provider))
         self.st_speed.setText(f"{st.rtf:.1f}× real time" if st.rtf else "speed —")
         self.st_ahead.setText(f"{st.ahead_s:.1f} s separated ahead")
-        self.st_underruns.setText(f"underruns: {st.underruns}")
-        if st.source == "mix":
-            state = "original mix"
-        elif st.source == "reference":
-            state = "reference stems"
-        else:
-            state = f"hearing {st.source}" + ("" if st.separated else " (mix until stems ready)")
-        self.st_state.setText(state)
+        late = int(getattr(st, "late", 0))
+        self.st_underruns.setText(f"underruns: {st.underruns}" + (f" · late: {late}" if late
+                                                                  else ""))
+        from engine.player import Engine
+
+        self.st_state.setText(Engine.describe(st))
 
     # -- dialogs --------------------------------------------------------------------------------
     def open_export(self) -> ExportDialog | None:
@@ -539,7 +541,29 @@ class MainWindow(QMainWindow):
         )
 
     # -- closing --------------------------------------------------------------------------------
+    def export_running(self) -> bool:
+        dlg = self.export_dialog
+        return dlg is not None and dlg.job is not None and dlg.job.running()
+
+    def confirm_quit_during_export(self) -> bool:
+        """Ask whether to stop a running export and quit (a seam for tests)."""
+        answer = QMessageBox.question(
+            self,
+            "Export in progress",
+            "An export is still running. Stop it (nothing half-written is kept) and quit?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    #: Set (e.g. on SIGTERM) to close without asking.
+    force_close = False
+
     def closeEvent(self, e: QCloseEvent) -> None:
+        if (self.export_running() and not self.force_close
+                and not self.confirm_quit_during_export()):
+            e.ignore()
+            return
         if self.export_dialog is not None:
             self.export_dialog.shutdown()
             self.export_dialog.close()

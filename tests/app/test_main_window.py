@@ -272,7 +272,10 @@ def test_closing_while_exporting_cancels_and_leaves_no_file(
     qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
     assert started.wait(30)
     job = dlg.job
+    asked = []
+    monkeypatch.setattr(window, "confirm_quit_during_export", lambda: asked.append(1) or True)
     window.close()
+    assert asked == [1]  # the user was asked before the export was stopped
     assert not job.thread.is_alive()
     out = tmp_path / "out"
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
