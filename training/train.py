@@ -178,7 +178,8 @@ def build_dataset(cfg: TrainConfig, seed: int) -> torch.utils.data.Dataset:
     (a config class with ``from_dict``, e.g. ``training.data.mix.MixConfig``, passed as the one
     argument). ``seconds`` and ``seed`` are filled in when absent. Items must be ``(mix (2,
     samples), stems (stems, 2, samples))`` float32 tensors of at least ``(frames - 1) * HOP``
-    samples.
+    samples, optionally followed by ``known`` ``(stems,)`` bool (partial labels: which stems
+    are exact; the loss scores the others only through their sum).
     """
     target = cfg.data.get("target")
     if not target:
@@ -495,13 +496,15 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False) -> dict[str, Any]
                 mininterval=10.0, file=sys.stderr, dynamic_ncols=True,
             )
         running: list[float] = []
-        for i, (mix, stems) in enumerate(loader):
+        for i, batch in enumerate(loader):
             if i >= remaining:
                 break
+            mix, stems = batch[0], batch[1]
+            known = batch[2].to(device) if len(batch) > 2 else None  # (batch, stems) bool
             x, ref_spec, ref_wave = to_batch(mix.to(device), stems.to(device), cfg.frames, cfg.bins)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 est = net(x)
-            loss, parts = criterion(est.float(), ref_spec, ref_wave)
+            loss, parts = criterion(est.float(), ref_spec, ref_wave, known)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             lr = optimizer.param_groups[0]["lr"]  # the rate this step uses

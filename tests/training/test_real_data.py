@@ -17,7 +17,9 @@ import torch
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import DecodeError, StemplayError
 from training.data.augment import AugmentConfig
+from training.data.levels import LevelConfig
 from training.data.mix import (
+    REAL_MUSIC_SOURCES,
     SOURCES,
     MixConfig,
     MixDataset,
@@ -228,8 +230,9 @@ def test_mix_items_have_shapes_exact_sum_and_no_clipping(real_root: Path, synth_
         np.testing.assert_allclose(mix, stems.sum(axis=0), rtol=0, atol=1e-6)
         assert np.abs(mix).max() <= 0.99 + 1e-6 and np.abs(stems).max() <= 0.99 + 1e-6
         assert rms_db(mix) > -40.0  # never a silent example
-    assert seen == set(SOURCES)
-    mix_t, stems_t = ds[0]
+    assert seen == set(SOURCES) - set(REAL_MUSIC_SOURCES)  # the default proportions
+    mix_t, stems_t, known_t = ds[0]
+    assert known_t.dtype == torch.bool and bool(known_t.all())  # these sources know every stem
     assert stems_t.shape == (4, 2, SAMPLE_RATE)
     assert isinstance(mix_t, torch.Tensor) and mix_t.dtype == torch.float32
     assert torch.equal(mix_t, torch.from_numpy(ds.example(0)[0]))
@@ -247,6 +250,9 @@ def test_mix_proportions_are_exact_per_epoch(real_root: Path, synth_dir: Path) -
         "real_remix": 0,
         "vocals_over_synthetic": 0,
         "vocals_over_real": 10,
+        "vocals_over_real_music": 0,
+        "real_music_only": 0,
+        "drums_over_real_music": 0,
     }
 
 
@@ -366,7 +372,8 @@ def test_config_from_yaml_mapping_and_errors(real_root: Path, synth_dir: Path) -
     ds = MixDataset(cfg)
     assert ds.proportions["synthetic"] == pytest.approx(2 / 3)
     loader = torch.utils.data.DataLoader(ds, batch_size=3)
-    mix, stems = next(iter(loader))
+    mix, stems, known = next(iter(loader))
+    assert known.shape == (3, 4)
     assert mix.shape == (3, 2, SAMPLE_RATE // 2) and stems.shape == (3, 4, 2, SAMPLE_RATE // 2)
     with pytest.raises(StemplayError, match="unknown mix config key"):
         MixConfig.from_dict({"sekonds": 3})
@@ -454,6 +461,7 @@ def test_extra_isolated_stems_widen_the_remix(
         extra_stem_prob=1.0,
         remix_augment=AugmentConfig.none(),
         loudness_db=(-20.0, -20.0),
+        levels=LevelConfig(prob=0.0),  # the stems' own levels, not redrawn ones
     )
     ds = MixDataset(cfg)
     assert len(ds.extras[3]) == 2  # song.ogg is not taken

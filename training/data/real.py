@@ -416,3 +416,226 @@ class MultitrackBank:
             if has.any():
                 w = w * has
         return self.songs[int(rng.choice(len(self.songs), p=w / w.sum()))]
+
+
+# --------------------------------------------------------------------------- voices by kind
+
+#: Folders (anywhere under a vocals root) whose clips are speech, not singing: a rarer "voice"
+#: source. Every other folder under ``vocals/`` counts as singing, so new singing folders are
+#: picked up without code changes.
+SPEECH_DIR_NAMES = ("speech", "spoken")
+
+
+def split_voice_files(roots: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
+    """``(singing, speech)`` audio files under the vocal roots: a file is speech when a folder
+    between its root and itself is named like ``SPEECH_DIR_NAMES`` (case-insensitive)."""
+    singing: list[Path] = []
+    speech: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        for path in find_audio_files([root]):
+            parts = path.relative_to(root).parts[:-1] if path != root else ()
+            is_speech = any(p.lower() in SPEECH_DIR_NAMES for p in parts)
+            (speech if is_speech else singing).append(path)
+    return sorted(set(singing)), sorted(set(speech))
+
+
+# --------------------------------------------------------------------------- real music bank
+
+#: Environment variable and default of the real-music bank (``training/data/realmusic.py``).
+REALMUSIC_ENV = "STEMPLAY_REALMUSIC"
+DEFAULT_REALMUSIC_ROOT = Path("/work/data/realmusic")
+
+
+def default_realmusic_root() -> Path:
+    """``$STEMPLAY_REALMUSIC`` or ``/work/data/realmusic``."""
+    env = os.environ.get(REALMUSIC_ENV)
+    return Path(env) if env else DEFAULT_REALMUSIC_ROOT
+
+
+@dataclass(frozen=True)
+class MusicTrack:
+    """One screened instrumental track of the real-music bank. ``audio``: int16 ``(channels=2,
+    samples)`` at 44.1 kHz, memory-mapped (scale 1/32768)."""
+
+    name: str
+    package: str
+    licence: str
+    audio: np.ndarray
+    has_drums: bool | None
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.shape[-1] / SAMPLE_RATE
+
+
+def read_realmusic_manifest(root: str | Path) -> list[dict]:
+    """The track entries of ``root/manifest.json`` as written by ``training.data.realmusic``
+    (keys ``package, file, licence, duration_s, path, verdict, has_drums, ...``); ``[]`` when
+    the bank has no manifest yet."""
+    import json
+
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        log.warning("cannot read real-music manifest %s: %s", path, err)
+        return []
+    return [t for t in data.get("tracks", []) if isinstance(t, dict)]
+
+
+class RealMusicBank:
+    """Screened real instrumental tracks (``verdict == "keep"`` in the bank's manifest), each
+    memory-mapped, never read whole: hours of music cost only page cache.
+
+    ``drums``: keep only tracks whose ``has_drums`` is this value (None: all kept tracks).
+    A listed file that is missing or not an int16 ``(2, samples)`` array is skipped with a
+    one-line warning naming it.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        drums: bool | None = None,
+        min_seconds: float = 1.0,
+    ) -> None:
+        self.root = Path(root) if root is not None else default_realmusic_root()
+        self.tracks: list[MusicTrack] = []
+        for entry in read_realmusic_manifest(self.root):
+            if entry.get("verdict") != "keep":
+                continue
+            if drums is not None and entry.get("has_drums") is not drums:
+                continue
+            path = self.root / str(entry.get("path", ""))
+            try:
+                audio = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                log.warning("real-music track %s unreadable, skipped: %s", path, err)
+                continue
+            if audio.ndim != 2 or audio.shape[0] != 2 or audio.dtype != np.int16:
+                log.warning("real-music track %s is %s %s, not int16 (2, samples): skipped",
+                            path, audio.dtype, audio.shape)
+                continue
+            if audio.shape[-1] < min_seconds * SAMPLE_RATE:
+                log.warning("real-music track %s shorter than %g s: skipped", path, min_seconds)
+                continue
+            self.tracks.append(MusicTrack(
+                name=str(entry.get("file", path.name)),
+                package=str(entry.get("package", "")),
+                licence=str(entry.get("licence", "")),
+                audio=audio,
+                has_drums=entry.get("has_drums"),
+            ))
+        self._weights = np.array([t.seconds for t in self.tracks], dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def seconds(self) -> float:
+        return float(self._weights.sum())
+
+    def licences(self) -> dict[str, str]:
+        """package -> licence(s) of the tracks held (for model cards)."""
+        out: dict[str, set[str]] = {}
+        for t in self.tracks:
+            out.setdefault(t.package, set()).add(t.licence)
+        return {p: " / ".join(sorted(v)) for p, v in sorted(out.items())}
+
+    def excerpt(
+        self, rng: np.random.Generator, samples: int, silent_db: float = -50.0, tries: int = 4
+    ) -> np.ndarray:
+        """``(2, samples)`` float32 from a track drawn by length, at a random offset; a window
+        whose RMS is above ``silent_db`` is preferred (up to ``tries`` draws)."""
+        if not self.tracks:
+            raise IndexError("the real-music bank is empty")
+        track = self.tracks[int(rng.choice(len(self.tracks), p=self._weights / self.seconds))]
+        n = track.audio.shape[-1]
+        out = np.zeros((2, samples), dtype=np.float32)
+        for attempt in range(tries):
+            start = int(rng.integers(0, max(n - samples, 0) + 1))
+            piece = np.asarray(track.audio[:, start : start + samples], dtype=np.float32)
+            out[:] = 0.0
+            out[:, : piece.shape[-1]] = piece * np.float32(1.0 / 32768.0)
+            power = float(np.mean(np.square(out, dtype=np.float64)))
+            if power > 10 ** (silent_db / 10) or attempt == tries - 1:
+                break
+        return out
+
+
+# --------------------------------------------------------------------------- real drums
+
+
+class DrumBank:
+    """Real drum material to lay over drum-free music: short loops (e.g. ``sonic-pi-samples``'
+    ``loop_amen``), tiled to any length at a drawn tempo, and/or long drum stems of generated
+    songs (``drums.flac`` of the synthetic folders), read per excerpt from disk.
+
+    ``songs``: ``(path, samples at 44.1 kHz)`` of drum stem files.
+    """
+
+    def __init__(
+        self,
+        loop_files: Iterable[str | Path],
+        songs: Sequence[tuple[Path, int]] = (),
+        cache_dir: str | Path | None = None,
+        loop_prob: float = 0.5,
+        speed_range: tuple[float, float] = (0.85, 1.15),
+    ) -> None:
+        cache = AudioCache(cache_dir)
+        self.loops: list[StemClip] = []
+        for path in loop_files:
+            try:
+                audio = cache.load(path, channels=CHANNELS)
+            except DecodeError as err:
+                log.warning("drum loop skipped: %s", err)
+                continue
+            if audio.shape[-1] < ACTIVITY_BLOCK or not stem_present(audio):
+                log.warning("drum loop %s is too short or silent: skipped", path)
+                continue
+            self.loops.append(StemClip(str(path), audio, activity(np.asarray(audio).mean(0))))
+        self.songs = [(Path(p), int(n)) for p, n in songs if int(n) > 0]
+        self.loop_prob = loop_prob
+        self.speed_range = speed_range
+
+    def __len__(self) -> int:
+        return len(self.loops) + len(self.songs)
+
+    @property
+    def seconds(self) -> float:
+        return (sum(c.seconds for c in self.loops) + sum(n for _, n in self.songs) / SAMPLE_RATE)
+
+    def excerpt(self, rng: np.random.Generator, samples: int) -> np.ndarray:
+        """``(2, samples)`` float32 of real drums: a loop (with probability ``loop_prob`` when
+        both kinds exist) or a window of a drum stem where it plays."""
+        if not len(self):
+            raise IndexError("the drum bank is empty")
+        use_loop = bool(self.loops) and (not self.songs or rng.random() < self.loop_prob)
+        if use_loop:
+            return self._loop(rng, samples)
+        from training.data.musdb import read_audio as read_window
+
+        path, n = self.songs[int(rng.integers(len(self.songs)))]
+        out = np.zeros((2, samples), dtype=np.float32)
+        for attempt in range(4):
+            start = int(rng.integers(0, max(n - samples, 0) + 1))
+            out = read_window(path, start, samples)[:, :samples]
+            if stem_present(out) or attempt == 3:
+                break
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def _loop(self, rng: np.random.Generator, samples: int) -> np.ndarray:
+        """A loop at a drawn tape speed (tempo and pitch together), repeated from a random
+        phase to ``samples``."""
+        clip = self.loops[int(rng.integers(len(self.loops)))]
+        x = np.asarray(clip.audio, dtype=np.float32)  # (2, n)
+        speed = float(rng.uniform(*self.speed_range))
+        if abs(speed - 1.0) > 1e-3:
+            x = soxr.resample(x.T, SAMPLE_RATE * speed, SAMPLE_RATE, quality="LQ").T
+        n = x.shape[-1]
+        reps = -(-(samples + n) // n)
+        tiled = np.tile(x, (1, reps))
+        start = int(rng.integers(0, n))
+        return np.ascontiguousarray(tiled[:, start : start + samples], dtype=np.float32)
