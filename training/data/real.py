@@ -11,6 +11,13 @@ banks the mix dataset draws from:
   ``other``), drawn where they play.
 - ``MultitrackBank``: MUSDB-style songs ``DIR/<song>/{vocals,drums,bass,other}.{wav,flac}``
   (mono sources become stereo), each held as ``(stems, channels=2, samples)``.
+- ``RealMusicBank``: the screened instrumental tracks of the real-music bank built by
+  ``training/data/realmusic.py`` (its ``manifest.json``; int16 ``(2, samples)`` arrays, memory-
+  mapped, never read whole), optionally only those with / without drums.
+- ``DrumBank``: real drums to lay over drum-free music: short loops tiled at a drawn tempo, and
+  drum stems of generated songs read per excerpt.
+
+``split_voice_files`` tells speech folders (``speech/``) from singing ones under ``vocals/``.
 
 Runs in the caller's thread (the training main process or a DataLoader worker). No torch here:
 the dataset in ``training/data/mix.py`` turns arrays into tensors.
