@@ -83,7 +83,7 @@ def test_all_known_equals_the_plain_loss(loss_fn: SeparationLoss) -> None:
 
 
 def test_level_term_penalises_a_silent_estimate_of_an_audible_stem() -> None:
-    est, ref, wave = _batch(3)
+    _, ref, wave = _batch(3)
     loss_fn = SeparationLoss(LossConfig(spec_l1=0.0, time_sdr=0.0, level=1.0))
     good, _ = loss_fn(ref, ref, wave)
     silent_bass = ref.clone()

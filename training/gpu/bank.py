@@ -213,7 +213,7 @@ class Mixer:
         i = int(torch.multinomial(self.voice_p, 1, generator=self.gen))
         clip = bank.voices[i]
         ratio = 2.0 ** (self._u(-2.0, 2.0) / 12.0) if self._coin(0.7) else 1.0
-        need = int(math.ceil(samples * ratio)) + 2
+        need = math.ceil(samples * ratio) + 2
         best, best_e = None, -1.0
         for _ in range(5):  # a window where the voice is mostly active
             o = self._offset(clip.shape[-1], need)
@@ -270,7 +270,7 @@ class Mixer:
         ir = torch.zeros(2, length + pre + 1, device=self.device)
         ir[:, 0] = 1.0
         ir[:, pre + 1 :] = tail * wet
-        size = 1 << int(math.ceil(math.log2(n + ir.shape[-1])))
+        size = 1 << math.ceil(math.log2(n + ir.shape[-1]))
         spec = torch.fft.rfft(x, size) * torch.fft.rfft(ir, size)
         # EQ: a smooth random curve over log frequency, +-6 dB at a few knots, low cut
         bins = spec.shape[-1]

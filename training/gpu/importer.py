@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from training.train import _model_kwargs, save_checkpoint
 from training.models import build_model
+from training.train import _model_kwargs, save_checkpoint
 
 
 def import_run(src: Path, name: str, run_dir: Path) -> dict:

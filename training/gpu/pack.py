@@ -107,7 +107,8 @@ def build(args: argparse.Namespace) -> dict:
     report: dict = {}
     files: dict[str, list[Path]] = {k: [] for k in ("wheels", *index)}
 
-    files["wheels"] = fetch_wheels(out / "wheels")
+    if args.wheels:
+        files["wheels"] = fetch_wheels(out / "wheels")
     for group, split in (("valid", "valid"), ("songs", "train")):
         for i, track in enumerate(real_tracks(split)):
             item, fs = _song(track, out, f"{group}/{i:02d}", args.stem_kbps, None, rng)
@@ -171,7 +172,7 @@ def build(args: argparse.Namespace) -> dict:
             return round(sum(s["seconds"] for s in index[key]) / 60, 1)
         return round(sum(float(subprocess.run(
             ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-             str(out / e["file"])], capture_output=True, text=True).stdout or 0)
+             str(out / e["file"])], capture_output=True, text=True, check=False).stdout or 0)
             for e in index[key]) / 60, 1)
 
     for key, fs in files.items():
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--voice-kbps", type=int, default=24)
     p.add_argument("--speech-weight", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-wheels", dest="wheels", action="store_false",
+                   help="leave the decoder wheels out (the GPU machine then needs soundfile)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     report = build(args)

@@ -75,7 +75,7 @@ def load_specs(path: Path, names: list[str] | None) -> list[RunSpec]:
 def ensure_decoder(pack: Path) -> None:
     """Make ``import soundfile`` work: install the pack's wheels into /tmp/site if needed."""
     try:
-        import soundfile  # noqa: F401
+        import soundfile
 
         return
     except (ImportError, OSError):
@@ -330,7 +330,7 @@ def worker(args: argparse.Namespace) -> int:
         step += 1
         seen += spec_.batch
         now = time.monotonic()
-        if now - last_print >= 20 or step == 1:
+        if now - last_print >= 45 or step == 1:
             rate = seen / (now - t0)
             row = {"t": round(now - t0, 1), "step": step, "loss": round(float(loss.detach()), 4),
                    **{k: round(v, 4) for k, v in parts.items()}, "lr": spec_.lr * factor,
