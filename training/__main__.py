@@ -11,6 +11,7 @@ COMMANDS = {
     "train": ("training.train", "train a separation model from a YAML config"),
     "evaluate": ("training.evaluate", "score an ONNX model through the engine's separator"),
     "export": ("training.export", "export a checkpoint to ONNX with the model contract metadata"),
+    "realmusic": ("training.data.realmusic", "fetch, decode and screen the real-music bank"),
 }
 
 
