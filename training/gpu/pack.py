@@ -140,7 +140,9 @@ def build(args: argparse.Namespace) -> dict:
             if used >= music_budget:
                 break
             arr = np.load(Path(args.realmusic) / t["path"], mmap_mode="r")
-            take = int(min(per, t["duration_s"]) * SAMPLE_RATE)
+            # drum-free tracks are few and feed drums_over_music alone: longer excerpts
+            share = per * (3 if t.get("has_drums") is False else 1)
+            take = int(min(share, t["duration_s"]) * SAMPLE_RATE)
             start = rng.randrange(0, max(1, arr.shape[-1] - take))
             audio = np.asarray(arr[:, start : start + take], dtype=np.float32) / 32768.0
             (out / "music").mkdir(exist_ok=True)
