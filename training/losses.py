@@ -23,9 +23,10 @@ from training import spec
 EPS = 1e-8
 
 
-def sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+def sdr(est: torch.Tensor, ref: torch.Tensor, eps: float | torch.Tensor = EPS) -> torch.Tensor:
     """Signal-to-distortion ratio in dB over the last axis (samples): ``10 log10(|s|^2 /
-    |s - s_hat|^2)``. Any leading shape; returns that shape without the last axis."""
+    |s - s_hat|^2)``. Any leading shape; returns that shape without the last axis. ``eps`` is
+    added to both energies (a tensor broadcasting to the leading shape, or a number)."""
     num = (ref * ref).sum(-1) + eps
     den = ((ref - est) ** 2).sum(-1) + eps
     return 10.0 * torch.log10(num / den)
@@ -75,6 +76,11 @@ class LossConfig:
     # by staying silent (a silent estimate gets SDR 0 dB, better than a poor one: the unet's
     # bass collapsed that way)
     level: float = 0.0
+    # energy floor of the SDR term, in dB under the item's mixture: bleed quieter than this
+    # costs nothing, and a silent target (an instrumental song's vocals, a "music only" item)
+    # gives a bounded term instead of ~-80 dB that would drown every other stem's gradient.
+    # None: the old absolute 1e-8 (what the models shipped before data v2 were trained with).
+    sdr_floor_db: float | None = -30.0
 
 
 class SeparationLoss(torch.nn.Module):
@@ -114,7 +120,11 @@ class SeparationLoss(torch.nn.Module):
             e = group_stems(est_wave, known).reshape(b, w.shape[1], -1)
             r = group_stems(ref_wave, known).reshape(b, w.shape[1], -1)
             if self.config.time_sdr:
-                parts["time_sdr"] = -(sdr(e, r) * w).sum() / w.sum() / 10.0
+                eps: float | torch.Tensor = EPS
+                if self.config.sdr_floor_db is not None:
+                    mix_energy = r.sum(1).pow(2).sum(-1, keepdim=True)  # (batch, 1)
+                    eps = mix_energy * 10 ** (self.config.sdr_floor_db / 10) + EPS
+                parts["time_sdr"] = -(sdr(e, r, eps) * w).sum() / w.sum() / 10.0
                 total = total + self.config.time_sdr * parts["time_sdr"]
             if self.config.level:
                 parts["level"] = level_loss(e, r, w)

@@ -92,3 +92,21 @@ def test_level_term_penalises_a_silent_estimate_of_an_audible_stem() -> None:
     assert float(good) < 1e-3
     assert float(bad) > 0.5  # bels: a silent bass costs several orders of magnitude of energy
     assert parts["level"] == pytest.approx(float(bad))
+
+
+def test_a_silent_target_costs_a_bounded_amount_and_faint_bleed_costs_nothing() -> None:
+    """Instrumental items have silent vocals: their SDR term must not drown the other stems."""
+    _, ref, wave = _batch(4)
+    ref[:, 0] = 0
+    wave[:, 0] = 0
+    loss_fn = SeparationLoss(LossConfig(spec_l1=0.0, time_sdr=1.0))
+    old = SeparationLoss(LossConfig(spec_l1=0.0, time_sdr=1.0, sdr_floor_db=None))
+    exact, _ = loss_fn(ref, ref, wave)
+    faint = ref.clone()
+    faint[:, 0] = ref[:, 1] * 10 ** (-50 / 20)  # vocal bleed 50 dB under the drums
+    loud = ref.clone()
+    loud[:, 0] = ref[:, 1]  # the drums copied into the vocals
+    assert float(loss_fn(faint, ref, wave)[0]) == pytest.approx(float(exact), abs=0.02)
+    assert float(loss_fn(loud, ref, wave)[0]) > float(exact) + 0.3
+    # the old absolute floor charged inaudible bleed like a real error
+    assert float(old(faint, ref, wave)[0]) - float(old(ref, ref, wave)[0]) > 0.5
