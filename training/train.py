@@ -380,8 +380,11 @@ def _dist_setup() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def train(cfg: TrainConfig, resume: bool | str | Path = False) -> dict[str, Any]:
-    """Run (or resume) training. ``resume``: True = from ``run_dir/last.pt``, a path = from that
+def train(cfg: TrainConfig, resume: bool | str | Path = False,
+          restart_schedule: bool = False) -> dict[str, Any]:
+    """Run (or resume) training. ``restart_schedule``: keep the resumed weights and optimiser
+    moments but start a new piece (step 0, this config's warm-up + cosine, a fresh best).
+    ``resume``: True = from ``run_dir/last.pt``, a path = from that
     checkpoint (e.g. a committed ``models/checkpoints/NAME.pt``). Returns a summary: steps,
     epochs, best validation score."""
     rank, world, device = _dist_setup()
@@ -431,10 +434,18 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False) -> dict[str, Any]
             raise ConfigError(f"--resume: {source} holds weights only (use a last.pt)")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, epoch = int(ckpt["step"]), int(ckpt["epoch"])
-        batch_in_epoch, best = int(ckpt["batch_in_epoch"]), float(ckpt["best"])
-        elapsed = float(ckpt.get("elapsed_s", 0.0))
+        if restart_schedule:  # a new piece: this config's rate and schedule from step 0
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] = opt_cfg.lr
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer,
+                lambda s: lr_factor(s, opt_cfg.warmup_steps, total_steps, opt_cfg.min_lr_ratio),
+            )
+        else:
+            scheduler.load_state_dict(ckpt["scheduler"])
+            step, epoch = int(ckpt["step"]), int(ckpt["epoch"])
+            batch_in_epoch, best = int(ckpt["batch_in_epoch"]), float(ckpt["best"])
+            elapsed = float(ckpt.get("elapsed_s", 0.0))
         if rank == 0:
             log.info("resumed %s at step %d (epoch %d)", source, step, epoch)
 
@@ -579,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training train", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--config", required=True, help="YAML training config")
+    parser.add_argument("--restart-schedule", action="store_true",
+                        help="with --resume: keep weights and optimiser, start a new piece "
+                             "(step 0, this config's learning rate, warm-up and cosine)")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                         help="continue from run_dir/last.pt, or from the checkpoint CKPT")
     parser.add_argument("--run-dir", default=None, help="override the config's run_dir")
@@ -591,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = dataclasses.replace(
                 cfg, train=dataclasses.replace(cfg.train, max_steps=args.max_steps)
             )
-        summary = train(cfg, resume=args.resume)
+        summary = train(cfg, resume=args.resume, restart_schedule=args.restart_schedule)
     except StemplayError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ from training.models import build_model
 from training.train import _model_kwargs, save_checkpoint
 
 
-def import_run(src: Path, name: str, run_dir: Path) -> dict:
+def import_run(src: Path, name: str, run_dir: Path, lr: float | None = None) -> dict:
     state = torch.load(src / f"{name}.pt", map_location="cpu", weights_only=False)
     cfg = state["config"]
     model = build_model(**_model_kwargs(cfg))
@@ -32,7 +32,8 @@ def import_run(src: Path, name: str, run_dir: Path) -> dict:
         "valid": valid, "score": valid.get("mean", -math.inf), "gpu": state.get("gpu", {}),
     })
     spec = state.get("spec", {})
-    opt = torch.optim.AdamW(model.parameters(), lr=float(spec.get("lr", 1e-3)),
+    # the CPU piece's peak rate: its own (lower) one, or the GPU run's
+    opt = torch.optim.AdamW(model.parameters(), lr=float(lr or spec.get("lr", 1e-3)),
                             weight_decay=float(spec.get("weight_decay", 1e-4)))
     moments_path = src / f"{name}.opt.pt"
     if moments_path.exists():
@@ -56,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("src", type=Path, help="the folder the GPU run wrote ($OUT)")
     p.add_argument("--run", required=True, help="run name (NAME.pt)")
     p.add_argument("--run-dir", type=Path, default=None, help="default: /work/runs/NAME")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate of the CPU piece that resumes (default: the GPU's)")
     args = p.parse_args(argv)
     if not (args.src / f"{args.run}.pt").exists():
         print(f"error: no {args.run}.pt in {args.src}", file=sys.stderr)
         return 1
-    info = import_run(args.src, args.run, args.run_dir or Path("/work/runs") / args.run)
+    info = import_run(args.src, args.run, args.run_dir or Path("/work/runs") / args.run, args.lr)
     print(f"imported {args.run}: GPU step {info['step']}, validation {info['valid']}, "
           f"optimiser moments {'restored' if info['moments'] else 'absent (weights only)'}")
     return 0

@@ -69,6 +69,24 @@ def fetch_wheels(dest: Path) -> list[Path]:
     return out
 
 
+def pack_init_weights(specs: Path, dest: Path) -> list[Path]:
+    """Weights (no optimiser) of the checkpoints the runs of ``specs`` start from, as
+    ``dest/NAME.pt``: what ``training.gpu.run`` loads for a run with ``init``."""
+    import torch
+    import yaml
+
+    out = []
+    for run in yaml.safe_load(specs.read_text())["runs"]:
+        if not run.get("init"):
+            continue
+        state = torch.load(run["init"], map_location="cpu", weights_only=False)
+        dest.mkdir(parents=True, exist_ok=True)
+        path = dest / f"{run['name']}.pt"
+        torch.save({"model": state["model"], "source": run["init"]}, path)
+        out.append(path)
+    return out
+
+
 def _mib(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 2**20
 
@@ -105,10 +123,11 @@ def build(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
     index: dict = {"songs": [], "synth": [], "valid": [], "voices": [], "music": []}
     report: dict = {}
-    files: dict[str, list[Path]] = {k: [] for k in ("wheels", *index)}
+    files: dict[str, list[Path]] = {k: [] for k in ("wheels", "init", *index)}
 
     if args.wheels:
         files["wheels"] = fetch_wheels(out / "wheels")
+    files["init"] = pack_init_weights(Path(args.specs), out / "init")
     for group, split in (("valid", "valid"), ("songs", "train")):
         for i, track in enumerate(real_tracks(split)):
             item, fs = _song(track, out, f"{group}/{i:02d}", args.stem_kbps, None, rng)
@@ -179,7 +198,7 @@ def build(args: argparse.Namespace) -> dict:
 
     for key, fs in files.items():
         report[key] = {"mib": round(_mib(fs), 2), "files": len(fs),
-                       **({"minutes": minutes(key)} if key != "wheels" else {})}
+                       **({"minutes": minutes(key)} if key not in ("wheels", "init") else {})}
     report["total_mib"] = round(sum(_mib(v) for v in files.values()), 2)
     report["drumless_music_files"] = sum(1 for m in index["music"] if not m["drums"])
     (out / "pack.json").write_text(json.dumps(report, indent=1))
@@ -201,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--voice-kbps", type=int, default=24)
     p.add_argument("--speech-weight", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--specs", default="training/configs/gpu.yaml",
+                   help="the runs' file: the weights their `init` names travel in the pack")
     p.add_argument("--no-wheels", dest="wheels", action="store_false",
                    help="leave the decoder wheels out (the GPU machine then needs soundfile)")
     args = p.parse_args(argv)

@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Queue
+from queue import Full, Queue
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ class RunSpec:
     grad_clip: float = 5.0
     loss: dict[str, float] = field(default_factory=dict)  # overrides of the config's loss
     resumable: bool = False  # also write NAME.opt.pt
+    init: str | None = None  # a checkpoint whose weights start the run (carried in the pack)
     seed: int = 0
 
 
@@ -247,8 +248,11 @@ def worker(args: argparse.Namespace) -> int:
     bank, valid = build_bank(decoded, device)
     mixer = Mixer(bank, spec_.proportions, seed=spec_.seed)
     model = build_model(**_model_kwargs(cfg_dict)).to(device)
-    init = Path(args.init_dir) / f"{spec_.name}.pt" if args.init_dir else None
-    if init is not None and init.exists():
+    init = Path(args.pack) / "init" / f"{spec_.name}.pt"
+    if spec_.init and not init.exists():
+        raise SystemExit(f"error: run {spec_.name} starts from {spec_.init}, but the pack holds "
+                         f"no {init} (rebuild it with python -m training gpupack)")
+    if spec_.init:
         state = torch.load(init, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         print(f"[{spec_.name}] initialised from {init}", flush=True)
@@ -274,9 +278,15 @@ def worker(args: argparse.Namespace) -> int:
                 stream.synchronize()
             else:
                 batch = mixer.draw(spec_.batch, samples)
-            q.put(batch)
+            while not stop.is_set():
+                try:
+                    q.put(batch, timeout=0.5)
+                    break
+                except Full:
+                    continue
 
-    threading.Thread(target=producer, daemon=True).start()
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
 
     def save(final: bool = False) -> None:
         elapsed = time.monotonic() - t0
@@ -347,7 +357,8 @@ def worker(args: argparse.Namespace) -> int:
         if now - last_ckpt >= args.checkpoint_s:
             save()
             last_ckpt = time.monotonic()
-    stop.set()
+    stop.set()  # the producer finishes its batch and ends (no CUDA thread killed at exit)
+    thread.join(timeout=30)
     if valid:
         scores = validate(model, valid, frames, bins)
         log["valid"].append({"t": round(time.monotonic() - t0, 1), "step": step, **scores})
@@ -374,7 +385,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=min(16, os.cpu_count() or 1))
     p.add_argument("--valid-s", type=float, default=60.0)
     p.add_argument("--checkpoint-s", type=float, default=90.0)
-    p.add_argument("--init-dir", default="", help="start each run from DIR/NAME.pt if present")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.mode == "worker":
@@ -390,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "training.gpu.run", "worker", "--run", s.name,
                "--specs", args.specs, "--out", str(args.out), "--minutes", str(args.minutes),
                "--device", args.device, "--valid-s", str(args.valid_s),
-               "--checkpoint-s", str(args.checkpoint_s), "--init-dir", args.init_dir]
+               "--checkpoint-s", str(args.checkpoint_s), "--pack", str(args.pack)]
         procs.append((s.name, subprocess.Popen(cmd)))
     codes = {name: proc.wait() for name, proc in procs}
     print(f"all runs finished in {time.time() - t0:.0f} s: exit codes {codes}", flush=True)
