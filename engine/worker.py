@@ -24,7 +24,9 @@ Seek while sound goes out: the callback first fades the old position out over on
 only then jumps (``Mixer.seek_request``). The worker must not empty the rings before that block
 has read them, or the fade-out would find nothing and the sound would stop with a click: so it
 holds a seek back (``_deferred``) until the callback has left the old generation (its playhead
-is in the new one, or it is silent), at most ``SEEK_FADE_WAIT_S`` (a stalled output).
+is in the new one, or it is silent), at most ``SEEK_FADE_WAIT_S`` (a stalled output). Opening
+another song while one plays is the same: the facade's seek request fades the old song out, the
+worker holds the open back until then, and the new song starts with the fade-in of play.
 
 Scheduling: the plain mix first up to ``MIX_FIRST_S`` (so the first sound comes at once), then
 whichever stem source (slot A, slot B, reference) is least far ahead, until every ring is
@@ -450,9 +452,9 @@ class Worker(threading.Thread):
         self._ref: DecodeWriter | None = None
         self._slots: dict[str, SeparatorWriter] = {}
         self._running = True
-        # A seek held back until the callback has faded the old position out, and the
-        # monotonic time after which it applies anyway (module docstring).
-        self._deferred: tuple[Timeline, float] | None = None
+        # A seek (or an open: its track) held back until the callback has faded the old
+        # position out, and the monotonic time after which it applies anyway (module docstring).
+        self._deferred: tuple[Timeline, float, OpenTrack | None] | None = None
         # One separation thread per slot: each runs one SeparatorWriter.compute of its slot at
         # a time (so each ONNX session and FFTW plan stays in that one thread), the slots run
         # side by side on a multi-core CPU, and the worker thread stays free for commands
@@ -555,7 +557,13 @@ class Worker(threading.Thread):
                 writer.close()
 
     def _open(self, track: OpenTrack, timeline: Timeline) -> None:
-        self._deferred = None  # the new track starts anew
+        """An open command: applied now, or once the callback has faded the old song out (the
+        facade's seek request starts that fade), like a seek."""
+        if self._hold(timeline, track):
+            return
+        self._open_now(track, timeline)
+
+    def _open_now(self, track: OpenTrack, timeline: Timeline) -> None:
         old_mix, old_ref = self._mix, self._ref
         self.mixer.mix_ring = None  # silence first: nothing of the old track plays any more
         self._track = track
@@ -585,31 +593,53 @@ class Worker(threading.Thread):
 
     def _seek(self, timeline: Timeline) -> None:
         """A seek command: applied now, or once the callback has faded the old position out."""
+        if self._hold(timeline, None):
+            return
+        self._apply_seek(timeline)
+
+    def _hold(self, timeline: Timeline, track: OpenTrack | None) -> bool:
+        """Hold a seek (``track`` None) or an open back while the callback is still fading the
+        old generation out; True when held. A seek that follows a held open keeps that open's
+        track (it seeks in the new song); anything else replaces what was held.
+
+        When nothing is held back any more, ``_deferred`` is None on return.
+        """
         mixer = self.mixer
+        held = self._deferred
+        if track is None and held is not None and held[2] is not None:
+            track = held[2]  # seek in the song whose open is still held back
+            if not (mixer.playing and mixer.playhead[0] < timeline.generation):
+                self._deferred = None
+                self._open_now(track, timeline)
+                return True
         # playing / playhead: written by the callback, read here; a stale read only delays.
         if mixer.playing and mixer.playhead[0] < timeline.generation:
             deadline = time.monotonic() + SEEK_FADE_WAIT_S
-            if self._deferred is not None:  # a seek replaces a held one; same deadline
-                deadline = self._deferred[1]
-            self._deferred = (timeline, deadline)
-            return
+            if held is not None:  # replaces a held one; same deadline
+                deadline = held[1]
+            self._deferred = (timeline, deadline, track)
+            return True
         self._deferred = None
-        self._apply_seek(timeline)
+        return False
 
     def _settle(self, force: bool) -> bool:
-        """Apply a held-back seek once the callback left the old generation (or ``force``).
+        """Apply a held-back seek or open once the callback left the old generation (or
+        ``force``).
 
         True when no seek is held back any more.
         """
         if self._deferred is None:
             return True
-        timeline, deadline = self._deferred
+        timeline, deadline, track = self._deferred
         mixer = self.mixer
         faded = not mixer.playing or mixer.playhead[0] >= timeline.generation
         if not (force or faded or time.monotonic() > deadline):
             return False
         self._deferred = None
-        self._apply_seek(timeline)
+        if track is not None:
+            self._open_now(track, timeline)
+        else:
+            self._apply_seek(timeline)
         return True
 
     def _apply_seek(self, timeline: Timeline) -> None:

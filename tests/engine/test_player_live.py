@@ -209,3 +209,61 @@ def test_seek_mid_play_continues_from_the_new_position(sink: AlsaSink, files) ->
     for s in range(start + n, int(SECONDS * SR) - n, SR // 4):
         at, prev = local_lag(cap, mix[:, s : s + n].T, at + (s - prev)), s
         np.testing.assert_allclose(cap[at : at + n], mix[:, s : s + n].T, atol=1e-3)
+
+
+def song2() -> np.ndarray:
+    """Another song (other tones, 2.5 s) for opening while the first one plays."""
+    t = np.arange(int(2.5 * SR)) / SR
+    tones = ((330.0, 0.25), (5000.0, 0.08), (8000.0, 0.08))
+    left = sum(a * np.sin(2 * np.pi * f * t + 0.1) for f, a in tones)
+    right = sum(a * np.sin(2 * np.pi * f * 0.99 * t + 0.5) for f, a in tones)
+    return np.stack([left, right]).astype(np.float32)
+
+
+def test_open_while_playing_fades_out_then_fades_the_new_song_in(
+    sink: AlsaSink, files, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.wav"
+    sf.write(other, song2().T, SR, subtype="FLOAT")
+    report = play(
+        sink,
+        files,
+        "eng.wait_output()\neng.play()\nwait(lambda: eng.status().position_s >= 1.0)\n"
+        "wait(lambda: eng.status().separated, 5)\n"
+        f"eng.open({str(other)!r})\n"
+        "wait(lambda: eng.status().finished, 15)\ntime.sleep(0.2)",
+    )
+    assert report["finished"] and report["error"] is None
+    cap = sink.captured()
+    one, two = song(), song2()
+    i0 = first_sound(cap)
+    assert i0 >= 0, "nothing was played"
+    # The new song: found by its audio after its first block, then its first block is the plain
+    # mix fading in exactly as play does.
+    ref = two[:, 512 : 512 + 8192].T
+    j2 = i0 + align(cap[i0:], ref, search=len(cap) - i0 - 8192) - 512
+    np.testing.assert_allclose(cap[j2 + 512 : j2 + 512 + 8192], ref, atol=1e-3)
+    ramp = np.arange(1, 513) / 512
+    np.testing.assert_allclose(cap[j2 : j2 + 512], (two[:, :512] * ramp).T, atol=1e-4)
+    # The old song: where it was when the new one was opened (the last sound before the gap).
+    loud = np.flatnonzero(np.max(np.abs(cap[i0:j2]), axis=1) > 1e-7)
+    end = i0 + int(loud[-1]) + 1  # first silent frame after the old song
+    assert j2 - end >= 0
+    probe = cap[end - 4096 - 2048 : end - 2048]  # well before any fade-out
+    p = align(one.T, probe, search=one.shape[1] - len(probe)) + 4096 + 2048  # song1 at `end`
+    assert int(0.9 * SR) <= p <= int(3.9 * SR), "the old song did not play to about 1 s"
+    n = 4096
+    seg = cap[end - n : end]
+    src = one[:, p - n : p].T
+    gain = fraction(seg, np.zeros_like(src), src, win=32)
+    fading = np.flatnonzero(gain < 0.99)
+    assert fading.size > 0, "the old song stopped at once, without a fade-out"
+    first = int(fading[0])
+    assert np.all(np.abs(gain[:first] - 1) < 0.01)  # the old song unchanged until the fade
+    assert (len(gain) - first) * 32 <= 0.030 * SR + 32  # a fade-out of at most 30 ms
+    assert np.all(np.diff(gain[first - 1 :]) < 0.02)  # monotonic down
+    assert gain[-1] < 0.1
+    # No click anywhere: no step larger than either song has in itself.
+    step = np.abs(np.diff(cap[i0:, 0])).max()
+    biggest = max(np.abs(np.diff(one[0])).max(), np.abs(np.diff(two[0])).max())
+    assert step <= biggest + 1e-3
