@@ -11,6 +11,11 @@ wrapped to timestamp what it outputs. How each figure is measured:
   that keeps playback ahead: each separator first runs once over one segment of audio
   (FFTW plans of the thread, the model's first run, first touch of its buffers); that cold
   start is part of ``first_separated_ms``, not of these figures.
+* ``engine``: ``rtf_one`` with a near-zero-cost model of the same shape (stems, bins,
+  frames, batch axis; ``engine/nullmodel.py``, built in code): the speed of the engine around
+  the model (STFT, segments, cross-fades, high band, mixture consistency, iSTFT) on its own.
+  ``model_share``: ``1 - rtf_one / engine``, the part of the separation time the model's own
+  ``session.run`` takes.
 * ``first_sound_ms``: from ``Engine.play()`` to the end of the first callback block that
   carries non-silent audio (add the device's own output latency on real hardware).
 * ``first_separated_ms`` / ``seek_separated_ms``: from ``play()`` (resp. ``seek()`` to the
@@ -241,6 +246,7 @@ def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
     """Measure and print; 1 with one line when no model is available."""
     from engine.decode import read_all
     from engine.model import default_model_path, resolve_model_path
+    from engine.nullmodel import write_null_model
 
     if model is None:
         path = default_model_path()
@@ -260,6 +266,10 @@ def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
         figures["input"] = str(song) if file else f"generated {BENCH_SECONDS:.0f} s"
         audio = read_all(song)[:, : int(BENCH_SECONDS * SAMPLE_RATE)]
         figures["rtf_one"] = round(measure_rtf(model_path, audio, 1), 2)
+        null = write_null_model(Path(tmp) / "engine-null.onnx", model_path)
+        figures["engine"] = round(measure_rtf(str(null), audio, 1), 2)
+        # the model's share of the separation time: what the engine alone does not spend
+        figures["model_share"] = round(max(0.0, 1.0 - figures["rtf_one"] / figures["engine"]), 3)
         figures["rtf_ab"] = round(measure_rtf(model_path, audio, 2), 2)
         figures.update(measure_playback(song, model_path))
         for minutes in (10, 60):
