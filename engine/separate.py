@@ -172,6 +172,10 @@ class StreamSeparator:
         self._wsum: np.ndarray
         self._alloc(self.frames + self.step + INITIAL_SPARE_FRAMES)
         self._batch = np.empty((1, 4, self.bins, self.frames), dtype=np.float32)  # model input
+        # scratch of _run_segments: one (bins, frames) complex plane of the model output, and
+        # the weighted overlap frames added to the previous segment's fade-out
+        self._plane = np.empty(self.bins * self.frames, dtype=np.complex64)
+        self._fade = np.empty(self.frames * self.bins, dtype=np.complex64)
         self.reset(0)
 
     def reset(self, position: int) -> int:
@@ -321,8 +325,11 @@ class StreamSeparator:
             batch[b, :, :, hi - lo :] = 0.0
             spans.append((j, lo, hi))
         y = self.model.run(batch)  # (batch, stems, 4, F, T)
-        if self._reordered:
-            y = y[:, self._order]
+        # bins needed: all modelled ones of the synthesised stems; of `other` (made in time) only
+        # the top ones that share out the high band
+        groups = [(range(self._n_synth), 0)]
+        if self._resid is not None and f < NB_BINS:
+            groups.append((range(self._n_synth, len(self.stems)), max(0, f - HIGH_BAND_TOP_BINS)))
         for b, (j, lo, hi) in enumerate(spans):
             w = segment_weights(self.frames, self.overlap, first=j == 0)[: hi - lo]
             # frames [lo, mid) already hold the previous segment's fade-out: add; the rest is new
@@ -333,19 +340,24 @@ class StreamSeparator:
             # [d, k) is new: [d, e) a plain copy where the weight is one, [e, k) the fade-out
             ones = np.flatnonzero(w[d:] != 1.0)
             e = d + (int(ones[0]) if ones.size else k - d)
-            # bins needed: all modelled ones of the synthesised stems; of `other` (made in time)
-            # only the top ones that share out the high band
-            groups = [(slice(0, self._n_synth), 0)]
-            if self._resid is not None and f < NB_BINS:
-                groups.append((slice(self._n_synth, None), max(0, f - HIGH_BAND_TOP_BINS)))
-            for sl, f0 in groups:
-                yt = y[b, sl, :, f0:f, :k].transpose(0, 1, 3, 2)  # (stems, 4, k, F') view
-                dst = self._stems[sl, :, lo:hi, f0:f]  # (stems, 2, k, F')
-                for part, src in ((dst.real, yt[:, 0::2]), (dst.imag, yt[:, 1::2])):
-                    if d > 0:
-                        part[:, :, :d] += src[:, :, :d] * w32[:d]
-                    part[:, :, d:e] = src[:, :, d:e]
-                    np.multiply(src[:, :, e:], w32[e:], out=part[:, :, e:])
+            for stems, f0 in groups:
+                nf = f - f0
+                # one (bins, frames) complex plane at a time through a scratch that stays in
+                # cache: (re, im) of the model layout interleaved, then one transposing pass
+                plane = self._plane[: nf * k].reshape(nf, k)
+                pairs = plane.view(np.float32).reshape(nf, k, 2)
+                rows = plane.T  # (frames, bins) view
+                for i in stems:
+                    src = y[b, self._order[i]]  # (4, F, T): no reordered copy of the output
+                    for c in range(2):
+                        pairs[..., 0] = src[2 * c, f0:f, :k]
+                        pairs[..., 1] = src[2 * c + 1, f0:f, :k]
+                        dst = self._stems[i, c, lo:hi, f0:f]  # (frames, bins)
+                        if d > 0:
+                            np.multiply(rows[:d], w32[:d], out=self._fade[: d * nf].reshape(d, nf))
+                            dst[:d] += self._fade[: d * nf].reshape(d, nf)
+                        dst[d:e] = rows[d:e]
+                        np.multiply(rows[e:], w32[e:], out=dst[e:])
 
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
