@@ -378,7 +378,9 @@ class StreamSeparator:
         live = self._n - n  # frames kept for later segments: moved to the front
         if live:
             self._mix[:, :live] = self._mix[:, n : self._n]
-            self._stems[:, :, :live] = self._stems[:, :, n : self._n]
+            # only the modelled bins hold anything yet (the high band is made when final)
+            f = self.bins
+            self._stems[:, :, :live, :f] = self._stems[:, :, n : self._n, :f]
             self._wsum[:live] = self._wsum[n : self._n]
         self._n = live
         self._mix_start = until
