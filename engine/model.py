@@ -238,8 +238,11 @@ class SeparationModel:
             raise ModelError(f"model {self.info.path}: output shape {y.shape}, expected {want}")
         y = np.asarray(y, dtype=np.float32)
         # One sum tells whether anything is non-finite (a finite sum can overflow to inf only
-        # with absurd values, which the exact check below then finds fine).
-        if not np.isfinite(np.add.reduce(y, axis=None, dtype=np.float64)):
+        # with huge values, which the exact check below then finds fine). In float32: half the
+        # time of a float64 sum over the 12 MB output of a segment.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(y, axis=None)
+        if not np.isfinite(total):
             y = self._silence_non_finite(y)
         return y
 

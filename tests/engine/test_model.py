@@ -95,3 +95,17 @@ def test_list_and_default(models_dir: Path) -> None:
     assert default_model_path() == models_dir / "unet.onnx"  # preferred by DEFAULT_MODEL_ORDER
     tm.gain_model(models_dir / "hybrid.onnx", name="hybrid")
     assert default_model_path() == models_dir / "hybrid.onnx"
+
+
+def test_huge_finite_output_is_kept_and_non_finite_is_silenced(tmp_path: Path) -> None:
+    # the quick float32 sum overflows to inf on huge finite values: the exact check then keeps
+    # every value; a real NaN is found and silenced
+    model = load_model(tm.gain_model(tmp_path / "huge.onnx", gains=(1e38, 1e38, 1e38, 1e38),
+                                     bins=64, frames=8))
+    x = np.full((1, 4, 64, 8), 3.0, dtype=np.float32)
+    y = model.run(x)
+    assert np.isfinite(y).all() and model.non_finite == 0
+    x[0, 1, 5, 2] = np.nan
+    y = model.run(x)
+    assert model.non_finite == 4 and np.all(y[0, :, 1, 5, 2] == 0.0)
+    assert np.isfinite(y).all()
