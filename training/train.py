@@ -63,7 +63,7 @@ class OptimConfig:
     workers: int = 0
     threads: int = 1  # torch intra-op threads per process
     seed: int = 0
-    amp: bool = True  # only on CUDA
+    amp: bool = True  # CUDA; on the CPU only where bf16 matmuls are fast (cpu_has_fast_bf16)
     tensorboard: bool = False
 
 
@@ -329,6 +329,21 @@ def _model_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- loop
 
 
+def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU multiplies bf16 in hardware (``amx_bf16`` or ``avx512_bf16``): only
+    then is CPU autocast to bfloat16 faster than float32 (measured: benchmarks/train_speed.py)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
     if step < warmup:
@@ -454,8 +469,14 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    use_amp = opt_cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp = opt_cfg.amp and (device.type == "cuda" or cpu_has_fast_bf16())
+    if device.type == "cpu":
+        amp_dtype = torch.bfloat16
+        if rank == 0:
+            log.info("CPU training in %s", "bfloat16 autocast (AMX / AVX-512 BF16)" if use_amp
+                     else "float32 (no AMX / AVX-512 BF16: bf16 was slower, see models/*.md)")
+    else:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     criterion = SeparationLoss(cfg.loss)
     logger = Logger(run_dir, opt_cfg.tensorboard) if rank == 0 else None

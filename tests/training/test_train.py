@@ -117,3 +117,12 @@ def test_ddp_two_cpu_processes(tmp_path: Path, toy_dataset: Path) -> None:
     # 8 excerpts split over 2 processes, batch 2 each: 2 steps per epoch
     assert [int(r["step"]) for r in log] == [1, 2]
     assert len(rows(tmp_path / "run" / "valid.csv")) == 1
+
+
+def test_cpu_precision_is_bf16_only_where_the_cpu_multiplies_bf16() -> None:
+    from training.train import cpu_has_fast_bf16
+
+    assert cpu_has_fast_bf16("flags\t\t: fpu sse avx2 avx512f amx_bf16 amx_tile\n")
+    assert cpu_has_fast_bf16("flags\t\t: fpu avx512f avx512_bf16\n")
+    assert not cpu_has_fast_bf16("flags\t\t: fpu sse avx2 avx512f\n")  # bf16 is emulated: slow
+    assert not cpu_has_fast_bf16("")
