@@ -32,6 +32,7 @@ SKIP_DIRS = {
     "dist",
     ".whl",
     ".gl",
+    ".gpupack",  # the GPU training pack: ignored by git, never committed (a test checks)
 }
 AUDIO_EXTENSIONS = {
     ".wav",
@@ -60,6 +61,7 @@ REAL_NAME_PATTERNS = [
         r"^svs_gt_|^svc_|^samples_(alto|tenor|soprano|bass)-",  # M4Singer clips
         r"vocadito",
         r"^csd_[a-z]{2}\d+",  # Children's Song Dataset
+        r"^pjs\d+_song",  # PJS corpus
     )
 ]
 
@@ -165,3 +167,14 @@ def test_the_name_patterns_cover_every_shared_file() -> None:
 )
 def test_name_patterns(name: str, real: bool) -> None:
     assert _looks_real(Path(name)) is real
+
+
+def test_the_gpu_training_pack_is_ignored_by_git() -> None:
+    """The pack holds Opus copies of the shared real recordings: git must never pick it up."""
+    import subprocess
+
+    done = subprocess.run(["git", "check-ignore", "-q", ".gpupack/voices/0000.opus"], cwd=REPO,
+                          check=False)
+    if done.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert done.returncode == 0, ".gpupack/ is not in .gitignore"
