@@ -10,18 +10,23 @@ clicks a preset, seeks (waveform click, ←/→) or flips A/B with Tab, for the 
 Reported: the engine's ``underruns`` (the output had nothing to play: the plain-mix ring ran
 dry, or PortAudio reported an output underflow because the callback came too late), with how
 many of them happened while seconds of mix were decoded ahead (then the rings were fine and
-the callback was starved of CPU), and the time the device got nothing at all (played minus
-captured: the file only holds what the player wrote); ``late`` (the heard stems fell behind
-and the plain mix took over: a fallback, no gap) and the seconds the mix stood in for them
+the callback was starved of CPU), and how much shorter the capture is than the time played
+(the file only holds what the player wrote; a starved dummy JACK clock also slips, so this is
+an upper bound of the time the device got nothing); ``late`` (the heard stems fell behind and
+the plain mix took over: a fallback, no gap) and the seconds the mix stood in for them
 (``behind``); ``non_finite`` blocks, callback errors, model failures; from the captured audio
-the longest run of digital silence after the first sound (the device-priming lead and the
-closing pause excluded), at seeks and away from them (a seek is a fade-out, one silent jump
-block and the wait for the mix at the new place); and the longest gap between the GUI's 30 Hz
-status polls (a frozen window). ``--keep DIR`` keeps the WAV and the full JSON (every action
-and every counter change with its time). Usage::
+the runs of digital silence after the first sound (the device-priming lead and the closing
+pause excluded), split into those after a fade-out (a seek: fade-out, one silent jump block,
+the wait for the mix at the new place) and those where the sound was cut (dropouts); and the
+longest gap between the GUI's 30 Hz status polls (a frozen window). Usage::
 
     .venv/bin/python benchmarks/soak.py [--minutes 5] [--burn 1] [--json]
         [--song FILE] [--model-a hybrid] [--model-b unet] [--every 1.5] [--keep DIR]
+    .venv/bin/python benchmarks/soak.py --from DIR [--json]     # analyse a kept run again
+
+``--keep DIR`` keeps the WAV and the full JSON (every action and every counter change with its
+time). ``--latency low|high|SECONDS`` is a diagnostic: the app's engine with another output
+latency than the app asks for (the granted one is reported).
 
 Exit status 0 when the run completed (whatever the figures), 1 when it could not run. The
 player runs in a subprocess (this file with ``--drive``) because PortAudio reads the ALSA
@@ -56,8 +61,9 @@ SILENCE = 1e-7
 #: Silent runs shorter than this are not counted (two channels of music can cross zero
 #: together for a sample or two).
 MIN_GAP_FRAMES = 64
-#: A silent run starting this long before / after a seek command belongs to that seek.
-SEEK_WINDOW_S = (-0.3, 1.5)
+#: A silent run belongs to a seek (or pause) when the block before it fades out: its last
+#: quarter's RMS is below this fraction of its first quarter's (see :func:`faded_out`).
+FADE_RATIO = 0.35
 FADER_TICKS = 12  # a fader drag: one value per 30 Hz poll, ~0.4 s
 
 
@@ -152,6 +158,7 @@ def drive(
     model_a: str,
     model_b: str,
     every: float,
+    latency: str = "",
 ) -> int:
     """Open the window, load A and B, loop the song, play for ``seconds`` of wall clock while
     the scenario runs, pause, write the JSON report. Player subprocess, GUI thread."""
@@ -167,7 +174,24 @@ def drive(
 
     app = QApplication([])
     theme.apply_theme(app, "dark")
-    w = MainWindow(AppSettings(settings_path), engine_factory)
+    factory: Callable[[Any], Any] = engine_factory
+    if latency:  # a diagnostic: the app's engine (see app.main.engine_factory), another latency
+
+        def factory(settings: Any) -> Any:
+            from engine.player import Engine, EngineConfig
+
+            value: str | float = latency if latency in ("low", "high") else float(latency)
+            return Engine(
+                EngineConfig(
+                    device=settings.device,
+                    blocksize=settings.blocksize,
+                    threads=settings.threads,
+                    model=None,
+                    latency=value,
+                )
+            )
+
+    w = MainWindow(AppSettings(settings_path), factory)
     w.resize(1000, 640)
     w.show()
     QTest.qWaitForWindowExposed(w)
@@ -325,6 +349,7 @@ def drive(
             behind_s=state["behind_s"],
             min_mix_ahead_s=state["min_mix_ahead_s"],
             callback_errors=int(getattr(c.engine.mixer, "errors", 0)),
+            device_latency_s=float(c.engine._output.latency_s),  # what PortAudio granted
             models={s: (i.name if i is not None else None) for s, i in st.models.items()},
             dialogs=w.presenter.history,
         )
@@ -387,29 +412,25 @@ def silent_runs(audio: Any, start: int) -> Any:
     return np.stack([begin, end], axis=1) if begin.size else np.zeros((0, 2), dtype=np.int64)
 
 
-def capture_to_wall(report: dict[str, Any], starved_s: float) -> Callable[[float], float]:
-    """Map seconds of capture after the first sound to the driver's seconds after it. The
-    capture lags the wall clock by the time the device got nothing, which grows at underruns:
-    that time is spread over the underruns in proportion to their count (an estimate; exact when
-    there are none)."""
+def faded_out(audio: Any, begin: int) -> bool:
+    """Whether the audio fades to zero over the block before ``begin`` (the mixer's transport
+    fade: a seek or a pause) rather than being cut (a dropout): the RMS of the last quarter of
+    those 512 frames against the first (a linear ramp gives ~0.17, music cut off ~1)."""
     import numpy as np
 
-    sound_t = report.get("sound_t") or 0.0
-    under = [(e["t"] - sound_t, e["delta"]) for e in report["events"] if e["kind"] == "underruns"]
-    total = sum(d for _, d in under)
-    if total == 0 or starved_s <= 0:
-        return lambda tc: tc
-    wall = np.arange(0.0, report.get("end_t", 0.0) - sound_t + 1.0, 0.005)
-    lost = np.zeros_like(wall)
-    for t, d in under:
-        lost[wall >= t] += starved_s * d / total
-    cap = np.maximum.accumulate(wall - lost)
-    return lambda tc: float(wall[min(int(np.searchsorted(cap, tc)), len(wall) - 1)])
+    x = np.asarray(audio[max(0, begin - 512) : begin])
+    if len(x) < 512:
+        return False
+    head = float(np.sqrt(np.mean(x[:128] ** 2)))
+    tail = float(np.sqrt(np.mean(x[-128:] ** 2)))
+    return tail < FADE_RATIO * max(head, 1e-12)
 
 
 def analyse(audio: Any, report: dict[str, Any]) -> dict[str, Any]:
-    """Silence in the captured audio, mapped to the driver's clock (seconds since first sound,
-    the device consumes at real speed), each run attributed to a seek or not."""
+    """Silence in the captured audio after the first sound: every run of at least
+    ``MIN_GAP_FRAMES`` silent frames, split into those after a transport fade-out (seeks) and
+    those where the sound was cut (dropouts). Times are seconds of capture after the first
+    sound (the capture loses time wherever the device got nothing)."""
     from tests.audiosink import first_sound
 
     i0 = first_sound(audio, SILENCE)
@@ -422,23 +443,19 @@ def analyse(audio: Any, report: dict[str, Any]) -> dict[str, Any]:
         end = int(runs[-1, 0])
         runs = runs[:-1]
     # The file holds only what the player wrote: when its callback came too late the device
-    # (JACK) played silence that never reached the file, so the capture is shorter than the
-    # time played. (Its own recovery zeros do reach the file: they are silent runs.)
+    # (JACK) played silence that never reached the file (PortAudio's recovery zeros do: they
+    # are cut runs), and a starved dummy JACK clock also slips; so the capture is shorter than
+    # the time played.
     sound_t = report.get("sound_t") or 0.0
     played_s = report.get("end_t", 0.0) - sound_t
-    seeks = [
-        e["t"] - sound_t
-        for e in report["events"]
-        if e["kind"] == "action" and e["label"].startswith("seek")
-    ]
-    to_wall = capture_to_wall(report, played_s - (end - i0) / SR)
-    at_seek, away = [], []
+    seeks = sum(
+        1 for e in report["events"] if e["kind"] == "action" and e["label"].startswith("seek")
+    )
+    faded, cut = [], []
     for b, e in runs:
-        t_b = to_wall((b - i0) / SR)
-        near = any(SEEK_WINDOW_S[0] <= t_b - s <= SEEK_WINDOW_S[1] for s in seeks)
-        (at_seek if near else away).append((float(e - b) / SR, t_b))
-    at_seek.sort(reverse=True)
-    away.sort(reverse=True)
+        (faded if faded_out(audio, int(b)) else cut).append((float(e - b) / SR, float(b - i0) / SR))
+    faded.sort(reverse=True)
+    cut.sort(reverse=True)
     return {
         "captured_s": round((end - i0) / SR, 2),
         "played_s": round(played_s, 2),
@@ -446,12 +463,12 @@ def analyse(audio: Any, report: dict[str, Any]) -> dict[str, Any]:
         "lead_s": round(i0 / SR, 4),
         "silent_runs": len(runs),
         "longest_silence_ms": round(1e3 * float(max((e - b for b, e in runs), default=0)) / SR, 1),
-        "seeks": len(seeks),
-        "silent_runs_at_seeks": len(at_seek),
-        "longest_at_seek_ms": round(1e3 * at_seek[0][0], 1) if at_seek else 0.0,
-        "silent_runs_away_from_seeks": len(away),
-        "longest_away_ms": round(1e3 * away[0][0], 1) if away else 0.0,
-        "away_worst": [(round(1e3 * d, 1), round(tb, 2)) for d, tb in away[:5]],
+        "seeks": seeks,
+        "silent_runs_at_seeks": len(faded),
+        "longest_at_seek_ms": round(1e3 * faded[0][0], 1) if faded else 0.0,
+        "silent_runs_away_from_seeks": len(cut),
+        "longest_away_ms": round(1e3 * cut[0][0], 1) if cut else 0.0,
+        "away_worst": [(round(1e3 * d, 1), round(t, 2)) for d, t in cut[:5]],
     }
 
 
@@ -486,6 +503,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "minutes": args.minutes,
         "burners": args.burn,
         "song": str(args.song),
+        "latency": args.latency or "app default",
         "model_a": args.model_a,
         "model_b": args.model_b,
         "trainings_running": other_load(),
@@ -512,6 +530,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         args.model_a,
                         args.model_b,
                         str(args.every),
+                        args.latency,
                     ],
                     timeout=seconds + 300,
                 )
@@ -538,6 +557,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["player_stderr_tail"] = proc.stderr[-1500:]
     result["driver"] = rep
     result["audio"] = analyse(audio, rep)
+    return result
+
+
+def reanalyse(folder: Path) -> dict[str, Any]:
+    """The result of a kept run with its audio analysed again (this version of the analysis)."""
+    from tests.audiosink import AlsaSink
+
+    result = json.loads((folder / "soak.json").read_text())
+    audio = AlsaSink(folder, folder / "soak.wav", paced=True).captured()
+    result["audio"] = analyse(audio, result["driver"])
     return result
 
 
@@ -571,7 +600,13 @@ def table(r: dict[str, Any]) -> str:
                 f"loadavg {r['loadavg_before'][0]:.2f} → {r['loadavg_after'][0]:.2f}"
             ),
         ),
-        ("models", f"A {d.get('models', {}).get('A')}, B {d.get('models', {}).get('B')}"),
+        (
+            "models, output",
+            (
+                f"A {d.get('models', {}).get('A')}, B {d.get('models', {}).get('B')}; latency "
+                f"{r.get('latency')} ({1e3 * d.get('device_latency_s', 0):.0f} ms granted)"
+            ),
+        ),
         (
             "played",
             f"{a.get('played_s')} s, {len(actions)} actions: "
@@ -602,14 +637,14 @@ def table(r: dict[str, Any]) -> str:
             ),
         ),
         (
-            "  at seeks",
+            "  after a fade-out (seeks)",
             (
                 f"{a.get('silent_runs_at_seeks')} runs / {a.get('seeks')} seeks, "
                 f"longest {a.get('longest_at_seek_ms')} ms"
             ),
         ),
         (
-            "  away from seeks",
+            "  cut (dropouts)",
             f"{a.get('silent_runs_away_from_seeks')} runs, longest {a.get('longest_away_ms')} ms",
         ),
         (
@@ -627,8 +662,8 @@ def table(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--drive"]:
-        song, settings, report, seconds, a, b, every = argv[1:8]
-        return drive(song, settings, report, float(seconds), a, b, float(every))
+        song, settings, report, seconds, a, b, every, latency = argv[1:9]
+        return drive(song, settings, report, float(seconds), a, b, float(every), latency)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=5.0, help="playing time (default 5)")
     p.add_argument("--burn", type=int, default=1, help="busy-loop processes beside (default 1)")
@@ -638,9 +673,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-b", default="unet")
     p.add_argument("--every", type=float, default=1.5, help="seconds between user actions")
     p.add_argument(
+        "--latency",
+        default="",
+        help="diagnostic: output latency (low, high or seconds) instead of the app's",
+    )
+    p.add_argument(
         "--keep", help="write the captured WAV and the full result (soak.wav, soak.json) here"
     )
+    p.add_argument(
+        "--from",
+        dest="source",
+        metavar="DIR",
+        help="no run: analyse again what --keep DIR kept (soak.wav, soak.json)",
+    )
     args = p.parse_args(argv)
+    if args.source:
+        result = reanalyse(Path(args.source))
+        print(json.dumps(result, indent=1) if args.json else table(result))
+        return 0
     if args.minutes <= 0 or args.burn < 0 or args.every <= 0:
         p.error("--minutes and --every must be > 0, --burn >= 0")
     result = run(args)
