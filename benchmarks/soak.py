@@ -620,7 +620,7 @@ def table(r: dict[str, Any]) -> str:
                 f"were not empty: min {d.get('min_mix_ahead_s', 0):.1f} s ahead away from seeks)"
             ),
         ),
-        ("  device got nothing (played - captured)", f"{a.get('device_starved_s')} s"),
+        ("  capture shorter than played (upper bound)", f"{a.get('device_starved_s')} s"),
         ("late stems (fallbacks to the plain mix)", f["late"] if f else "?"),
         ("mix stood in for late stems", f"{d.get('behind_s', 0):.1f} s"),
         ("plain mix heard (incl. after seeks)", f"{d.get('mix_s', 0):.1f} s"),
