@@ -210,8 +210,11 @@ def test_sigterm_and_sighup_during_export_leave_no_partial_file(
         f"sys.exit(main(['export', {str(song_wav)!r}, '-o', {str(out)!r}, '--model', "
         f"{str(band_split_path)!r}, '-q']))\n"
     )
+    # the export honours `nohup` (an ignored SIGHUP stays ignored): give the child the default
+    # disposition so the test does not depend on how pytest itself was started
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120, check=False)
+                          cwd=ROOT, timeout=120, check=False,
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
 
     assert done.returncode == 128 + getattr(signal, sig), done.stderr
     assert f"stopped by {sig}" in done.stderr and "Traceback" not in done.stderr
