@@ -27,7 +27,11 @@ def engine_factory(settings: AppSettings) -> Any:
     # model=None: the window chooses the models (the last session's, else the default)
     return Engine(
         EngineConfig(
-            device=device, blocksize=settings.blocksize, threads=settings.threads, model=None
+            device=device,
+            blocksize=settings.blocksize,
+            latency=settings.latency,
+            threads=settings.threads,
+            model=None,
         )
     )
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from engine.config import OUTPUT_LATENCIES, OUTPUT_LATENCY_S
+
 MAX_RECENT = 10
 BLOCK_SIZES = (256, 512, 1024, 2048)
 
@@ -83,6 +85,17 @@ class AppSettings:
     @blocksize.setter
     def blocksize(self, v: int) -> None:
         self._s.setValue("audio/blocksize", int(v))
+
+    @property
+    def latency(self) -> float:
+        """Output buffer asked of the sound card (seconds; one of OUTPUT_LATENCIES)."""
+        ms = self._int("audio/latency_ms", round(1000 * OUTPUT_LATENCY_S))
+        choices = {round(1000 * s): s for s in OUTPUT_LATENCIES}
+        return choices.get(ms, OUTPUT_LATENCY_S)
+
+    @latency.setter
+    def latency(self, v: float) -> None:
+        self._s.setValue("audio/latency_ms", round(1000 * float(v)))
 
     @property
     def threads(self) -> int:

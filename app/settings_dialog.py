@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import BLOCK_SIZES, AppSettings
-from engine.config import SAMPLE_RATE
+from engine.config import OUTPUT_LATENCIES, OUTPUT_LATENCY_S, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,16 @@ class SettingsDialog(QDialog):
         self.blocksize.setCurrentIndex(max(0, self.blocksize.findData(settings.blocksize)))
         self.blocksize.setToolTip("Smaller: faders react sooner; larger: safer on a busy machine")
 
+        self.latency = QComboBox()
+        for s in OUTPUT_LATENCIES:
+            label = f"{1000 * s:.0f} ms" + (" (recommended)" if s == OUTPUT_LATENCY_S else "")
+            self.latency.addItem(label, s)
+        self.latency.setCurrentIndex(max(0, self.latency.findData(settings.latency)))
+        self.latency.setToolTip(
+            "How much audio the sound card holds. Smaller: a fader or mute is heard sooner;\n"
+            "larger: no dropouts while other programs keep the processor busy"
+        )
+
         self.threads = QSpinBox()
         self.threads.setRange(0, max(1, os.cpu_count() or 1))
         self.threads.setSpecialValueText("Automatic")
@@ -86,6 +96,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Output device", self.device)
         form.addRow("Buffer size", self.blocksize)
+        form.addRow("Output latency", self.latency)
         form.addRow("Inference threads", self.threads)
         form.addRow("Theme", self.theme)
         note = QLabel("Audio changes restart playback at the same position.")
@@ -104,6 +115,7 @@ class SettingsDialog(QDialog):
         return {
             "device": self.device.currentData(),
             "blocksize": int(self.blocksize.currentData()),
+            "latency": float(self.latency.currentData()),
             "threads": int(self.threads.value()),
             "theme": str(self.theme.currentData()),
         }
@@ -111,11 +123,17 @@ class SettingsDialog(QDialog):
     def save(self) -> tuple[bool, bool]:
         """Write the values; returns (audio settings changed, theme changed)."""
         v, s = self.values(), self.settings
-        audio = (v["device"], v["blocksize"], v["threads"]) != (s.device, s.blocksize, s.threads)
+        audio = (v["device"], v["blocksize"], v["latency"], v["threads"]) != (
+            s.device,
+            s.blocksize,
+            s.latency,
+            s.threads,
+        )
         theme_changed = v["theme"] != s.theme
-        s.device, s.blocksize, s.threads, s.theme = (
+        s.device, s.blocksize, s.latency, s.threads, s.theme = (
             v["device"],
             v["blocksize"],
+            v["latency"],
             v["threads"],
             v["theme"],
         )

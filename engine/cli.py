@@ -82,6 +82,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def latency_ms(text: str) -> float:
+    """An output buffer in milliseconds, 1..2000, returned in seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
+    if not (math.isfinite(value) and 1 <= value <= 2000):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected milliseconds from 1 to 2000")
+    return value / 1000.0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -103,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=_seconds, default=None, metavar="SEC")
     p.add_argument("--device", default=None, metavar="ID",
                    help="output device id or name (see `stemplay devices`)")
+    p.add_argument("--latency", type=latency_ms, default=None, metavar="MS",
+                   help="output buffer in milliseconds (default 100; smaller: faders react "
+                        "sooner, but a busy machine may drop out)")
 
     e = sub.add_parser("export", help="separate files and write their stems (or a mix)")
     e.add_argument("files", nargs="+", metavar="FILE")

@@ -12,6 +12,15 @@ CHANNELS = 2  # the engine is stereo throughout: mono is doubled, more channels 
 
 DEFAULT_STEMS = ("vocals", "drums", "bass", "other")
 
+#: Output buffer asked of the sound card (seconds). The mixer runs in a Python callback: when
+#: a separation thread holds the GIL or the cores are busy, the callback comes late, and a
+#: buffer of one block (PortAudio's "low", 12 ms) then runs dry. Measured with
+#: ``benchmarks/soak.py`` (A+B separating, a busy-loop process beside, 30 s): 12 ms granted ->
+#: 203 underruns, 46 ms -> 22, 104 ms -> 0. A fader, mute or A/B change is heard this much later.
+OUTPUT_LATENCY_S = 0.1
+#: The choices the app offers (seconds).
+OUTPUT_LATENCIES = (0.025, 0.05, 0.1, 0.2)
+
 #: Repository / bundle root: the folder holding models/ and assets/.
 ROOT = Path(os.environ.get("STEMPLAY_ROOT", Path(__file__).resolve().parent.parent))
 MODELS_DIR = Path(os.environ.get("STEMPLAY_MODELS", ROOT / "models"))

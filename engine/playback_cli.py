@@ -13,6 +13,7 @@ sound and returns 130 without a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -80,7 +81,11 @@ def play_command(args: argparse.Namespace) -> int:
             raise UsageError("--start must be a number >= 0 and --duration a number > 0")
         model = getattr(args, "model", None)
         # An explicit --model that cannot be loaded is an error (exit 1), not a warning.
-        engine = Engine(EngineConfig(device=device, model=None if model else DEFAULT_MODEL))
+        latency = getattr(args, "latency", None)
+        config = EngineConfig(device=device, model=None if model else DEFAULT_MODEL)
+        if latency is not None:
+            config = dataclasses.replace(config, latency=latency)
+        engine = Engine(config)
         if model:
             engine.set_model("A", model)
         device_error: DeviceError | None = None
@@ -175,6 +180,8 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def add_arguments(sub: Any) -> None:
     """Add the ``play``, ``devices`` and ``bench`` sub-commands to an argparse subparsers."""
+    from engine.cli import latency_ms
+
     p = sub.add_parser("play", help="play a song with a stem mix, headless")
     p.add_argument("file")
     p.add_argument("--model", help="model name in models/ or path to an .onnx file")
@@ -184,6 +191,7 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--start", type=float, default=0.0, metavar="SEC")
     p.add_argument("--duration", type=float, metavar="SEC")
     p.add_argument("--device", help="output device id or name (see `stemplay devices`)")
+    p.add_argument("--latency", type=latency_ms, metavar="MS", help="output buffer (ms)")
     p.set_defaults(func=play_command)
     d = sub.add_parser("devices", help="list audio output devices")
     d.set_defaults(func=devices_command)

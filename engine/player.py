@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self
 
-from engine.config import DEFAULT_STEMS, SAMPLE_RATE
+from engine.config import DEFAULT_STEMS, OUTPUT_LATENCY_S, SAMPLE_RATE
 from engine.errors import DecodeError, ModelError
 from engine.mixer import SOURCES, Mixer, MixSettings
 from engine.output import Output, OutputOpener, open_output
@@ -49,7 +49,7 @@ class EngineConfig:
 
     device: int | str | None = None
     blocksize: int = 512
-    latency: str | float = "low"
+    latency: str | float = OUTPUT_LATENCY_S  # seconds, or PortAudio's "low" / "high"
     ahead_s: float = 8.0
     threads: int = 0  # ONNX Runtime intra-op threads (0 = its default)
     model: str | None = DEFAULT_MODEL  # slot A at start: a name/path, "default" or None

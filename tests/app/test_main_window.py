@@ -25,7 +25,8 @@ def null_engine(settings):
     from engine.player import Engine, EngineConfig
 
     return Engine(
-        EngineConfig(device="null", blocksize=settings.blocksize, model=None, ahead_s=3.0)
+        EngineConfig(device="null", blocksize=settings.blocksize, latency=settings.latency, model=None,
+                     ahead_s=3.0)
     )
 
 
@@ -225,16 +226,19 @@ def test_settings_change_rebuilds_the_engine_and_keeps_the_song(qtbot, window, s
     old = window.controller.engine
     dlg = SettingsDialog(window.settings, devices=[], parent=window)
     dlg.blocksize.setCurrentIndex(dlg.blocksize.findData(1024))
+    assert dlg.latency.currentData() == pytest.approx(0.1)  # the default: no dropouts under load
+    dlg.latency.setCurrentIndex(dlg.latency.findData(0.05))
     dlg.theme.setCurrentIndex(dlg.theme.findData("light"))
     window.apply_settings(dlg)
     new = window.controller.engine
     assert new is not old and not old.worker.is_alive()
-    assert new.config.blocksize == 1024
+    assert new.config.blocksize == 1024 and new.config.latency == pytest.approx(0.05)
     assert new.status().track.title == "Tone Song"
     assert new.status().position_s == pytest.approx(3.0, abs=0.05)
     assert new.mixer.settings.mute == {"bass"}
     assert window.palette().window().color().lightness() > 200  # light theme applied
     assert window.settings.blocksize == 1024 and window.settings.theme == "light"
+    assert window.settings.latency == pytest.approx(0.05)
 
 
 def test_closing_while_playing_stops_everything(qtbot, window, song):

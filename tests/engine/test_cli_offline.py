@@ -132,11 +132,12 @@ def test_play_devices_bench_are_parsed_and_delegated(monkeypatch: pytest.MonkeyP
         monkeypatch.setattr(playback_cli, name, recorder(name))
     assert main(["play", "a.wav", "--model", "unet", "--mute", "vocals", "--mute", "bass",
                  "--solo", "drums", "--gain", "other=-3", "--start", "12.5",
-                 "--duration", "4", "--device", "3"]) == 0
+                 "--duration", "4", "--device", "3", "--latency", "50"]) == 0
     play = seen["play_command"]
     assert (play.file, play.model, play.mute, play.solo, play.gain) == (
         "a.wav", "unet", ["vocals", "bass"], ["drums"], ["other=-3"])
     assert (play.start, play.duration, play.device) == (12.5, 4.0, "3")
+    assert play.latency == 0.05  # milliseconds on the command line, seconds inside
     assert main(["devices"]) == 0 and "devices_command" in seen
     assert main(["bench", "b.wav", "--json"]) == 0
     assert (seen["bench_command"].file, seen["bench_command"].json) == ("b.wav", True)

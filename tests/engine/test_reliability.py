@@ -242,7 +242,8 @@ def test_inputs_with_the_same_title_get_their_own_folders(
 
 # --------------------------------------------------------------------- 6. / 7. tracebacks
 @pytest.mark.parametrize("args", [["--start", "nan"], ["--duration", "nan"],
-                                  ["--start", "inf"], ["--duration", "-1"]])
+                                  ["--start", "inf"], ["--duration", "-1"],
+                                  ["--latency", "0"], ["--latency", "nan"]])
 def test_play_with_nan_times_is_a_usage_error(song_wav: Path, args: list[str],
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["play", str(song_wav), "--device", "null", *args]) == 2
