@@ -150,13 +150,28 @@ class ExportDialog(QDialog):
         settings: Any,
         presenter: Any,
         parent: QWidget | None = None,
+        choices: list[tuple[str, str, str]] | None = None,
     ) -> None:
+        """``choices``: the models to export with, as (label shown, name-or-path, model name
+        for ``{model}``), e.g. ``("A: hybrid v1", "hybrid", "hybrid")``; the one whose key is
+        ``model`` is selected first. Without it: ``model`` only, named after its file."""
         super().__init__(parent)
         self.setWindowTitle(f"Export stems — {track_title}")
         self.setMinimumWidth(520)
         self.track_path = track_path
         self.track_title = track_title
-        self.model = model
+        if not choices:
+            name = Path(model).stem if model else ""
+            choices = [(name or "default model", model or "", name)]
+        self.choices = list(choices)
+        self.model_combo = QComboBox()
+        for label, key, _name in self.choices:
+            self.model_combo.addItem(label, key)
+        first = self.model_combo.findData(model or "")
+        self.model_combo.setCurrentIndex(max(first, 0))
+        self.model_combo.setToolTip("The separation model the stems are made with")
+        self.model = self.choices[self.model_combo.currentIndex()][1] or None
+        self.model_name = self.choices[self.model_combo.currentIndex()][2]
         self.mix_db = dict(mix_db)
         self.settings = settings
         self.presenter = presenter
@@ -186,13 +201,14 @@ class ExportDialog(QDialog):
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         self.template = QLineEdit(settings.export_template)
-        self.template.setToolTip("Fields: {track}, {stem}, {ext}")
+        self.template.setToolTip("Fields: {track}, {stem}, {model}, {ext}")
         self.preview = QLabel()
         self.preview.setObjectName("dim")
         self.preview.setWordWrap(True)
         self.preview.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         form = QFormLayout()
+        form.addRow("Model", self.model_combo)
         form.addRow("Format", self.format)
         form.addRow("Bit depth", self.subtype)
         form.addRow("Folder", folder_row)
@@ -233,6 +249,7 @@ class ExportDialog(QDialog):
         self.folder.textChanged.connect(self.update_preview)
         for cb in [*self.stem_checks.values(), self.mix_check]:
             cb.toggled.connect(self.update_preview)
+        self.model_combo.currentIndexChanged.connect(self._on_model)
         browse.clicked.connect(self._browse)
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button.clicked.connect(self._cancel_or_close)
@@ -252,6 +269,11 @@ class ExportDialog(QDialog):
         self.subtype.setCurrentIndex(i if i >= 0 else min(1, self.subtype.count() - 1))
         self.subtype.setEnabled(bool(options))
 
+    def _on_model(self, index: int) -> None:
+        _label, key, name = self.choices[max(index, 0)]
+        self.model, self.model_name = key or None, name
+        self.update_preview()
+
     def selected_stems(self) -> list[str]:
         return [s for s, cb in self.stem_checks.items() if cb.isChecked()]
 
@@ -270,7 +292,7 @@ class ExportDialog(QDialog):
                     self.track_title,
                     names_for,
                     self.format.currentText(),
-                    Path(self.model).stem if self.model else "",
+                    self.model_name,
                 )
                 folder = Path(self.folder.text()).expanduser() / safe_component(self.track_title)
                 text = f"In {folder}:\n" + "\n".join(names)
@@ -306,8 +328,7 @@ class ExportDialog(QDialog):
         names_for = self.selected_stems() + ([MIX_STEM] if self.mix_check.isChecked() else [])
         try:
             names = preview_names(self.template.text(), self.track_title, names_for,
-                                  self.format.currentText(),
-                                  Path(self.model).stem if self.model else "")
+                                  self.format.currentText(), self.model_name)
         except ValueError:
             return []
         folder = Path(self.folder.text()).expanduser() / safe_component(self.track_title)
@@ -360,6 +381,7 @@ class ExportDialog(QDialog):
             *self.stem_checks.values(),
             self.mix_check,
             self.format,
+            self.model_combo,
             self.folder,
             self.template,
         ]:

@@ -294,6 +294,8 @@ class MainWindow(QMainWindow):
             if fallback is not None and fallback != wanted_a:
                 self.controller.set_model("A", fallback)
         wanted_b = self.settings.model("B")
+        if not self.settings.model_chosen("B"):
+            wanted_b = self._default_model_b(entries)  # ready to compare: the other model
         usable_b = wanted_b is not None and (wanted_b in entries or Path(wanted_b).is_file())
         if usable_b and not self.controller.set_model("B", wanted_b):
             self.presenter.dismiss()
@@ -309,6 +311,18 @@ class MainWindow(QMainWindow):
         if info is not None and info.path.stem in entries:
             return info.path.stem
         return entries[0] if entries else None
+
+    def _default_model_b(self, entries: list[str]) -> str | None:
+        """B's first default: the other shipped model (by preference order), else none."""
+        from engine.config import DEFAULT_MODEL_ORDER
+
+        a = self.controller.models["A"]
+        a_stem = Path(a).stem if a else None
+        others = [k for k in entries if k != a and Path(k).stem != a_stem
+                  and not Path(k).suffix == ".onnx"]
+        ranked = sorted(others, key=lambda k: (
+            DEFAULT_MODEL_ORDER.index(k) if k in DEFAULT_MODEL_ORDER else len(DEFAULT_MODEL_ORDER)))
+        return ranked[0] if ranked else None
 
     def choose_model(self, slot: str, key: str | None) -> bool:
         picker = self.picker_a if slot == "A" else self.picker_b
@@ -501,6 +515,13 @@ class MainWindow(QMainWindow):
             self.presenter.show_error("Export", "Choose a separation model first.")
             return None
         key = c.models["A"] if c.source != "B" else c.models["B"]
+        choices = []
+        for slot in ("A", "B"):
+            info = c.model_infos.get(slot)
+            if c.models[slot] is not None and info is not None:
+                heard = " — heard now" if (c.source == "B") == (slot == "B") else ""
+                choices.append((f"{slot}: {model_label(info)}{heard}", c.models[slot],
+                                str(info.name)))
         dlg = ExportDialog(
             str(c.track.path),
             getattr(self, "track_title", Path(c.track.path).stem),
@@ -510,6 +531,7 @@ class MainWindow(QMainWindow):
             self.settings,
             self.presenter,
             self,
+            choices=choices or None,
         )
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.export_dialog = dlg

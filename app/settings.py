@@ -13,6 +13,8 @@ from engine.config import OUTPUT_LATENCIES, OUTPUT_LATENCY_S
 
 MAX_RECENT = 10
 BLOCK_SIZES = (256, 512, 1024, 2048)
+#: The model's name is in the default file names: exports of A and B never overwrite each other.
+DEFAULT_EXPORT_TEMPLATE = "{track} - {stem} ({model}).{ext}"
 
 
 class AppSettings:
@@ -137,6 +139,10 @@ class AppSettings:
     def set_model(self, slot: str, v: str | None) -> None:
         self._s.setValue(f"models/{slot}", v or "")
 
+    def model_chosen(self, slot: str) -> bool:
+        """Whether the user ever chose a model (or "(none)") for ``slot``."""
+        return bool(self._s.contains(f"models/{slot}"))
+
     # -- export ---------------------------------------------------------------------------------
     @property
     def export_dir(self) -> str:
@@ -148,7 +154,7 @@ class AppSettings:
 
     @property
     def export_template(self) -> str:
-        return self._str("export/template", "{track} - {stem}.{ext}")
+        return self._str("export/template", DEFAULT_EXPORT_TEMPLATE)
 
     @export_template.setter
     def export_template(self, v: str) -> None:

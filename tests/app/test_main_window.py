@@ -121,8 +121,8 @@ def test_export_two_stems_through_the_dialog(qtbot, window, song, tmp_path, monk
     dlg.folder.setText(str(tmp_path / "out"))
     dlg.format.setCurrentText("flac")
     dlg.subtype.setCurrentIndex(dlg.subtype.findData("PCM_24"))
-    assert "Tone Song - vocals.flac" in dlg.preview.text()
-    assert "Tone Song - bass.flac" in dlg.preview.text()
+    assert "Tone Song - vocals (bandsplit).flac" in dlg.preview.text()
+    assert "Tone Song - bass (bandsplit).flac" in dlg.preview.text()
     assert "drums" not in dlg.preview.text()
     dlg.template.setText("{artist}.{ext}")
     assert "unknown field" in dlg.preview.text() and not dlg.export_button.isEnabled()
@@ -165,7 +165,7 @@ def test_export_current_mix_follows_the_faders(qtbot, window, song, tmp_path):
     qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dlg.show_button.isVisible(), timeout=60000)
     (path,) = dlg.written
-    assert path.name == "Tone Song - mix.wav"
+    assert path.name == "Tone Song - mix (bandsplit).wav"
     lv = tone_levels(sf.read(path)[0][SR : 7 * SR])
     assert np.all(lv["drums"] < 1e-3)
     assert np.all(np.abs(20 * np.log10(lv["vocals"] / TONE_LEVEL) + 6.0) < 0.1)
