@@ -12,7 +12,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
+    QDialog,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -20,20 +22,27 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QGraphicsOpacityEffect,
+    QHeaderView,
     QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from app import theme
 from app.alerts import ErrorPresenter
+from app import practice
 from app.controller import SEEK_BIG_STEP_S, SEEK_STEP_S, Controller
+from app.elided import ElidedLabel
 from app.envelope import EnvelopeJob
 from app.export_dialog import ExportDialog
-from app.mixstate import PRESETS, MixState
+from app.mixstate import PRESETS, MixState, apply_preset
 from app.model_picker import ModelPicker, SourceSelector, model_label
 from app.settings import AppSettings
 from app.settings_dialog import SettingsDialog
+from app.timefmt import format_time
 from app.stem_strip import StripRow
 from app.transport import TransportBar
 from app.waveform import WaveformView
@@ -41,17 +50,23 @@ from app.waveform import WaveformView
 log = logging.getLogger(__name__)
 
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
-SHORTCUTS_HELP = """<table>
-<tr><td><b>Space</b></td><td>play / pause</td></tr>
-<tr><td><b>← / →</b></td><td>seek 5 s (Shift: 30 s)</td></tr>
-<tr><td><b>Home</b></td><td>back to the start</td></tr>
-<tr><td><b>1 – 4</b></td><td>mute a stem (Shift: solo)</td></tr>
-<tr><td><b>Tab</b></td><td>flip between models A and B</td></tr>
-<tr><td><b>O</b></td><td>original mix (and back)</td></tr>
-<tr><td><b>R</b></td><td>reference stems, when the song has them</td></tr>
-<tr><td><b>L</b></td><td>loop on/off (Shift+drag on the waveform sets it)</td></tr>
-<tr><td><b>Ctrl+O / Ctrl+E</b></td><td>open a song / export stems</td></tr>
-</table>"""
+#: Minimum size of the main window: every control keeps its own room (nothing overlaps).
+MIN_WINDOW_SIZE = (900, 580)
+#: Opacity of the stem strips while the original mix plays (they do nothing then).
+DIMMED_OPACITY = 0.35
+
+
+def dropout_warning(underruns: int, late: int) -> str:
+    """The status-bar warning after the sound dropped out or the stems came late ("" if
+    neither happened)."""
+    parts = []
+    if underruns:
+        parts.append(f"⚠ The sound dropped out {underruns}× (the computer was too busy; a "
+                      "larger Output latency in Settings helps)")
+    if late:
+        parts.append(f"{'' if parts else '⚠ '}The separation fell behind {late}× (the "
+                     "original mix stood in)")
+    return " · ".join(parts)
 
 
 def provider_label(provider: str) -> str:
@@ -78,6 +93,8 @@ class MainWindow(QMainWindow):
         self.export_dialog: ExportDialog | None = None
         self.envelope = EnvelopeJob()
         self._envelope_token = 0
+        self._key_help: list[tuple[str, str]] = []  # (key, what it does) for the shortcuts table
+        self.shortcuts_dialog: QDialog | None = None
         self._build()
         self._build_menus()
         self._build_shortcuts()
@@ -88,15 +105,16 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(settings.geometry)
         else:
             self.resize(1040, 640)
+        self.setMinimumSize(*MIN_WINDOW_SIZE)
 
     # -- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
-        self.title = QLabel("No song open")
+        # Long names elide with "…": they neither squeeze nor move the controls beside them.
+        self.title = ElidedLabel("No song open")
         self.title.setObjectName("title")
-        self.subtitle = QLabel("")
+        self.subtitle = ElidedLabel("")
         self.subtitle.setObjectName("dim")
-        for label in (self.title, self.subtitle):  # long names must not squeeze the controls
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for label in (self.title, self.subtitle):
             label.setMinimumWidth(120)
         titles = QVBoxLayout()
         titles.setSpacing(0)
@@ -119,7 +137,12 @@ class MainWindow(QMainWindow):
 
         self.waveform = WaveformView()
         self.transport = TransportBar()
+        self._steady_transport()
         self.strips = StripRow()
+        self._strip_dim = QGraphicsOpacityEffect(self.strips)
+        self._strip_dim.setOpacity(1.0)
+        self._strip_dim.setEnabled(False)
+        self.strips.setGraphicsEffect(self._strip_dim)
 
         presets = QFrame()
         presets.setObjectName("panel")
@@ -131,8 +154,9 @@ class MainWindow(QMainWindow):
         self.preset_buttons: dict[str, QPushButton] = {}
         for name in ("Karaoke", "A cappella", "Drumless", "Bassless", "All"):
             b = QPushButton(name)
+            b.setCheckable(True)  # lit while the strips are exactly as the preset sets them
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            b.clicked.connect(lambda _=False, n=name: self.controller.apply_preset(n))
+            b.clicked.connect(lambda _=False, n=name: self._apply_preset(n))
             self.preset_buttons[name] = b
             pl.addWidget(b)
         pl.addStretch(1)
@@ -164,7 +188,9 @@ class MainWindow(QMainWindow):
         self.st_provider = QLabel()
         self.st_speed = QLabel()
         self.st_ahead = QLabel()
-        self.st_underruns = QLabel()
+        self.st_underruns = QLabel()  # a plain-language warning, shown only after a dropout
+        self.st_underruns.setObjectName("warning")
+        self.st_underruns.setVisible(False)
         self.st_state = QLabel()
         for w in (
             self.st_models,
@@ -210,8 +236,13 @@ class MainWindow(QMainWindow):
     def _build_shortcuts(self) -> None:
         c = self.controller
 
-        def key(seq: str, fn: Any) -> None:
+        def key(seq: str, fn: Any, what: str | None = None, shown: str | None = None) -> None:
+            """Register ``seq``; ``what`` (with the key as ``shown``) goes into the table of
+            Help → Keyboard shortcuts."""
+            if what is not None:
+                self._key_help.append((shown or seq, what))
             sc = QShortcut(QKeySequence(seq), self)
+            sc.setWhatsThis(what or "")
             sc.setContext(Qt.ShortcutContext.WindowShortcut)
             sc.activated.connect(fn)
             # Shift+1 and "!" both stand for solo 1: where the platform reports both for one
@@ -219,21 +250,31 @@ class MainWindow(QMainWindow):
             # `activated`, only one `activatedAmbiguously`: that one must act too.
             sc.activatedAmbiguously.connect(fn)
 
-        key("Space", c.play_pause)
-        key("Left", lambda: c.seek_relative(-SEEK_STEP_S))
-        key("Right", lambda: c.seek_relative(SEEK_STEP_S))
-        key("Shift+Left", lambda: c.seek_relative(-SEEK_BIG_STEP_S))
-        key("Shift+Right", lambda: c.seek_relative(SEEK_BIG_STEP_S))
-        key("Home", lambda: c.seek(0.0))
-        key("L", self._toggle_loop)
-        key("Tab", c.toggle_ab)
-        key("O", c.toggle_original)
-        key("R", lambda: c.select("reference") if self._has_reference() else None)
+        key("Space", c.play_pause, "play / pause")
+        key("Left", lambda: c.seek_relative(-SEEK_STEP_S), "seek back 5 s", "←")
+        key("Right", lambda: c.seek_relative(SEEK_STEP_S), "seek forward 5 s", "→")
+        key("Shift+Left", lambda: c.seek_relative(-SEEK_BIG_STEP_S), "seek back 30 s",
+            "Shift+←")
+        key("Shift+Right", lambda: c.seek_relative(SEEK_BIG_STEP_S), "seek forward 30 s",
+            "Shift+→")
+        key("Home", lambda: c.seek(0.0), "back to the start")
+        key("Tab", c.toggle_ab, "hear model A / model B (same spot in the song)")
+        key("O", c.toggle_original, "the original mix (press again to go back)")
+        key("R", lambda: c.select("reference") if self._has_reference() else None,
+            "the song's true stems, when it has them")
         for i in range(4):
-            key(str(i + 1), lambda i=i: c.toggle_mute(i))
-            key(f"Shift+{i + 1}", lambda i=i: c.toggle_solo(i))
+            key(str(i + 1), lambda i=i: c.toggle_mute(i),
+                "mute / unmute stem 1–4" if i == 0 else None, "1 – 4")
+            key(f"Shift+{i + 1}", lambda i=i: c.toggle_solo(i),
+                "solo stem 1–4" if i == 0 else None, "Shift+1 – 4")
             # layouts where Shift+digit is reported as the shifted symbol (US: ! @ # $)
             key("!@#$"[i], lambda i=i: c.toggle_solo(i))
+        key("L", self._toggle_loop, "loop on / off (Shift+drag on the waveform sets it)")
+        key("[", self._loop_in, "loop starts at the playhead")
+        key("]", self._loop_out, "loop ends at the playhead")
+        for seq, what in (("Ctrl+O", "open a song"), ("Ctrl+E", "export stems"),
+                          ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")):
+            self._key_help.append((seq, what))
 
     def _connect(self) -> None:
         c = self.controller
@@ -242,6 +283,7 @@ class MainWindow(QMainWindow):
         c.model_changed.connect(self._on_model_changed)
         c.mix_changed.connect(self._on_mix_changed)
         c.source_changed.connect(self.sources.show_source)
+        c.source_changed.connect(self._dim_strips)
         c.loop_changed.connect(self._on_loop_changed)
         self.transport.play_pause.connect(c.play_pause)
         self.transport.stop.connect(c.stop)
@@ -422,7 +464,7 @@ class MainWindow(QMainWindow):
         )
         details.append(Path(info.path).name)
         self.subtitle.setText(" · ".join(details))
-        self.subtitle.setToolTip(str(info.path))
+        self.subtitle.set_tip(str(info.path))
         self.setWindowTitle(f"{title} — stemplay")
         self.waveform.clear(float(info.duration_s))
         self.transport.set_duration(float(info.duration_s))
@@ -446,6 +488,56 @@ class MainWindow(QMainWindow):
         for s, strip in self.strips.strips.items():
             strip.set_state(mix.gain(s), s in mix.muted, s in mix.soloed)
             strip.set_audible(mix.audible(s))
+        self._light_preset(mix)
+
+    def _apply_preset(self, name: str) -> None:
+        self.controller.apply_preset(name)
+        self._light_preset(self.controller.mix)
+
+    def _light_preset(self, mix: MixState) -> None:
+        """The preset button whose settings the strips show now is lit (none after a change
+        by hand)."""
+        for name, b in self.preset_buttons.items():
+            p = apply_preset(mix, name)
+            same = (p.muted == mix.muted and p.soloed == mix.soloed
+                    and all(mix.gain(s) == 0.0 for s in mix.stems))
+            if b.isChecked() != same:
+                b.setChecked(same)
+
+    def _dim_strips(self, source: str) -> None:
+        """The original mix ignores the strips: they fade back so nobody expects them to act."""
+        dim = source == "mix"
+        if self._strip_dim.isEnabled() != dim:
+            self._strip_dim.setOpacity(DIMMED_OPACITY if dim else 1.0)
+            self._strip_dim.setEnabled(dim)
+            self.strips.setToolTip("The original mix plays: the strips act on A, B or the "
+                                   "reference (press O to go back)" if dim else "")
+
+    def _steady_transport(self) -> None:
+        """Play/Pause and the time labels keep one width, so nothing beside them moves."""
+        t = self.transport
+        fm = t.play_button.fontMetrics()
+        widest = max(fm.horizontalAdvance(x) for x in ("Play", "Pause"))
+        t.play_button.setMinimumWidth(widest + t.play_button.iconSize().width() + 34)
+        for label, sample in ((t.elapsed, "0:00:00.0"), (t.total, "/ 0:00:00")):
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(sample) + 6)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def _loop_in(self) -> None:
+        c = self.controller
+        if c.track is not None:
+            self._set_loop(practice.loop_in(c.loop, c.position_s, float(c.track.duration_s)))
+
+    def _loop_out(self) -> None:
+        c = self.controller
+        if c.track is not None:
+            self._set_loop(practice.loop_out(c.loop, c.position_s, float(c.track.duration_s)))
+
+    def _set_loop(self, loop: tuple[float, float] | None) -> None:
+        if loop is None:
+            self.statusBar().showMessage("That loop would be too short", 3000)
+            return
+        self.controller.set_loop(*loop)
 
     def _on_loop_changed(self, loop: Any, enabled: bool) -> None:
         self.waveform.set_loop(loop, enabled)
@@ -462,6 +554,11 @@ class MainWindow(QMainWindow):
 
     def _on_status(self, st: Any) -> None:
         self.transport.show_status(bool(st.playing), float(st.position_s))
+        duration = float(st.duration_s)
+        if duration > 0 and (st.finished or float(st.position_s) >= duration - 0.05):
+            # at the end the elapsed time reads as the total does ("0:36 / 0:36", not 0:36.7)
+            self.transport.elapsed.setText(format_time(duration))
+        self._dim_strips(st.source)
         self.waveform.set_position(float(st.position_s))
         levels = st.levels or {}
         for s, strip in self.strips.strips.items():
@@ -495,9 +592,9 @@ class MainWindow(QMainWindow):
         self.st_provider.setText(provider_label(st.provider))
         self.st_speed.setText(f"{st.rtf:.1f}× real time" if st.rtf else "speed —")
         self.st_ahead.setText(f"{st.ahead_s:.1f} s separated ahead")
-        late = int(getattr(st, "late", 0))
-        self.st_underruns.setText(f"underruns: {st.underruns}" + (f" · late: {late}" if late
-                                                                  else ""))
+        warning = dropout_warning(int(st.underruns), int(getattr(st, "late", 0)))
+        self.st_underruns.setText(warning)
+        self.st_underruns.setVisible(bool(warning))
         from engine.player import Engine
 
         self.st_state.setText(Engine.describe(st))
@@ -551,8 +648,52 @@ class MainWindow(QMainWindow):
         if audio:
             self.controller.reconfigure(lambda: self._engine_factory(self.settings))
 
-    def _show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """Every key of the window with what it does (the registered shortcuts, in order;
+        keys registered without a description are listed under their own name)."""
+        rows = list(self._key_help)
+        described = {QKeySequence(k).toString() for k, _ in rows}
+        for sc in self.findChildren(QShortcut):
+            seq = sc.key().toString()
+            if sc.whatsThis() and seq not in described:
+                rows.append((seq, sc.whatsThis()))
+                described.add(seq)
+        return rows
+
+    def _show_shortcuts(self) -> QDialog:
+        if self.shortcuts_dialog is None:
+            dlg = QDialog(self)
+            dlg.setWindowTitle("Keyboard shortcuts")
+            table = QTableWidget(0, 2, dlg)
+            table.setObjectName("shortcuts")
+            table.setHorizontalHeaderLabels(["Key", "Does"])
+            table.verticalHeader().setVisible(False)
+            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+            table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+            table.horizontalHeader().setSectionResizeMode(
+                0, QHeaderView.ResizeMode.ResizeToContents)
+            table.horizontalHeader().setStretchLastSection(True)
+            lay = QVBoxLayout(dlg)
+            lay.addWidget(table)
+            close = QPushButton("Close")
+            close.clicked.connect(dlg.accept)
+            lay.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+            dlg.resize(520, 560)
+            self.shortcuts_dialog = dlg
+        dlg = self.shortcuts_dialog
+        table = dlg.findChild(QTableWidget, "shortcuts")
+        rows = self.shortcut_rows()
+        table.setRowCount(len(rows))
+        for r, (k, what) in enumerate(rows):
+            item = QTableWidgetItem(k)
+            f = item.font()
+            f.setBold(True)
+            item.setFont(f)
+            table.setItem(r, 0, item)
+            table.setItem(r, 1, QTableWidgetItem(what))
+        dlg.show()
+        dlg.raise_()
+        return dlg
 
     def _show_about(self) -> None:
         QMessageBox.about(

@@ -138,12 +138,6 @@ class WaveformView(QWidget):
             return
         w, h = rect.width(), rect.height()
         mid = h / 2
-        if self.loop is not None:
-            x0, x1 = self.seconds_to_x(self.loop[0]), self.seconds_to_x(self.loop[1])
-            col = QColor(c.loop)
-            if not self.loop_enabled:
-                col.setAlpha(col.alpha() // 3)
-            p.fillRect(QRectF(x0, 0, max(1.0, x1 - x0), h), col)
         if self._peak.size:
             cols = max(2, int(w))
             peak = _resample_max(self._peak, cols)
@@ -168,6 +162,8 @@ class WaveformView(QWidget):
         else:
             p.setPen(QColor(c.dim_text))
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, "reading the waveform…")
+        if self.loop is not None:
+            self._paint_loop(p, h)
         x = self.seconds_to_x(self.position_s)
         p.setPen(QColor(c.playhead))
         p.drawLine(QPointF(x, 0), QPointF(x, h))
@@ -177,6 +173,49 @@ class WaveformView(QWidget):
             QRectF(w - 84, 2, 80, 16), Qt.AlignmentFlag.AlignRight, format_time(self.duration_s)
         )
         p.end()
+
+    def loop_labels(self) -> tuple[str, str] | None:
+        """The texts shown at the loop's edges (start, end), or None without a loop."""
+        if self.loop is None:
+            return None
+        return format_time(self.loop[0], tenths=True), format_time(self.loop[1], tenths=True)
+
+    def _paint_loop(self, p: QPainter, h: float) -> None:
+        """The loop region over the waveform: translucent, edged, its start and end times
+        written at its edges (dimmer while the loop is off)."""
+        c = theme.colours()
+        x0, x1 = self.seconds_to_x(self.loop[0]), self.seconds_to_x(self.loop[1])
+        col = QColor(c.loop)
+        edge = QColor(c.loop)
+        edge.setAlpha(230 if self.loop_enabled else 110)
+        if not self.loop_enabled:
+            col.setAlpha(col.alpha() // 3)
+        p.fillRect(QRectF(x0, 0, max(1.0, x1 - x0), h), col)
+        p.setPen(edge)
+        p.drawLine(QPointF(x0, 0), QPointF(x0, h))
+        p.drawLine(QPointF(x1, 0), QPointF(x1, h))
+        labels = self.loop_labels()
+        assert labels is not None
+        fm = p.fontMetrics()
+        tw = max(fm.horizontalAdvance(t) for t in labels) + 8
+        y = h - fm.height() - 3
+        text = QColor(c.text)
+        if not self.loop_enabled:
+            text.setAlpha(140)
+        # start label right of the start edge, end label left of the end edge (inside when
+        # there is room, else outside)
+        for x, label, inside_right in ((x0, labels[0], True), (x1, labels[1], False)):
+            if inside_right:
+                r = QRectF(x + 3, y, tw, fm.height()) if x1 - x0 > 2 * tw or x - tw < 0 \
+                    else QRectF(x - tw - 3, y, tw, fm.height())
+            else:
+                r = QRectF(x - tw - 3, y, tw, fm.height()) if x1 - x0 > 2 * tw or \
+                    x + tw > self.width() else QRectF(x + 3, y, tw, fm.height())
+            bg = QColor(c.base)
+            bg.setAlpha(170)
+            p.fillRect(r, bg)
+            p.setPen(text)
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, label)
 
 
 def _resample_max(data: np.ndarray, cols: int) -> np.ndarray:

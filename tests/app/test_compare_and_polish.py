@@ -79,3 +79,143 @@ def test_export_dialog_says_which_model_and_a_b_files_never_collide(qtbot, windo
     assert sorted(p.name for p in folder.iterdir()) == [
         "Tone Song - vocals (hybrid).wav", "Tone Song - vocals (unet).wav"]
     assert written == ["Tone Song - vocals (unet).wav", "Tone Song - vocals (hybrid).wav"]
+
+
+# ------------------------------------------------------------------------- item 7: polish
+def _song(tmp_path, name: str, seconds: float):
+    from tests.app.conftest import tone_song
+
+    return tone_song(tmp_path / name, seconds=seconds)
+
+
+def test_end_of_song_reads_total_over_total(qtbot, window, tmp_path):
+    window.open_path(_song(tmp_path, "Short", 2.7))
+    assert window.transport.total.text() == "/ 0:02"
+    window.controller.seek(2.5)
+    window.controller.play()
+    qtbot.waitUntil(lambda: window.controller.status.finished, timeout=15000)
+    window.controller.poll()
+    assert window.transport.elapsed.text() == "0:02"  # not "0:02.7"
+
+
+def test_original_mode_dims_the_strips(qtbot, window, song):
+    window.open_path(song)
+    assert not window._strip_dim.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert window._strip_dim.isEnabled() and window._strip_dim.opacity() < 0.5
+    assert "original mix" in window.strips.toolTip()
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert not window._strip_dim.isEnabled()
+
+
+def _in_window(w, child) -> QRect:
+    return QRect(child.mapTo(w, child.rect().topLeft()), child.size())
+
+
+def test_long_title_elides_and_nothing_jumps(qtbot, window, tmp_path):
+    from app.main_window import MIN_WINDOW_SIZE
+
+    window.resize(*MIN_WINDOW_SIZE)
+    window.open_path(_song(tmp_path, "Short", 3.0))
+    qtbot.wait(50)
+    picker = _in_window(window, window.picker_a)
+    slider = _in_window(window, window.transport.position)
+    long_name = "An Extremely Long Song Title That Goes On " * 4
+    window.open_path(_song(tmp_path, long_name.strip(), 3.0))
+    qtbot.wait(50)
+    assert window.title.text().endswith("…") and window.title.text() != long_name.strip()
+    assert window.title.toolTip() == long_name.strip()
+    assert _in_window(window, window.picker_a) == picker  # the pickers did not move
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.transport.play_button.text() == "Pause", timeout=10000)
+    qtbot.wait(50)
+    assert _in_window(window, window.transport.position) == slider  # Play→Pause: no jump
+    assert window.size().width() == MIN_WINDOW_SIZE[0]
+
+
+def test_minimum_window_size_nothing_overlaps(qtbot, window, song):
+    from app.main_window import MIN_WINDOW_SIZE
+
+    window.open_path(song)
+    window.resize(200, 200)
+    qtbot.wait(50)
+    assert (window.width(), window.height()) == MIN_WINDOW_SIZE
+    t = window.transport
+    groups = [
+        [window.title, window.picker_a, window.sources],
+        [window.picker_a.combo, window.picker_a.add_button],
+        [t.play_button, t.stop_button, t.loop_button, t.elapsed, t.total, t.position, t.master,
+         t.master_label],
+        [window.waveform, t, window.strips],
+        [window.strips, *window.preset_buttons.values()],
+        [*window.strips.strips.values()],
+    ]
+    for group in groups:
+        rects = [_in_window(window, w) for w in group if w.isVisible()]
+        for i, a in enumerate(rects):
+            assert a.width() > 0 and a.height() > 0
+            for b in rects[i + 1:]:
+                assert not a.intersects(b), f"{a} overlaps {b}"
+    for s in window.strips.strips.values():  # each strip's controls have room
+        a, b = _in_window(window, s.mute), _in_window(window, s.solo)
+        assert not a.intersects(b) and s.rect().contains(s.fader.geometry())
+
+
+def test_active_preset_is_lit_until_the_mix_is_changed_by_hand(qtbot, window, song):
+    window.open_path(song)
+    lit = lambda: [n for n, b in window.preset_buttons.items() if b.isChecked()]  # noqa: E731
+    assert lit() == ["All"]
+    qtbot.mouseClick(window.preset_buttons["Karaoke"], Qt.MouseButton.LeftButton)
+    assert lit() == ["Karaoke"]
+    qtbot.mouseClick(window.preset_buttons["Karaoke"], Qt.MouseButton.LeftButton)
+    assert lit() == ["Karaoke"]  # a second click keeps it
+    window.controller.set_gain("bass", -3.0)
+    assert lit() == []
+    qtbot.keyClick(window, Qt.Key.Key_1)  # unmute vocals: bass still at -3 dB
+    assert lit() == []
+
+
+def test_shortcuts_dialog_is_a_table_of_every_key(qtbot, window):
+    from PySide6.QtGui import QShortcut
+    from PySide6.QtWidgets import QTableWidget
+
+    dlg = window._show_shortcuts()
+    table = dlg.findChild(QTableWidget, "shortcuts")
+    keys = [table.item(r, 0).text() for r in range(table.rowCount())]
+    does = [table.item(r, 1).text() for r in range(table.rowCount())]
+    for k in ("Space", "←", "Shift+→", "Home", "Tab", "O", "R", "L", "[", "]", "1 – 4",
+              "Shift+1 – 4", "Ctrl+E"):
+        assert k in keys, k
+    assert all(does)
+    described = set(keys) | {"2", "3", "4", "Shift+2", "Shift+3", "Shift+4", "!", "@", "#",
+                             "$", "Left", "Right", "Shift+Left", "Shift+Right"}
+    for sc in window.findChildren(QShortcut):
+        assert sc.key().toString() in described, sc.key().toString()
+    dlg.close()
+
+
+def test_dropout_warning_only_when_it_happens(qtbot, window, song):
+    window.open_path(song)
+    window.controller.poll()
+    assert not window.st_underruns.isVisible()
+    window.controller.engine.mixer.underruns = 3  # as the callback counts a dropout
+    window.controller.poll()
+    assert window.st_underruns.isVisible()
+    assert "dropped out 3×" in window.st_underruns.text()
+    assert "underruns" not in window.st_underruns.text()
+
+
+def test_loop_keys_set_a_translucent_region_with_its_times(qtbot, window, song):
+    window.open_path(song)
+    window.controller.seek(2.0)
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
+    assert window.controller.loop == pytest.approx((2.0, 6.0), abs=0.01)
+    assert window.controller.loop_enabled and window.transport.loop_button.isChecked()
+    window.controller.seek(4.5)
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert window.controller.loop == pytest.approx((2.0, 4.5), abs=0.01)
+    assert window.waveform.loop_labels() == ("0:02.0", "0:04.5")
+    assert window.controller.engine.status().loop == pytest.approx((2.0, 4.5), abs=0.01)
+    img = window.waveform.grab().toImage()  # the wave shows through the region
+    x = round(window.waveform.seconds_to_x(3.0))
+    assert img.pixelColor(x, 3).alpha() == 255
