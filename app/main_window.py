@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,6 +37,7 @@ from app import practice
 from app.controller import SEEK_BIG_STEP_S, SEEK_STEP_S, Controller
 from app.elided import ElidedLabel
 from app.envelope import EnvelopeJob
+from app.library import Library, restore, snapshot
 from app.export_dialog import ExportDialog
 from app.mixstate import PRESETS, MixState, apply_preset
 from app.model_picker import ModelPicker, SourceSelector, model_label
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         settings: AppSettings,
         engine_factory: Any,
         presenter: ErrorPresenter | None = None,
+        library: Library | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -90,6 +92,17 @@ class MainWindow(QMainWindow):
         if self.presenter.parent is None:
             self.presenter.parent = self
         self.controller = Controller(lambda: engine_factory(settings), self.presenter)
+        if library is None:
+            # A settings file given explicitly (tests, a portable setup) keeps its library
+            # beside it; else the user's data folder.
+            own = settings.file_path
+            library = Library(own.parent / "library.sqlite3" if own is not None else None)
+        self.library = library
+        self._restoring = False  # a stored mix is being applied: not a change to save
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(400)
+        self._save_timer.timeout.connect(self.remember_song)
         self.export_dialog: ExportDialog | None = None
         self.envelope = EnvelopeJob()
         self._envelope_token = 0
@@ -298,6 +311,9 @@ class MainWindow(QMainWindow):
         self.picker_a.model_chosen.connect(self.choose_model)
         self.picker_b.model_chosen.connect(self.choose_model)
         self.sources.source_chosen.connect(c.select)
+        for sig in (c.mix_changed, c.loop_changed, c.model_changed, c.source_changed):
+            sig.connect(self._song_changed)
+        self.transport.master_changed.connect(self._song_changed)
         self.envelope.progress.connect(self._on_envelope)
         self.envelope.done.connect(self._on_envelope)
         self.envelope.failed.connect(self._on_envelope_failed)
@@ -402,11 +418,38 @@ class MainWindow(QMainWindow):
 
     # -- files ----------------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:
+        self.remember_song()  # the song being left keeps its mix
         if not self.controller.open(path):
             return False
         self.settings.add_recent(path)
         self._fill_recent()
+        stored = self.library.recall(path)
+        if stored is not None:
+            self._restoring = True
+            try:
+                restore(self.controller, stored, self.choose_model, self._set_master)
+            finally:
+                self._restoring = False
+            self.statusBar().showMessage("Mix of the last visit restored", 4000)
+        self.remember_song()
         return True
+
+    def _set_master(self, db: float) -> None:
+        from app.mixstate import db_to_fader
+
+        self.transport.master.setValue(db_to_fader(db))  # emits master_changed → controller
+
+    def _song_changed(self, *_args: Any) -> None:
+        if not self._restoring and self.controller.track is not None:
+            self._save_timer.start()
+
+    def remember_song(self) -> None:
+        """Store the open song's mix in the library (after changes, on leaving, on quitting)."""
+        self._save_timer.stop()
+        c = self.controller
+        if c.track is not None and not self._restoring:
+            self.library.remember(c.track.path, getattr(self, "track_title", "") or
+                                  Path(c.track.path).stem, snapshot(c))
 
     def open_dialog(self) -> None:
         start = (
@@ -731,6 +774,8 @@ class MainWindow(QMainWindow):
             self.export_dialog.shutdown()
             self.export_dialog.close()
         self.envelope.cancel(wait=True)
+        self.remember_song()
+        self.library.close()
         self.controller.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()

@@ -21,12 +21,18 @@ class AppSettings:
     """Wraps one QSettings store; ``path`` selects a file (tests), else the user's config."""
 
     def __init__(self, path: str | Path | None = None) -> None:
+        self._path = Path(path) if path is not None else None
         if path is None:
             self._s = QSettings(
                 QSettings.Format.IniFormat, QSettings.Scope.UserScope, "stemplay", "stemplay"
             )
         else:
             self._s = QSettings(str(path), QSettings.Format.IniFormat)
+
+    @property
+    def file_path(self) -> Path | None:
+        """The settings file when one was given (tests, portable use), else None."""
+        return self._path
 
     def sync(self) -> None:
         self._s.sync()
