@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app.alerts import ErrorPresenter
+from app.batch_export import BatchExportDialog
 from app import practice
 from app.controller import SEEK_BIG_STEP_S, SEEK_STEP_S, Controller
 from app.elided import ElidedLabel
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self._save_timer.setInterval(400)
         self._save_timer.timeout.connect(self.remember_song)
         self.export_dialog: ExportDialog | None = None
+        self.batch_dialog: BatchExportDialog | None = None
         self.envelope = EnvelopeJob()
         self._envelope_token = 0
         self._key_help: list[tuple[str, str]] = []  # (key, what it does) for the shortcuts table
@@ -223,6 +225,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file.addMenu("Open &Recent")
         self.act_export = file.addAction("&Export stems…", self.open_export)
         self.act_export.setShortcut(QKeySequence("Ctrl+E"))
+        self.act_batch = file.addAction("&Batch export…", self.open_batch_export)
+        self.act_batch.setShortcut(QKeySequence("Ctrl+Shift+E"))
         file.addSeparator()
         act = file.addAction("&Settings…", self.open_settings)
         act.setShortcut(QKeySequence("Ctrl+,"))
@@ -286,6 +290,7 @@ class MainWindow(QMainWindow):
         key("[", self._loop_in, "loop starts at the playhead")
         key("]", self._loop_out, "loop ends at the playhead")
         for seq, what in (("Ctrl+O", "open a song"), ("Ctrl+E", "export stems"),
+                          ("Ctrl+Shift+E", "batch export (a queue of songs)"),
                           ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")):
             self._key_help.append((seq, what))
 
@@ -655,13 +660,7 @@ class MainWindow(QMainWindow):
             self.presenter.show_error("Export", "Choose a separation model first.")
             return None
         key = c.models["A"] if c.source != "B" else c.models["B"]
-        choices = []
-        for slot in ("A", "B"):
-            info = c.model_infos.get(slot)
-            if c.models[slot] is not None and info is not None:
-                heard = " — heard now" if (c.source == "B") == (slot == "B") else ""
-                choices.append((f"{slot}: {model_label(info)}{heard}", c.models[slot],
-                                str(info.name)))
+        choices = self._export_choices()
         dlg = ExportDialog(
             str(c.track.path),
             getattr(self, "track_title", Path(c.track.path).stem),
@@ -675,6 +674,36 @@ class MainWindow(QMainWindow):
         )
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.export_dialog = dlg
+        dlg.show()
+        return dlg
+
+    def _export_choices(self) -> list[tuple[str, str, str]]:
+        """Models to export with: (label, name-or-path, model name), the heard one first."""
+        c = self.controller
+        choices = []
+        for slot in ("B", "A") if c.source == "B" else ("A", "B"):
+            info = c.model_infos.get(slot)
+            if c.models[slot] is not None and info is not None:
+                heard = " — heard now" if (c.source == "B") == (slot == "B") else ""
+                choices.append((f"{slot}: {model_label(info)}{heard}", c.models[slot],
+                                str(info.name)))
+        return choices
+
+    def open_batch_export(self) -> BatchExportDialog | None:
+        """File → Batch export: a queue of songs (the open one first), one progress bar."""
+        if self.batch_dialog is not None and self.batch_dialog.isVisible():
+            self.batch_dialog.raise_()
+            return self.batch_dialog
+        c = self.controller
+        choices = self._export_choices()
+        if not choices:
+            self.presenter.show_error("Batch export", "Choose a separation model first.")
+            return None
+        first_slot = choices[0][0].split(":")[0]  # "A: hybrid v1 — heard now" → "A"
+        stems = list(c.model_infos[first_slot].stems)
+        songs = [str(c.track.path)] if c.track is not None else []
+        dlg = BatchExportDialog(songs, choices, stems, self.settings, self.presenter, self)
+        self.batch_dialog = dlg
         dlg.show()
         return dlg
 
@@ -748,8 +777,8 @@ class MainWindow(QMainWindow):
 
     # -- closing --------------------------------------------------------------------------------
     def export_running(self) -> bool:
-        dlg = self.export_dialog
-        return dlg is not None and dlg.job is not None and dlg.job.running()
+        return any(d is not None and d.job is not None and d.job.running()
+                   for d in (self.export_dialog, self.batch_dialog))
 
     def confirm_quit_during_export(self) -> bool:
         """Ask whether to stop a running export and quit (a seam for tests)."""
@@ -770,9 +799,10 @@ class MainWindow(QMainWindow):
                 and not self.confirm_quit_during_export()):
             e.ignore()
             return
-        if self.export_dialog is not None:
-            self.export_dialog.shutdown()
-            self.export_dialog.close()
+        for dlg in (self.export_dialog, self.batch_dialog):
+            if dlg is not None:
+                dlg.shutdown()
+                dlg.close()
         self.envelope.cancel(wait=True)
         self.remember_song()
         self.library.close()
