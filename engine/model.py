@@ -224,8 +224,14 @@ class SeparationModel:
     def stems(self) -> tuple[str, ...]:
         return self.info.stems
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """x ``(batch, 4, F, T)`` float32 → ``(batch, S, 4, F, T)`` float32."""
+    def run(self, x: np.ndarray, check: bool = True) -> np.ndarray:
+        """x ``(batch, 4, F, T)`` float32 → ``(batch, S, 4, F, T)`` float32.
+
+        ``check``: NaN/Inf output values are replaced by 0 (one pass over the output). The
+        streaming separator passes False and finds them far cheaper in what it synthesises
+        (non-finite input rows make non-finite FFT output rows), then calls
+        :meth:`silence_non_finite` on the outputs involved.
+        """
         x = np.ascontiguousarray(x, dtype=np.float32)
         b, _, f, t = x.shape
         try:
@@ -237,16 +243,18 @@ class SeparationModel:
         if y.shape != want:
             raise ModelError(f"model {self.info.path}: output shape {y.shape}, expected {want}")
         y = np.asarray(y, dtype=np.float32)
+        if not check:
+            return y
         # One sum tells whether anything is non-finite (a finite sum can overflow to inf only
         # with huge values, which the exact check below then finds fine). In float32: half the
         # time of a float64 sum over the 12 MB output of a segment.
         with np.errstate(over="ignore", invalid="ignore"):
             total = np.add.reduce(y, axis=None)
         if not np.isfinite(total):
-            y = self._silence_non_finite(y)
+            y = self.silence_non_finite(y)
         return y
 
-    def _silence_non_finite(self, y: np.ndarray) -> np.ndarray:
+    def silence_non_finite(self, y: np.ndarray) -> np.ndarray:
         """``y`` with NaN/Inf set to 0 (that part of the mixture goes to the residual stem or
         is spread over the stems, so the stems still sum to the mixture); warns once."""
         bad = ~np.isfinite(y)

@@ -19,10 +19,11 @@ after ``reset(p)`` is what the whole-file separation gives from ``p`` on (exactl
 model: the pre-roll covers every segment that touches sample ``p``). :func:`separate` is
 ``reset(0)`` + ``feed`` + ``finish``: what is exported is what is played.
 
-Shapes: audio ``(channels=2, samples)``; stems ``(stems, channels, samples)``; spectra are kept
-frame-major, ``(channels, frames, nb_bins)`` and ``(stems, channels, frames, nb_bins)``, in
-preallocated buffers (so the FFTs read and write contiguous rows); model tensors
-``(batch, 4, F, T)`` → ``(batch, S, 4, F, T)``.
+Shapes: audio ``(channels=2, samples)``; stems ``(stems, channels, samples)``; the mixture
+spectrum is kept frame-major, ``(channels, frames, nb_bins)``, in a preallocated buffer (so the
+FFTs read and write contiguous rows); model tensors ``(batch, 4, F, T)`` → ``(batch, S, 4, F,
+T)``, kept as the model returned them until their frames are final, then read straight into
+the rows of one batched inverse FFT ``(synthesised stems × channels × frames, nb_bins)``.
 
 Thread: the worker slot or export thread that owns the model (one StreamSeparator each).
 """
@@ -35,9 +36,11 @@ import numpy as np
 
 from engine.dsp.stft import (
     HOP,
+    N_FFT,
     NB_BINS,
     PAD,
     OverlapAdd,
+    Stft,
     StftStream,
     n_frames,
 )
@@ -48,7 +51,8 @@ log = logging.getLogger(__name__)
 HIGH_BAND_TOP_BINS = 64  # modelled bins whose stem magnitudes share out the high band
 MAX_BATCH = 4  # segments per model call when several are ready (dynamic batch only)
 OFFLINE_BLOCK = 262144  # samples fed at a time by separate() (bounded memory)
-FINAL_CHUNK = 8  # frames turned into stem samples at a time (they stay in cache)
+FINAL_CHUNK = 8  # frames turned into stem samples at a time: stems × channels × these rows
+#                  in one FFTW call (they stay in cache)
 INITIAL_SPARE_FRAMES = 64  # frame buffers: one segment + one step + this (grown on demand)
 _EPS = 1e-20
 
@@ -95,9 +99,18 @@ def make_consistent(mix: np.ndarray, stems: np.ndarray, names: tuple[str, ...]) 
     return stems
 
 
+def high_band_shares(top: np.ndarray) -> np.ndarray:
+    """Each stem's share of the high band: ``top`` ``(stems, channels, frames)`` mean magnitudes
+    of the top modelled bins → ``(stems, channels, frames)`` float32 shares summing to one over
+    the stems (equal shares where every stem is silent)."""
+    total = top.sum(axis=0, keepdims=True)  # (1, channels, frames)
+    share = np.where(total > _EPS, top / np.maximum(total, _EPS), np.float32(1.0 / len(top)))
+    return share.astype(np.float32, copy=False)
+
+
 def complete_stems(mix_t: np.ndarray, stems_t: np.ndarray, bins: int, names: tuple[str, ...],
                    residual_in_time: bool = False) -> np.ndarray:
-    """Full-band stems that sum to the mixture, in place, frame-major: the engine's hot path.
+    """Full-band stems that sum to the mixture, in place, frame-major.
 
     mix_t: ``(channels, frames, nb_bins)`` complex64; stems_t: ``(stems, channels, frames,
     nb_bins)`` complex64 whose bins ``< bins`` hold the model's estimate; its bins ``>= bins``
@@ -111,10 +124,9 @@ def complete_stems(mix_t: np.ndarray, stems_t: np.ndarray, bins: int, names: tup
     n_fill = n_stems - 1 if residual_in_time else n_stems
     if bins < nb:
         top = np.abs(stems_t[..., max(0, bins - HIGH_BAND_TOP_BINS) : bins]).mean(axis=3)
-        total = top.sum(axis=0, keepdims=True)  # (1, channels, frames)
-        share = np.where(total > _EPS, top / np.maximum(total, _EPS), np.float32(1.0 / n_stems))
-        np.multiply(share[:n_fill, ..., None].astype(np.float32, copy=False),
-                    mix_t[None, :, :, bins:], out=stems_t[:n_fill, ..., bins:])
+        share = high_band_shares(top)
+        np.multiply(share[:n_fill, ..., None], mix_t[None, :, :, bins:],
+                    out=stems_t[:n_fill, ..., bins:])
     if residual_in_time:
         return stems_t
     if "other" in names:  # other + (mix - sum of stems) = mix - the other stems
@@ -140,6 +152,13 @@ class StreamSeparator:
 
     ``reset(position)`` → sample to feed from; ``feed(block (2, n))`` → ``(S, 2, m)``;
     ``finish()`` → the rest, so outputs total ``N - position`` samples.
+
+    Hot path, per ``FINAL_CHUNK`` frames that became final: the cross-faded model output of the
+    (one or two) segments covering them goes straight from the model's layout into the rows
+    of one batched inverse FFT (synthesised stems × channels × frames), the high band is
+    written next to it, one FFTW call and one windowing pass make every row, and the rows are
+    overlap-added. No full-band stem spectrum is kept: the model outputs stay as the model
+    returned them until their last frame is final.
     """
 
     def __init__(self, model: SeparationModel, overlap: int | None = None,
@@ -150,7 +169,7 @@ class StreamSeparator:
         self.frames = model.info.segment_frames
         self.overlap = default_overlap(self.frames) if overlap is None else overlap
         self.step = self.frames - self.overlap
-        if not (1 <= self.overlap and self.step >= PAD // HOP):
+        if not (1 <= self.overlap and self.step >= PAD // HOP and self.step >= self.overlap):
             raise ValueError(f"overlap {self.overlap} does not fit segments of {self.frames}")
         self.max_batch = max_batch if model.batch_dynamic else 1
         n_stems = len(self.stems)
@@ -166,16 +185,27 @@ class StreamSeparator:
         self._n_synth = n_stems - 1 if self._resid is not None else n_stems
         self._x = np.zeros((2, 0), dtype=np.float32)  # mixture samples from _x_start (other)
         self._x_start = self._x_n = self._out_pos = 0
-        self._n = 0  # frames live in the buffers below (see _alloc)
+        self._n = 0  # frames live in _mix (see _alloc)
         self._mix: np.ndarray
-        self._stems: np.ndarray
-        self._wsum: np.ndarray
         self._alloc(self.frames + self.step + INITIAL_SPARE_FRAMES)
         self._batch = np.empty((1, 4, self.bins, self.frames), dtype=np.float32)  # model input
-        # scratch of _run_segments: one (bins, frames) complex plane of the model output, and
-        # the weighted overlap frames added to the previous segment's fade-out
-        self._plane = np.empty(self.bins * self.frames, dtype=np.complex64)
-        self._fade = np.empty(self.frames * self.bins, dtype=np.complex64)
+        # model outputs (stems, 4, F, T) of the segments whose frames are not all final
+        self._y: dict[int, np.ndarray] = {}
+        # cross-fade weights (float32, as they multiply the model output) of the first and of
+        # any later segment; where segment j fades out, j + 1 fades in: they sum to one
+        w_first = segment_weights(self.frames, self.overlap, first=True)
+        w_next = segment_weights(self.frames, self.overlap, first=False)
+        wsum = w_first[self.step :] + w_next[: self.overlap]
+        assert np.all(np.abs(wsum - 1.0) < 1e-6), f"cross-fade weights sum to {wsum.min()}"
+        self._w = (w_first.astype(np.float32), w_next.astype(np.float32))
+        # scratch of _synthesise: the fading-in term of a cross-fade, `other`'s top bins and
+        # the stems' mean top-bin magnitudes
+        self._top_bins = min(HIGH_BAND_TOP_BINS, self.bins)
+        k = FINAL_CHUNK
+        self._fade = np.empty((self._n_synth, 2, 2, k, self.bins), dtype=np.float32)
+        self._otop = np.empty((2, k, self._top_bins, 2), dtype=np.float32)
+        self._otop_fade = np.empty((2, 2, k, self._top_bins), dtype=np.float32)
+        self._top = np.empty((n_stems, 2, k), dtype=np.float32)
         self.reset(0)
 
     def reset(self, position: int) -> int:
@@ -191,29 +221,19 @@ class StreamSeparator:
         self._ola = OverlapAdd(2 * self._n_synth, self._t_first, position)
         self._x_start, self._x_n = self._ana.first_sample, 0
         self._out_pos = position  # absolute sample of the next output sample
-        self._mix_start = start  # absolute frame index of frame 0 of the buffers below
+        self._mix_start = start  # absolute frame index of frame 0 of _mix
         self._n = 0
+        self._y.clear()
         self._finished = False
         return self._ana.first_sample
 
     def _alloc(self, cap: int) -> None:
-        """(Re)allocate the frame buffers for ``cap`` frames, keeping the live ones.
-
-        ``_mix`` ``(channels=2, cap, nb_bins)`` complex64: the mixture spectrum, frame-major;
-        ``_stems`` ``(stems, channels=2, cap, nb_bins)`` complex64: the stems, frame-major, in
-        the internal order (``_order``);
-        bins ``< F`` accumulate the cross-faded model output, the rest is filled when final;
-        ``_wsum`` ``(cap,)`` float64: the summed cross-fade weights (asserted to be one).
-        """
-        n_stems, n = len(self.stems), self._n
+        """(Re)allocate ``_mix`` ``(channels=2, cap, nb_bins)`` complex64, the mixture spectrum
+        frame-major from absolute frame ``_mix_start``, keeping the live frames."""
         mix = np.empty((2, cap, NB_BINS), dtype=np.complex64)
-        stems = np.empty((n_stems, 2, cap, NB_BINS), dtype=np.complex64)
-        wsum = np.empty(cap, dtype=np.float64)
-        if n:  # growing: keep the live frames
-            mix[:, :n] = self._mix[:, :n]
-            stems[:, :, :n] = self._stems[:, :, :n]
-            wsum[:n] = self._wsum[:n]
-        self._mix, self._stems, self._wsum = mix, stems, wsum
+        if self._n:  # growing: keep the live frames
+            mix[:, : self._n] = self._mix[:, : self._n]
+        self._mix = mix
 
     @property
     def feed_from(self) -> int:
@@ -277,14 +297,11 @@ class StreamSeparator:
     # -- internals -------------------------------------------------------------------------
 
     def _process(self, final: bool) -> np.ndarray:
-        new = self._ana.pull_rows()  # (2, k, nb_bins)
-        k = new.shape[1]
-        if k:
-            if self._n + k > self._mix.shape[1]:
-                self._alloc(max(self._n + k, 2 * self._mix.shape[1]))
-            self._mix[:, self._n : self._n + k] = new
-            self._wsum[self._n : self._n + k] = 0.0  # marks frames no segment has touched
-            self._n += k
+        room = self._ana.pending_frames()
+        if self._n + room > self._mix.shape[1]:
+            self._alloc(max(self._n + room, 2 * self._mix.shape[1]))
+        # the new frames are analysed straight into _mix
+        self._n += self._ana.pull_rows(self._mix[:, self._n :]).shape[1]
         end = self._mix_start + self._n  # frames analysed so far (absolute)
         total = n_frames(self._ana.received) if final else None
         ready: list[int] = []
@@ -314,7 +331,6 @@ class StreamSeparator:
         if self._batch.shape[0] < len(segs):
             self._batch = np.empty((len(segs), 4, f, self.frames), dtype=np.float32)
         batch = self._batch[: len(segs)]  # reused: a fresh 3 MB array costs page faults
-        spans = []
         for b, j in enumerate(segs):
             lo = j * self.step - self._mix_start
             hi = min(lo + self.frames, self._n)
@@ -323,68 +339,116 @@ class StreamSeparator:
             batch[b, 0::2, :, : hi - lo] = low.real
             batch[b, 1::2, :, : hi - lo] = low.imag
             batch[b, :, :, hi - lo :] = 0.0
-            spans.append((j, lo, hi))
-        y = self.model.run(batch)  # (batch, stems, 4, F, T)
-        # bins needed: all modelled ones of the synthesised stems; of `other` (made in time) only
-        # the top ones that share out the high band
-        groups = [(range(self._n_synth), 0)]
-        if self._resid is not None and f < NB_BINS:
-            groups.append((range(self._n_synth, len(self.stems)), max(0, f - HIGH_BAND_TOP_BINS)))
-        for b, (j, lo, hi) in enumerate(spans):
-            w = segment_weights(self.frames, self.overlap, first=j == 0)[: hi - lo]
-            # frames [lo, mid) already hold the previous segment's fade-out: add; the rest is new
-            mid = lo + int(np.count_nonzero(self._wsum[lo:hi] > 0.0))
-            self._wsum[lo:hi] += w
-            w32 = w.astype(np.float32)[:, None]  # (frames, 1): broadcast over bins
-            k, d = hi - lo, mid - lo
-            # [d, k) is new: [d, e) a plain copy where the weight is one, [e, k) the fade-out
-            ones = np.flatnonzero(w[d:] != 1.0)
-            e = d + (int(ones[0]) if ones.size else k - d)
-            for stems, f0 in groups:
-                nf = f - f0
-                # one (bins, frames) complex plane at a time through a scratch that stays in
-                # cache: (re, im) of the model layout interleaved, then one transposing pass
-                plane = self._plane[: nf * k].reshape(nf, k)
-                pairs = plane.view(np.float32).reshape(nf, k, 2)
-                rows = plane.T  # (frames, bins) view
-                for i in stems:
-                    src = y[b, self._order[i]]  # (4, F, T): no reordered copy of the output
-                    for c in range(2):
-                        pairs[..., 0] = src[2 * c, f0:f, :k]
-                        pairs[..., 1] = src[2 * c + 1, f0:f, :k]
-                        dst = self._stems[i, c, lo:hi, f0:f]  # (frames, bins)
-                        if d > 0:
-                            np.multiply(rows[:d], w32[:d], out=self._fade[: d * nf].reshape(d, nf))
-                            dst[:d] += self._fade[: d * nf].reshape(d, nf)
-                        dst[d:e] = rows[d:e]
-                        np.multiply(rows[e:], w32[e:], out=dst[e:])
+        # NaN/Inf in the output are found in the synthesised rows (_synthesise), not here
+        y = self.model.run(batch, check=False)  # (batch, stems, 4, F, T)
+        for b, j in enumerate(segs):
+            self._y[j] = y[b]
 
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
         n = until - self._mix_start
-        n_stems, n_synth = len(self.stems), self._n_synth
         if n <= 0:
-            return np.zeros((n_stems, 2, 0), dtype=np.float32)
-        skip = max(0, min(n, self._t_first - self._mix_start))  # pre-roll frames: not output
-        wsum = self._wsum[skip:n]
-        assert np.all(np.abs(wsum - 1.0) < 1e-6), f"cross-fade weights sum to {wsum.min()}"
-        for i in range(skip, n, FINAL_CHUNK):
-            k = min(FINAL_CHUNK, n - i)
-            spec = self._stems[:, :, i : i + k]  # (stems, 2, k, nb_bins) view
-            complete_stems(self._mix[:, i : i + k], spec, self.bins, self._internal_names,
-                           residual_in_time=self._resid is not None)
-            self._ola.add_rows(spec[:n_synth].reshape(n_synth * 2, k, NB_BINS))
+            return np.zeros((len(self.stems), 2, 0), dtype=np.float32)
+        i = max(0, min(n, self._t_first - self._mix_start))  # pre-roll frames: not output
+        while i < n:
+            t = self._mix_start + i
+            j, r = divmod(t, self.step)  # segment j starts at or before t and covers it
+            if j >= 1 and r < self.overlap:  # segment j - 1 fades out where j fades in
+                k = min(FINAL_CHUNK, n - i, self.overlap - r)
+                self._synthesise(i, k, j, fading=True)
+            else:
+                k = min(FINAL_CHUNK, n - i, self.step - r)
+                self._synthesise(i, k, j, fading=False)
+            i += k
         out = self._assemble(self._ola.ready())
         live = self._n - n  # frames kept for later segments: moved to the front
         if live:
             self._mix[:, :live] = self._mix[:, n : self._n]
-            # only the modelled bins hold anything yet (the high band is made when final)
-            f = self.bins
-            self._stems[:, :, :live, :f] = self._stems[:, :, n : self._n, :f]
-            self._wsum[:live] = self._wsum[n : self._n]
         self._n = live
         self._mix_start = until
+        for j in [j for j in self._y if j * self.step + self.frames <= until]:
+            del self._y[j]  # every frame of segment j is final
         return out
+
+    def _model_rows(self, j: int, t: int, k: int, stem: int | None, f0: int) -> np.ndarray:
+        """Model output of segment ``j`` for frames ``[t, t + k)`` (absolute), bins ``f0..F``,
+        as a ``(channels, re/im, k, bins)`` float32 view (``(stems, ...)`` of the synthesised
+        stems in internal order when ``stem`` is None: only when they are the model's first)."""
+        a = t - j * self.step
+        y = self._y[j]
+        f = self.bins
+        if stem is None:
+            ys = y[: self._n_synth].reshape(self._n_synth, 2, 2, f, self.frames)
+            return ys[..., f0:, a : a + k].swapaxes(-1, -2)
+        return y[stem].reshape(2, 2, f, self.frames)[..., f0:, a : a + k].swapaxes(-1, -2)
+
+    def _crossfaded(self, out: np.ndarray, fade: np.ndarray, j: int, t: int, k: int,
+                    stem: int | None, fading: bool, f0: int = 0) -> None:
+        """``out`` (``_model_rows``' layout) = the model output of frames ``[t, t + k)``:
+        segment ``j``'s, or, ``fading``, segment ``j - 1`` × its fade-out + segment ``j`` × its
+        fade-in (``fade``: scratch of ``out``'s shape).
+
+        Real and imaginary parts are copied apart: one numpy loop over all of them would run
+        its inner loop over (re, im), two values at a time."""
+        src = self._model_rows(j, t, k, stem, f0)
+        if fading:
+            a = t - j * self.step
+            w_prev = self._w[0 if j == 1 else 1][a + self.step : a + self.step + k, None]
+            w_this = self._w[1][a : a + k, None]
+            prev = self._model_rows(j - 1, t, k, stem, f0)
+        for ri in (0, 1):
+            o, s = out[..., ri, :, :], src[..., ri, :, :]
+            if not fading:
+                np.copyto(o, s)  # weight one
+                continue
+            np.multiply(prev[..., ri, :, :], w_prev, out=o)
+            np.multiply(s, w_this, out=fade[..., ri, :, :])
+            o += fade[..., ri, :, :]
+
+    def _synthesise(self, i: int, k: int, j: int, fading: bool, retry: bool = True) -> None:
+        """Frames ``[i, i + k)`` of ``_mix`` (all covered by segment ``j``, and by ``j - 1``
+        when ``fading``) → the synthesised stems' windowed frames, overlap-added."""
+        f, ns, kk = self.bins, self._n_synth, FINAL_CHUNK
+        t = self._mix_start + i
+        plan = Stft.for_thread().inverse_batch(ns * 2 * kk)
+        spec_all = plan.spec.reshape(ns, 2, kk, NB_BINS)  # (stems, channels, frames, bins)
+        spec = spec_all[:, :, :k]
+        if k < kk:
+            spec_all[:, :, k:] = 0.0  # rows not used this time: FFT'd, never read
+        # (stems, channels, re/im, frames, bins) view of the modelled bins
+        low = plan.spec.view(np.float32).reshape(ns, 2, kk, NB_BINS, 2)[:, :, :k, :f]
+        low = low.transpose(0, 1, 4, 2, 3)
+        fade = self._fade[:, :, :, :k]
+        if not self._reordered:
+            self._crossfaded(low, fade, j, t, k, None, fading)
+        else:
+            for s in range(ns):
+                self._crossfaded(low[s], fade[s], j, t, k, self._order[s], fading)
+        mix = self._mix[:, i : i + k]
+        if self._resid is None:
+            complete_stems(mix, spec, f, self._internal_names)
+        elif f < NB_BINS:
+            # high band: the mixture's, shared by every stem's magnitude over the top bins
+            f0 = f - self._top_bins
+            top = self._top[:, :, :k]
+            np.abs(spec[..., f0:f]).mean(axis=3, out=top[:ns])
+            otop = self._otop[:, :k]  # `other`'s estimate there (it is made in time otherwise)
+            self._crossfaded(otop.transpose(0, 3, 1, 2), self._otop_fade[:, :, :k], j, t, k,
+                             self._resid, fading, f0)
+            np.abs(otop.view(np.complex64)[..., 0]).mean(axis=2, out=top[ns])
+            share = high_band_shares(top)
+            np.multiply(share[:ns, ..., None], mix[None, :, :, f:], out=spec[..., f:])
+        rows = plan.execute().reshape(ns * 2, kk, N_FFT)[:, :k]
+        # A NaN/Inf anywhere in a row's spectrum makes that row's samples non-finite: one sum
+        # of what is in cache anyway finds a broken model output (or an overflowing one).
+        if retry and not np.isfinite(np.add.reduce(rows, axis=None)):
+            broken = [s for s in (j - 1, j) if s in self._y and not np.isfinite(self._y[s]).all()]
+            for s in broken:
+                self._y[s] = self.model.silence_non_finite(self._y[s])
+            if broken:  # the same frames again from the cleaned outputs
+                self._synthesise(i, k, j, fading, retry=False)
+                return
+        self._ola.add_frames(rows)
 
 
 def dual_mono(stems: np.ndarray) -> np.ndarray:

@@ -136,7 +136,17 @@ class Stft:
             self._f_in, self._t_out, axes=(-1,), direction="FFTW_BACKWARD", flags=flags,
             threads=1,
         )
+        self._batches: dict[int, InverseBatch] = {}
         _save_wisdom()
+
+    def inverse_batch(self, rows: int) -> InverseBatch:
+        """This thread's inverse plan of ``rows`` rows at once (made on first use)."""
+        plan = self._batches.get(rows)
+        if plan is None:
+            plan = InverseBatch(rows, self.n_fft)
+            self._batches[rows] = plan
+            _save_wisdom()
+        return plan
 
     @classmethod
     def for_thread(cls) -> Stft:
@@ -183,6 +193,31 @@ class Stft:
             f_in[:r] = rows[start : start + r]
             self._inv.execute()  # c2r may overwrite its input: it is refilled every time
             np.multiply(t_out[:r], factor, out=out[start : start + r])
+
+
+class InverseBatch:
+    """One c2r FFTW plan over ``rows`` rows: fill :attr:`spec` ``(rows, nb_bins)`` complex64,
+    :meth:`execute`, read :attr:`frames` ``(rows, n_fft)`` float32 (inverse DFT, 1/n_fft ×
+    the window: ready for the overlap-add). Rows of several stems, channels and frames go
+    through one call. Get it from ``Stft.for_thread().inverse_batch(rows)``: one per thread.
+    """
+
+    def __init__(self, rows: int, n_fft: int = N_FFT) -> None:
+        self.rows = rows
+        self.spec = pyfftw.zeros_aligned((rows, n_fft // 2 + 1), dtype="complex64")
+        self.frames = pyfftw.empty_aligned((rows, n_fft), dtype="float32")
+        self._plan = pyfftw.FFTW(self.spec, self.frames, axes=(-1,), direction="FFTW_BACKWARD",
+                                 flags=("FFTW_MEASURE",), threads=1)
+        self.spec[:] = 0.0  # planning with FFTW_MEASURE scribbles on the arrays
+        self._factor = (hann_window(n_fft) / np.float32(n_fft)).astype(np.float32)
+
+    def execute(self) -> np.ndarray:
+        """Inverse FFT of every row (c2r may overwrite :attr:`spec`: refill it before the next
+        call), × window / n_fft in place: :attr:`frames` ``(rows, n_fft)``."""
+        self._plan.execute()
+        out = self.frames
+        np.multiply(out, self._factor, out=out)
+        return out
 
 
 def analyze_rows(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -279,12 +314,23 @@ class StftStream:
         """Mark the end of the signal: :meth:`pull` then returns the remaining frames."""
         self._finished = True
 
+    def pending_frames(self) -> int:
+        """Upper bound of the frames :meth:`pull_rows` returns now (to size an ``out``)."""
+        end = self._buf_start + self._buf.shape[1]  # the left pad keeps the end where it is
+        end += PAD if self._finished and not self._right_padded else 0
+        last = (end - PAD) // HOP if end >= PAD else -1
+        return max(0, last - self.next_frame + 1)
+
     def pull(self) -> np.ndarray:
         """All frames computable now: ``(channels, nb_bins, frames)`` complex64."""
         return np.ascontiguousarray(self.pull_rows().transpose(0, 2, 1))
 
-    def pull_rows(self) -> np.ndarray:
-        """All frames computable now, frame-major: ``(channels, frames, nb_bins)`` complex64."""
+    def pull_rows(self, out: np.ndarray | None = None) -> np.ndarray:
+        """All frames computable now, frame-major: ``(channels, frames, nb_bins)`` complex64.
+
+        ``out``: a ``(channels, >= frames, nb_bins)`` buffer to write them into (the returned
+        array is then a view of it); it must have room for every frame computable now.
+        """
         self._pad_edges()
         end = self._buf_start + self._buf.shape[1]  # absolute end of what is buffered
         # frame t needs the samples before t * hop + PAD, so t <= (end - PAD) / hop
@@ -296,7 +342,11 @@ class StftStream:
             return np.zeros((self.channels, 0, NB_BINS), dtype=np.complex64)
         offset = self.next_frame * HOP - PAD - self._buf_start
         windows = np.lib.stride_tricks.sliding_window_view(self._buf, N_FFT, axis=1)
-        spec = analyze_rows(windows[:, offset : offset + count * HOP : HOP])
+        if out is not None:
+            if out.shape[1] < count:
+                raise ValueError(f"out has room for {out.shape[1]} frames, {count} are ready")
+            out = out[:, :count]
+        spec = analyze_rows(windows[:, offset : offset + count * HOP : HOP], out)
         self.next_frame += count
         keep_from = self.next_frame * HOP - PAD - self._buf_start
         if keep_from > 0:
@@ -377,6 +427,12 @@ class OverlapAdd:
     def ready(self) -> np.ndarray:
         """The samples no later frame can change and not yet emitted ``(channels, m)``."""
         return self._emit(self.next_frame * HOP - PAD)
+
+    def add_frames(self, frames: np.ndarray) -> None:
+        """Add windowed frames ``(channels, n, n_fft)`` (any strides along ``channels`` and
+        ``n``) without emitting (e.g. the output of :class:`InverseBatch`)."""
+        if frames.shape[1]:
+            self._add(frames)
 
     def push_frames(self, frames: np.ndarray) -> np.ndarray:
         """Like :meth:`push` with already synthesised windowed frames ``(C, n, n_fft)``."""
