@@ -17,8 +17,25 @@ same stream positions. So when the separation falls behind (a loaded CPU), the p
 takes over without a gap (counted in ``late``, flagged by ``behind``) and the stems fade back in
 when they catch up; only a dry *mix* ring inserts silence (``underruns``).
 
+Pan: each stem of a stem source has a pan (−100 = hard left … +100 = hard right), an
+equal-power law normalised so that centre leaves the stem exactly as it was (see
+:func:`pan_matrix`), ramped across the block like the gains. The plain mix has no stems and is
+not panned.
+
 Last stage of every block: non-finite samples are silenced (``non_finite`` counts the blocks)
 and the output is clamped to full scale, so a device never receives NaN, Inf or more than ±1.
+
+After the mixer: tempo and pitch (``MixSettings.tempo`` / ``.pitch``). At tempo 1 and pitch 0
+the stage is bypassed and the output is exactly the mixer's. Otherwise the mixer's blocks feed
+a Rubber Band stretcher (:class:`engine.stretch.LiveStretch`, built by the facade on the GUI
+thread and handed over as ``Mixer.stretcher``) that the callback pulls from, so all stems are
+stretched together and stay aligned; the ratios change smoothly while playing. Entering or
+leaving the stretched path while sound goes out is a one-block fade-out then fade-in (no
+click). Positions, loops, seeks and meters stay in song time: the mixer is unchanged upstream
+of the stretcher.
+
+Count-in (``Mixer.count_in``, a click track built by :func:`click_track`): when a loop wraps,
+the clicks play before the loop's start and the playhead waits meanwhile.
 
 Positions are *stream positions* (samples since the current generation started, see
 ``engine/ring.py``); the facade maps them to track time.
@@ -36,6 +53,7 @@ import numpy as np
 
 from engine.config import CHANNELS, SAMPLE_RATE
 from engine.ring import StemRing
+from engine.stretch import LiveStretch, is_neutral
 
 #: What can be heard: the plain mixture, model slot A, model slot B, the true stems.
 SOURCES = ("mix", "A", "B", "reference")
@@ -51,6 +69,16 @@ MAX_GAIN_DB = 24.0
 #: Meter ballistics: peak fall-off and RMS integration time (seconds).
 METER_PEAK_DECAY_S = 0.3
 METER_RMS_S = 0.1
+#: Pan range: -PAN_MAX = hard left, +PAN_MAX = hard right.
+PAN_MAX = 100.0
+#: Fade at the loop end before a count-in and at the loop start after it (seconds).
+COUNT_IN_FADE_S = 0.004
+#: Count-in click: length (seconds) and peak level of the accented and the other beats.
+CLICK_S = 0.035
+CLICK_LEVEL = (0.5, 0.3)
+CLICK_HZ = (1760.0, 1320.0)
+#: Input samples of silence after which the stretcher is no longer run (paused).
+STRETCH_IDLE = 1 << 15
 
 
 # ---------------------------------------------------------------------------------- maths
@@ -99,6 +127,55 @@ def crossfade_weights(out: np.ndarray, offset: int, length: int) -> None:
     np.clip(out, 0.0, 1.0, out=out)
 
 
+def pan_matrix(pan: float) -> tuple[float, float, float, float]:
+    """``(ll, lr, rl, rr)``: ``out_L = ll·L + lr·R``, ``out_R = rl·L + rr·R`` for a stem at
+    ``pan`` (−100 … +100).
+
+    Equal-power (the −3 dB law, ``√2·cos θ`` / ``√2·sin θ`` with θ from 0 to π/2), normalised
+    so that centre (0) is the identity: the stem is unchanged. Towards a side the stem also
+    narrows to mono (width ``1 − |pan|/100``), so hard left puts *all* of it, its right
+    channel too, in the left ear at +3 dB there (the same power as at centre for a centred
+    sound) and nothing in the right.
+    """
+    p = min(PAN_MAX, max(-PAN_MAX, float(pan))) / PAN_MAX
+    if p == 0.0 or math.isnan(p):
+        return (1.0, 0.0, 0.0, 1.0)
+    theta = (p + 1.0) * math.pi / 4.0
+    gl = math.sqrt(2.0) * math.cos(theta)
+    gr = math.sqrt(2.0) * math.sin(theta)
+    w = 1.0 - abs(p)
+    a, b = (1.0 + w) / 2.0, (1.0 - w) / 2.0
+    return (gl * a, gl * b, gr * b, gr * a)
+
+
+def apply_pan(audio: np.ndarray, pan: float) -> np.ndarray:
+    """(2, samples) panned by ``pan`` (a new array; pan 0 returns ``audio`` itself)."""
+    ll, lr, rl, rr = pan_matrix(pan)
+    if (ll, lr, rl, rr) == (1.0, 0.0, 0.0, 1.0):
+        return audio
+    out = np.empty_like(audio)
+    out[0] = ll * audio[0] + lr * audio[1]
+    out[1] = rl * audio[0] + rr * audio[1]
+    return out
+
+
+def click_track(beats: int, beat_s: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
+    """(samples, channels) float32: ``beats`` clicks ``beat_s`` apart, the first accented
+    (higher and louder); None for 0 beats."""
+    if beats <= 0:
+        return None
+    beat = max(1, round(beat_s * sample_rate))
+    n = max(1, round(CLICK_S * sample_rate))
+    t = np.arange(min(n, beat)) / sample_rate
+    env = np.exp(-t / (CLICK_S / 5.0)) * np.minimum(1.0, t * sample_rate / 32.0)
+    out = np.zeros((beats * beat, CHANNELS), dtype=np.float32)
+    for i in range(beats):
+        k = 0 if i == 0 else 1
+        click = CLICK_LEVEL[k] * env * np.sin(2.0 * np.pi * CLICK_HZ[k] * t)
+        out[i * beat : i * beat + t.size] = click[:, None]
+    return out
+
+
 @dataclass(frozen=True)
 class MixSettings:
     """What the user asked to hear; immutable, swapped by reference into the callback."""
@@ -108,10 +185,21 @@ class MixSettings:
     solo: frozenset[str] = frozenset()
     master_db: float = 0.0
     source: str = "A"
+    pan: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    tempo: float = 1.0  # speed ratio (engine.stretch limits)
+    pitch: float = 0.0  # semitones
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"unknown source {self.source!r}; choose one of {', '.join(SOURCES)}")
+
+    def pan_of(self, stem: str) -> float:
+        return float(self.pan.get(stem, 0.0))
+
+    def with_pan(self, stem: str, pan: float) -> MixSettings:
+        pans = dict(self.pan)
+        pans[stem] = min(PAN_MAX, max(-PAN_MAX, float(pan)))
+        return replace(self, pan=MappingProxyType(pans))
 
     def gain(self, stem: str) -> float:
         """Linear gain of ``stem`` after its fader, mute and solo (master not included)."""
@@ -175,6 +263,17 @@ class Mixer:
         self.late = 0
         self.behind = False
         self.non_finite = 0
+        # Written by the GUI thread once (before tempo or pitch first leave 1 / 0), read by the
+        # callback: the stretcher stage (None: never needed so far).
+        self.stretcher: LiveStretch | None = None
+        # Written by the GUI thread (a reference swap), read by the callback: the count-in
+        # click track (samples, channels) played when a loop wraps, or None (off).
+        self.count_in: np.ndarray | None = None
+        # Written once by the facade, read by the callback: an object whose ``timeline`` (the
+        # worker's, swapped by reference) maps stream to track positions (for loop wraps).
+        self.timeline_owner: Any = None
+        # Written by the callback, read by the GUI thread: a count-in is playing now.
+        self.counting_in = False
         self.playing = False  # sound is going out (not paused, not finished, not waiting)
         self.finished = False  # the playhead reached the end of the track
         self.heard = "mix"  # the source that is audible now ("mix" until stems arrive)
@@ -195,7 +294,19 @@ class Mixer:
         self._targets: dict[str, np.ndarray] = {
             src: np.zeros(MAX_STEMS, dtype=np.float64) for src in STEM_SOURCES
         }
+        self._pans: dict[str, np.ndarray] = {
+            src: np.zeros(MAX_STEMS, dtype=np.float64) for src in STEM_SOURCES
+        }
+        self._pan_targets: dict[str, np.ndarray] = {
+            src: np.zeros(MAX_STEMS, dtype=np.float64) for src in STEM_SOURCES
+        }
         self._gains_valid: dict[str, tuple[str, ...] | None] = {s: None for s in STEM_SOURCES}
+        self._stretching = False  # the output comes from the stretcher
+        self._fade_in_next = False  # the path was just switched: its next block fades in
+        self._idle = 0  # input samples of silence fed to the stretcher since the last sound
+        self._ci_pos = -1  # position in the count-in click track, -1: none playing
+        self._ci_fade = 0  # samples of the fade-in after a count-in still to apply
+        self._ci_len = max(1, round(COUNT_IN_FADE_S * sample_rate))
         self._prev: str | None = None  # source fading out, None when no fade runs
         self._wanted = "A"  # the source the settings asked for at the last block
         self._fade_pos = 0
@@ -214,6 +325,11 @@ class Mixer:
         self._count = np.repeat(  # 1..MAX_BLOCK in every channel
             np.arange(1, MAX_BLOCK + 1, dtype=np.float32)[:, None], CHANNELS, axis=1
         )
+        self._count1 = np.arange(1, MAX_BLOCK + 1, dtype=np.float32)  # 1..MAX_BLOCK
+        self._pre = np.zeros((MAX_BLOCK, CHANNELS), dtype=np.float32)  # stretcher input
+        self._r1 = np.zeros(MAX_BLOCK, dtype=np.float32)  # pan ramps and products, (frames,)
+        self._r2 = np.zeros(MAX_BLOCK, dtype=np.float32)
+        self._v1 = np.zeros(MAX_BLOCK, dtype=np.float32)
 
     # ------------------------------------------------------------------ sounddevice entry
     def callback(
@@ -233,14 +349,148 @@ class Mixer:
         off = 0
         while off < frames:
             n = min(MAX_BLOCK, frames - off)
-            self._block(outdata[off : off + n], n)
+            self._out_block(outdata[off : off + n], n)
             off += n
+
+    # ------------------------------------------------------------------ tempo and pitch
+    def _out_block(self, out: np.ndarray, n: int) -> None:
+        """One output block: straight from the mixer, or through the stretcher."""
+        settings = self.settings
+        st = self.stretcher
+        want = st is not None and not is_neutral(settings.tempo, settings.pitch)
+        if want != self._stretching:
+            silent = (self._idle >= STRETCH_IDLE if self._stretching
+                      else not self.playing and self._run_gain == 0.0 and self._ci_pos < 0)
+            if silent:  # nothing is going out: switch at once
+                self._switch(want)
+            else:  # the old path fades out over this block, the new one fades in next
+                self._path(out, n)
+                ramp = self._ramp[:n]
+                self._ramp_into(ramp, 1.0, 0.0)
+                out *= ramp
+                self._switch(want)
+                self._fade_in_next = True
+                return
+        self._path(out, n)
+        if self._fade_in_next:
+            self._fade_in_next = False
+            ramp = self._ramp[:n]
+            self._ramp_into(ramp, 0.0, 1.0)
+            out *= ramp
+
+    def _switch(self, stretching: bool) -> None:
+        if stretching and self.stretcher is not None:
+            self.stretcher.jump(self.settings.tempo, self.settings.pitch)
+            self.stretcher.reset()
+        self._stretching = stretching
+        self._idle = 0
+
+    def _path(self, out: np.ndarray, n: int) -> None:
+        if self._stretching:
+            self._stretch_block(out, n)
+        else:
+            self._pull(out, n)
+
+    def _stretch_block(self, out: np.ndarray, n: int) -> None:
+        """``n`` output samples pulled from the stretcher, fed from the mixer on demand."""
+        st = self.stretcher
+        assert st is not None
+        settings = self.settings
+        st.set(settings.tempo, settings.pitch)
+        if self._idle >= STRETCH_IDLE:  # paused for a while: the stretcher holds silence
+            pre = self._pre[:n]
+            self._pull(pre, n)  # seeks and play requests still apply
+            if not self.playing and self._ci_pos < 0:
+                out.fill(0.0)
+                return
+            st.feed(pre)
+            self._idle = 0
+        got = st.take_into(out)
+        while got < n:
+            k = st.wanted()
+            pre = self._pre[:k]
+            self._pull(pre, k)
+            if self.playing or self._ci_pos >= 0:
+                self._idle = 0
+            else:
+                self._idle += k
+            st.feed(pre)
+            got += st.take_into(out[got:n])
+        np.clip(out, -1.0, 1.0, out=out)
+
+    # ------------------------------------------------------------------ count-in
+    def _pull(self, out: np.ndarray, n: int) -> None:
+        """``n`` samples of song (or count-in clicks) in song time, before tempo and pitch."""
+        done = 0
+        while done < n:
+            done += self._pull_some(out[done:n], n - done)
+
+    def _to_wrap(self) -> int | None:
+        """Samples from the playhead to the next loop wrap of the timeline, None if none."""
+        owner = self.timeline_owner
+        tl = getattr(owner, "timeline", None) if owner is not None else None
+        if tl is None or tl.generation != self._generation:
+            return None
+        pos = self._position
+        t, run = tl.run_at(pos)
+        if run <= 0 or tl.track_at(pos + run) == t + run:
+            return None
+        return int(run)
+
+    def _pull_some(self, out: np.ndarray, n: int) -> int:
+        clicks = self.count_in
+        if self._ci_pos >= 0:
+            if (clicks is None or not self.play_request
+                    or self.seek_request[0] != self._generation):
+                self._ci_pos = -1  # paused, seeking or switched off: the count-in stops
+                self.counting_in = False
+            else:
+                k = min(n, clicks.shape[0] - self._ci_pos)
+                np.multiply(clicks[self._ci_pos : self._ci_pos + k],
+                            self.settings.master_gain, out=out[:k])
+                self._ci_pos += k
+                if self._ci_pos >= clicks.shape[0]:
+                    self._ci_pos = -1
+                    self.counting_in = False
+                    self._ci_fade = self._ci_len
+                return k
+        k = n
+        wrap = False
+        if clicks is not None and self._run_gain > 0.0 and self.play_request:
+            w = self._to_wrap()
+            if w is not None and w <= n:
+                k, wrap = w, True
+        before = self._position
+        self._block(out[:k], k)
+        if self._ci_fade > 0:  # the loop restarts after a count-in: fade in
+            j = min(k, self._ci_fade)
+            r = self._r1[:j]
+            np.add(self._count1[:j], self._ci_len - self._ci_fade, out=r)
+            r *= 1.0 / self._ci_len
+            out[:j, 0] *= r
+            out[:j, 1] *= r
+            self._ci_fade -= j
+        if wrap and self._position == before + k:  # played up to the wrap: fade out, count
+            j = min(k, self._ci_len)
+            r = self._r1[:j]
+            self._ramp1(r, j / self._ci_len, 0.0)
+            out[k - j : k, 0] *= r
+            out[k - j : k, 1] *= r
+            self._ci_pos = 0
+            self.counting_in = True
+        return k
 
     # ------------------------------------------------------------------ internals
     def _ramp_into(self, out: np.ndarray, start: float, stop: float) -> None:
         """Allocation-free ``linear_ramp`` into ``out`` (n, channels)."""
         n = out.shape[0]
         np.multiply(self._count[:n], (stop - start) / n, out=out)
+        out += start
+
+    def _ramp1(self, out: np.ndarray, start: float, stop: float) -> None:
+        """Allocation-free ``linear_ramp`` into ``out`` (n,)."""
+        n = out.shape[0]
+        np.multiply(self._count1[:n], (stop - start) / n, out=out)
         out += start
 
     def _fade_into(self, out: np.ndarray, offset: int) -> None:
@@ -256,10 +506,14 @@ class Mixer:
             if source is None:
                 continue
             tgt = self._targets[src]
+            ptgt = self._pan_targets[src]
+            pans = settings.pan
             for k, name in enumerate(source.stems):
                 tgt[k] = settings.gain(name)
+                ptgt[k] = pans.get(name, 0.0) if pans else 0.0
             if self._gains_valid[src] != source.stems:  # a new model: start at the target
                 self._gains[src][:] = tgt
+                self._pans[src][:] = ptgt
                 self._gains_valid[src] = source.stems
 
     def _ready(self, src: str, sources: Mapping[str, Source], m: int) -> bool:
@@ -289,10 +543,20 @@ class Mixer:
         ramp = self._ramp[:m]
         dst.fill(0.0)
         decay = self._decay(m)
+        pcur = self._pans[src]
+        ptgt = self._pan_targets[src]
         for k in range(count):
             g0 = float(cur[k])
             g1 = float(tgt[k])
-            if g0 == g1:
+            p0 = float(pcur[k])
+            p1 = float(ptgt[k])
+            if p0 != 0.0 or p1 != 0.0:
+                if g0 == 0.0 and g1 == 0.0:
+                    if meter:
+                        self.levels[k] *= decay
+                    continue
+                self._pan_into(tmp, stems[k], g0, g1, p0, p1)
+            elif g0 == g1:
                 if g1 == 0.0:
                     if meter:
                         self.levels[k] *= decay
@@ -304,6 +568,29 @@ class Mixer:
             dst += tmp
             if meter:
                 self._meter(self.levels[k], tmp, m, decay)
+
+    def _pan_into(self, dst: np.ndarray, x: np.ndarray, g0: float, g1: float, p0: float,
+                  p1: float) -> None:
+        """``dst`` (m, 2) = stem ``x`` (m, 2) through the pan matrix and gain, both ramped from
+        (g0, p0) to (g1, p1) across the block. Allocation-free."""
+        m = x.shape[0]
+        a0 = pan_matrix(p0)
+        a1 = pan_matrix(p1)
+        left = x[:, 0]
+        right = x[:, 1]
+        for ch in range(2):
+            o = dst[:, ch]
+            for j, src in enumerate((left, right)):
+                c0 = g0 * a0[2 * ch + j]
+                c1 = g1 * a1[2 * ch + j]
+                v = o if j == 0 else self._v1[:m]
+                if c0 == c1:
+                    np.multiply(src, c1, out=v)
+                else:
+                    r = self._r2[:m]
+                    self._ramp1(r, c0, c1)
+                    np.multiply(src, r, out=v)
+            o += self._v1[:m]
 
     def _decay(self, m: int) -> float:
         return math.exp(-m / (METER_PEAK_DECAY_S * self.sample_rate))
@@ -402,6 +689,7 @@ class Mixer:
         for s in STEM_SOURCES:  # every source's faders moved, heard or not
             if s in sources:
                 self._gains[s][:] = self._targets[s]
+                self._pans[s][:] = self._pan_targets[s]
 
         # Master gain and transport fade, one combined ramp.
         master = settings.master_gain

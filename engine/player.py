@@ -9,6 +9,12 @@ by reference; a seek bumps the generation (``Mixer.seek_request``) and hands the
 :class:`~engine.worker.Timeline`. ``status()`` only reads published values: cheap enough for a
 30 Hz poll.
 
+Practice tools: ``set_tempo(ratio)`` (0.5–1.5, pitch kept) and ``set_pitch(semitones)`` (±6,
+speed kept) act after the mixer (:mod:`engine.stretch`; tempo 1 / pitch 0 is an exact bypass);
+``set_pan(stem, -100..100)`` pans a stem (equal-power, centre = unchanged);
+``set_count_in(beats, beat_s)`` clicks before a loop restarts. Positions, loops and seeks stay
+in song time. Out-of-range values raise ``ValueError`` with a one-line reason.
+
 The output device is opened on a helper thread as soon as the engine is made
 (:class:`~engine.output.OutputOpener`): initialising PortAudio and opening the stream take
 0.5–1.3 s on a busy machine, and ``play()`` must only flip state. ``play()`` raises
@@ -31,8 +37,9 @@ from typing import Any, Self
 
 from engine.config import DEFAULT_STEMS, OUTPUT_LATENCY_S, SAMPLE_RATE
 from engine.errors import DecodeError, ModelError
-from engine.mixer import SOURCES, Mixer, MixSettings
+from engine.mixer import PAN_MAX, SOURCES, Mixer, MixSettings, click_track
 from engine.output import Output, OutputOpener, open_output
+from engine.stretch import LiveStretch, check_pitch, check_tempo, is_neutral
 from engine.worker import SLOTS, OpenTrack, Timeline, Worker, start_timeline
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "default"
 #: Shortest loop accepted (seconds).
 MIN_LOOP_S = 0.05
+#: Count-in limits: most beats, shortest and longest beat (seconds).
+COUNT_IN_MAX_BEATS = 16
+COUNT_IN_BEAT_S = (0.1, 4.0)
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,11 @@ class EngineStatus:
     finished: bool = False
     loop: tuple[float, float] | None = None
     track: Any = None  # TrackInfo of the open file, or None
+    tempo: float = 1.0  # speed ratio
+    pitch: float = 0.0  # semitones (fractional: cents)
+    pan: Mapping[str, float] = field(default_factory=dict)  # stem -> -100..100
+    count_in: tuple[int, float] = (0, 0.0)  # (beats, beat seconds); 0 beats = off
+    counting_in: bool = False  # the count-in clicks play now (the playhead waits)
 
 
 class Engine:
@@ -88,7 +103,9 @@ class Engine:
         self.config = config or EngineConfig()
         self.mixer = Mixer()
         self.worker = Worker(self.mixer, self.config.ahead_s)
+        self.mixer.timeline_owner = self.worker  # the count-in finds loop wraps in its timeline
         self.worker.start()
+        self._count_in: tuple[int, float] = (0, 0.0)
         # GUI thread only. An OutputOpener (opening on its helper thread) or an attached output.
         self._output: Output | None = None
         self._open_output()
@@ -280,6 +297,48 @@ class Engine:
     def set_master_db(self, db: float) -> None:
         self._swap(replace(self.mixer.settings, master_db=float(db)))
 
+    def set_pan(self, stem: str, value: float) -> None:
+        """Pan ``stem`` from -100 (hard left) to +100 (hard right); 0 = as separated."""
+        value = float(value)
+        if not (math.isfinite(value) and -PAN_MAX <= value <= PAN_MAX):
+            raise ValueError(f"pan {value} is outside -{PAN_MAX:g}..{PAN_MAX:g}")
+        self._swap(self.mixer.settings.with_pan(stem, value))
+
+    def _stretch_ready(self, tempo: float, pitch: float) -> None:
+        """Build the callback's stretcher the first time tempo or pitch leave 1 / 0 (here, on
+        the calling thread: the callback never constructs it)."""
+        if self.mixer.stretcher is None and not is_neutral(tempo, pitch):
+            self.mixer.stretcher = LiveStretch()
+
+    def set_tempo(self, ratio: float) -> None:
+        """Speed without changing pitch: 0.5 .. 1.5 (ValueError outside); 1 = as recorded."""
+        ratio = check_tempo(ratio)
+        self._stretch_ready(ratio, self.mixer.settings.pitch)
+        self._swap(replace(self.mixer.settings, tempo=ratio))
+
+    def set_pitch(self, semitones: float) -> None:
+        """Transpose without changing speed: -6 .. +6 semitones, fractional = cents."""
+        semitones = check_pitch(semitones)
+        self._stretch_ready(self.mixer.settings.tempo, semitones)
+        self._swap(replace(self.mixer.settings, pitch=semitones))
+
+    def set_count_in(self, beats: int, beat_s: float) -> None:
+        """Before a loop restarts, play ``beats`` clicks ``beat_s`` seconds apart (song time,
+        the first accented) while the playhead waits; 0 beats = off."""
+        beats = int(beats)
+        if not 0 <= beats <= COUNT_IN_MAX_BEATS:
+            raise ValueError(f"count-in of {beats} beats: expected 0..{COUNT_IN_MAX_BEATS}")
+        if beats == 0:
+            self._count_in = (0, 0.0)
+            self.mixer.count_in = None
+            return
+        lo, hi = COUNT_IN_BEAT_S
+        beat_s = float(beat_s)
+        if not (math.isfinite(beat_s) and lo <= beat_s <= hi):
+            raise ValueError(f"count-in beat of {beat_s} s: expected {lo:g}..{hi:g} s")
+        self._count_in = (beats, beat_s)
+        self.mixer.count_in = click_track(beats, beat_s)  # one reference swap
+
     # ---------------------------------------------------------------- status
     def _track_position(self) -> int:
         gen, pos = self.mixer.playhead
@@ -340,6 +399,11 @@ class Engine:
             finished=bool(mixer.finished),
             loop=loop,
             track=self._info,
+            tempo=float(settings.tempo),
+            pitch=float(settings.pitch),
+            pan=dict(settings.pan),
+            count_in=self._count_in,
+            counting_in=bool(mixer.counting_in),
         )
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
