@@ -14,6 +14,7 @@ what it "plays" can be captured.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -27,6 +28,9 @@ from engine.config import CHANNELS, SAMPLE_RATE
 from engine.errors import DeviceError
 
 log = logging.getLogger(__name__)
+
+#: SCHED_FIFO priority asked for the audio thread (JACK clients commonly use 10–70).
+RT_PRIORITY = 20
 
 NULL_DEVICE = "null"
 
@@ -138,6 +142,41 @@ def resolve_device(device: int | str | None) -> int | None:
     return matches[0].index
 
 
+def raise_audio_thread_priority() -> str:
+    """Ask the OS to run the calling thread (the audio callback's) ahead of ordinary work.
+
+    Real-time FIFO scheduling where the user may have it (root, or an ``audio`` group with an
+    rtprio limit), else a higher nice value, else nothing. Returns what was granted, in words.
+    Separation threads and other programs then cannot keep the callback waiting for a core.
+    """
+    if os.environ.get("STEMPLAY_NO_RT") or not hasattr(os, "sched_setscheduler"):
+        return "normal"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+        return f"real-time (FIFO {RT_PRIORITY})"
+    except (PermissionError, OSError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+        return "nice -10"
+    except (PermissionError, OSError):
+        return "normal"
+
+
+class _PriorityOnFirstCall:
+    """Wraps the callback: the first call (on PortAudio's thread) raises that thread's priority."""
+
+    def __init__(self, callback: Callback) -> None:
+        self.callback = callback
+        self.granted: str | None = None
+
+    def __call__(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        if self.granted is None:
+            self.granted = raise_audio_thread_priority()
+            log.info("audio thread priority: %s", self.granted)
+        self.callback(outdata, frames, time_info, status)
+
+
 class SoundDeviceOutput:
     """A float32 stereo 44.1 kHz PortAudio output stream."""
 
@@ -154,7 +193,7 @@ class SoundDeviceOutput:
                 channels=CHANNELS,
                 dtype="float32",
                 latency=latency,
-                callback=callback,
+                callback=_PriorityOnFirstCall(callback),
             )
         except (sd.PortAudioError, ValueError) as err:
             name = "default device" if device is None else f"device {device!r}"
