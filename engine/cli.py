@@ -93,6 +93,76 @@ def latency_ms(text: str) -> float:
     return value / 1000.0
 
 
+def tempo_ratio(text: str) -> float:
+    """A speed ratio within engine.stretch's limits (0.5..1.5)."""
+    from engine.stretch import check_tempo
+
+    try:
+        return check_tempo(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err) if _is_number(text) else
+                                         f"{text!r} is not a speed ratio (e.g. 0.8)") from None
+
+
+def semitones(text: str) -> float:
+    """A transposition in semitones within engine.stretch's limits (±6; fractions = cents)."""
+    from engine.stretch import check_pitch
+
+    try:
+        return check_pitch(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err) if _is_number(text) else
+                                         f"{text!r} is not a number of semitones") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_pan(text: str) -> dict[str, float]:
+    """``"vocals=-100,bass=30"`` → ``{"vocals": -100.0, "bass": 30.0}`` (-100 = hard left)."""
+    pans: dict[str, float] = {}
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        stem, sep, value = item.partition("=")
+        stem, value = stem.strip(), value.strip()
+        if not sep or not stem or not value:
+            raise argparse.ArgumentTypeError(f"expected STEM=PAN, got {item!r}")
+        try:
+            pan = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: {value!r} is not a number") from None
+        if not (math.isfinite(pan) and -100 <= pan <= 100):
+            raise argparse.ArgumentTypeError(f"{item!r}: pan goes from -100 (left) to 100 "
+                                             "(right)")
+        pans[stem] = pan
+    if not pans:
+        raise argparse.ArgumentTypeError("expected STEM=PAN[,STEM=PAN...]")
+    return pans
+
+
+def merged(items: list[dict[str, float]] | None) -> dict[str, float]:
+    """Several ``--pan`` options as one mapping (later ones win)."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        out.update(item)
+    return out
+
+
+def add_practice_options(p: argparse.ArgumentParser) -> None:
+    """--tempo, --pitch and --pan, shared by play and export."""
+    p.add_argument("--tempo", type=tempo_ratio, default=1.0, metavar="RATIO",
+                   help="speed without changing pitch, 0.5..1.5 (default 1)")
+    p.add_argument("--pitch", type=semitones, default=0.0, metavar="SEMITONES",
+                   help="transpose without changing speed, -6..6 (fractions are cents; "
+                        "default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -117,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=latency_ms, default=None, metavar="MS",
                    help="output buffer in milliseconds (default 100; smaller: faders react "
                         "sooner, but a busy machine may drop out)")
+    add_practice_options(p)
+    p.add_argument("--pan", type=parse_pan, action="append", default=[], metavar="STEM=PAN",
+                   help="pan stems, -100 (left) .. 100 (right), e.g. vocals=-100")
 
     e = sub.add_parser("export", help="separate files and write their stems (or a mix)")
     e.add_argument("files", nargs="+", metavar="FILE")
@@ -139,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "one common gain for all files of the track so none clips and the stems "
                    "still add up to the mix (default); clip = clip each sample")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_practice_options(e)
+    e.add_argument("--pan", type=parse_pan, action="append", default=[], metavar="STEM=PAN,...",
+                   help="with --mix: pan stems in the mix, -100 (left) .. 100 (right), e.g. "
+                        "vocals=-100 (stem files are not panned)")
 
     sub.add_parser("models", help="list the models in models/ with their metadata")
     sub.add_parser("devices", help="list audio output devices")
@@ -244,6 +321,8 @@ def export_command(args: argparse.Namespace, stderr: TextIO | None = None) -> in
                 subtype=args.subtype, name=args.name, mix=args.mix, progress=bar,
                 cancel=cancel, overwrite=overwrite, folder_name=folder,
                 clipping=getattr(args, "clipping", "scale"), report=note,
+                tempo=getattr(args, "tempo", 1.0), pitch=getattr(args, "pitch", 0.0),
+                pan=merged(getattr(args, "pan", None)) or None,
             )
         except BaseException:
             if bar is not None:
@@ -346,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.command == "export" and args.pan and args.mix is None:
+            parser.error("--pan applies to --mix (stem files are not panned)")
     except SystemExit as done:  # --help / --version (0) or a usage error (2)
         return int(done.code or 0) if not isinstance(done.code, str) else EXIT_USAGE
     previous = _install_signal_handlers()

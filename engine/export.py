@@ -21,7 +21,14 @@ Formats: wav (PCM_16, PCM_24 default, FLOAT), flac (PCM_16, PCM_24 default), ogg
 mp3 (lossy: no subtype). Names come from a template with the fields ``track`` (the title),
 ``stem``, ``ext`` and ``model``; the default puts ``{track} - {stem}.{ext}`` into a folder
 named after the track inside ``out_dir``. A mix (``mix={stem: dB}``, unlisted stems at 0 dB,
-``-inf`` mutes, at most +24 dB) is written as one more file whose ``stem`` field is ``mix``.
+``-inf`` mutes, at most +24 dB) is written as one more file whose ``stem`` field is ``mix``;
+``pan={stem: -100..100}`` pans stems in that mix with the player's law (``engine.mixer.pan_matrix``;
+stem files are never panned, so they still sum to the unpanned mix).
+
+Tempo and pitch (``tempo`` 0.5–1.5, ``pitch`` ±6 semitones): every output (each stem and the
+mix) goes through its own Rubber Band stretcher (``engine.stretch.StreamStretch``, the settings
+of playback) and is ``round(N / tempo)`` samples long; at 1 / 0 nothing is stretched and the
+export is exactly what is played. Stretched stems add up to the stretched mix only closely.
 
 Thread: the export thread (the CLI's main thread, or a GUI worker thread); ``progress`` is
 called from it, ``cancel`` (a ``threading.Event``) may be set from any thread.
@@ -46,8 +53,10 @@ import soundfile as sf
 from engine import config
 from engine.decode import open_audio
 from engine.errors import ExportError, ModelError
+from engine.mixer import PAN_MAX, apply_pan
 from engine.model import SeparationModel, default_model_path, load_model
 from engine.separate import StreamSeparator, dual_mono
+from engine.stretch import StreamStretch, check_pitch, check_tempo, is_neutral
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +241,9 @@ def export_file(
     folder_name: str | None = None,
     clipping: str = "scale",
     report: Callable[[str], None] | None = None,
+    tempo: float = 1.0,
+    pitch: float = 0.0,
+    pan: Mapping[str, float] | None = None,
 ) -> list[Path]:
     """Separate ``path`` and write its stems and/or one mix into ``<out_dir>/<track>/``.
 
@@ -241,7 +253,8 @@ def export_file(
     folder (default: its title). ``clipping`` (integer and lossy formats): "scale" = when a
     sample would exceed full scale, every output of the track gets one common gain so none
     clips and the stems still sum to the (scaled) mix; "clip" = clip each sample. ``report``
-    gets one-line notes for the user (default: logged as warnings).
+    gets one-line notes for the user (default: logged as warnings). ``tempo`` / ``pitch``:
+    speed ratio and semitones of every output; ``pan``: stem -> -100..100 in the mix.
 
     Returns the written files (an empty list if cancelled: nothing is left behind, and files
     that existed before are untouched). Raises DecodeError, ModelError or ExportError.
@@ -252,6 +265,16 @@ def export_file(
         raise ExportError(f"unknown clipping mode '{clipping}' (choose from "
                           f"{', '.join(CLIPPING)})")
     note = report or (lambda text: log.warning("%s", text))
+    try:
+        tempo = check_tempo(tempo)
+        pitch = check_pitch(pitch)
+    except ValueError as err:
+        raise ExportError(str(err)) from None
+    if pan and mix is None:
+        raise ExportError("pan applies to a mix: give the mix too (stem files are not panned)")
+    for stem, value in (pan or {}).items():
+        if not (math.isfinite(value) and -PAN_MAX <= value <= PAN_MAX):
+            raise ExportError(f"pan of {stem} is {value}: expected -100..100")
     sep_model = _resolve_model(model)
     all_stems = sep_model.info.stems
     wanted = list(stems) if stems else ([] if mix is not None else list(all_stems))
@@ -272,6 +295,11 @@ def export_file(
         if MIX_STEM in outputs:
             raise ExportError(f"a stem named '{MIX_STEM}' cannot be written beside the mix")
         outputs.append(MIX_STEM)
+        bad = [s for s in (pan or {}) if s not in all_stems]
+        if bad:
+            raise ExportError(f"unknown stem '{bad[0]}' to pan (the model has "
+                              f"{', '.join(all_stems)})")
+    pans = [float((pan or {}).get(s, 0.0)) for s in all_stems]
     index = {s: all_stems.index(s) for s in all_stems}
 
     reader = open_audio(path)
@@ -310,6 +338,8 @@ def export_file(
             else:
                 handles.append(sf.SoundFile(str(tmp), "w", samplerate=config.SAMPLE_RATE,
                                             channels=2, format=major, subtype=sub))
+        stretchers = (None if is_neutral(tempo, pitch)
+                      else [StreamStretch(tempo, pitch) for _ in outputs])
         sep = StreamSeparator(sep_model)
         sep.reset(0)
         total = max(1, info.frames)
@@ -322,13 +352,20 @@ def export_file(
             block = reader.read(BLOCK)
             last = block.shape[1] == 0
             out = sep.finish() if last else sep.feed(block)  # (stems, 2, m)
-            if out.shape[2]:
+            if out.shape[2] or (last and stretchers is not None):
                 if mono:  # a mono song gives stems whose left and right are the same
                     out = dual_mono(out)
                 chunks = [out[index[s]] for s in outputs if s != MIX_STEM]
                 if gains is not None:
-                    chunks.append(np.tensordot(gains, out, axes=(0, 0)))
+                    chunks.append(_mix(out, gains, pans))
+                if stretchers is not None:
+                    chunks = [st.feed(c) for st, c in zip(stretchers, chunks, strict=True)]
+                    if last:
+                        chunks = [np.concatenate([c, st.finish()], axis=1)
+                                  for st, c in zip(stretchers, chunks, strict=True)]
                 for handle, chunk in zip(handles, chunks, strict=True):
+                    if not chunk.shape[1]:
+                        continue
                     data = np.ascontiguousarray(chunk.T, dtype=np.float32)  # (samples, ch)
                     if not np.isfinite(data).all():  # guarded upstream; never write NaN
                         np.nan_to_num(data, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
@@ -388,6 +425,17 @@ def export_file(
         raise
     finally:
         reader.close()
+
+
+def _mix(stems: np.ndarray, gains: np.ndarray, pans: Sequence[float]) -> np.ndarray:
+    """(stems, 2, m) → (2, m): each stem panned (player's law) and scaled, summed."""
+    if not any(pans):
+        return np.tensordot(gains, stems, axes=(0, 0))
+    out = np.zeros(stems.shape[1:], dtype=np.float32)
+    for k in range(stems.shape[0]):
+        if gains[k] != 0.0:
+            out += gains[k] * apply_pan(stems[k], pans[k])
+    return out
 
 
 def _transcode(temps: list[Path], names: list[str], folder: Path, major: str, sub: str,

@@ -3,7 +3,7 @@
 Runs on the main thread. ``engine/cli.py`` owns the argument parser of the whole command line
 and calls :func:`play_command`, :func:`devices_command` and :func:`bench_command` with its
 ``argparse.Namespace`` (attributes: file, model, mute, solo, gain, start, duration, device,
-json). :func:`add_arguments` declares the same options; ``python -m engine.playback_cli`` runs
+latency, tempo, pitch, pan, json). :func:`add_arguments` declares the same options; ``python -m engine.playback_cli`` runs
 them without the rest of the CLI.
 
 User errors print one line on stderr and return 1 (2 for a usage error); Ctrl+C stops the
@@ -108,6 +108,22 @@ def play_command(args: argparse.Namespace) -> int:
         check_stems(mute, valid, "--mute")
         check_stems(solo, valid, "--solo")
         check_stems(list(gains), valid, "--gain")
+        from engine.cli import merged
+
+        pans = merged(getattr(args, "pan", None))
+        if pans and info_a is None:
+            raise UsageError("no separation model: put one in models/ or pass --model to pan "
+                             "stems")
+        check_stems(list(pans), valid, "--pan")
+        tempo = getattr(args, "tempo", 1.0)
+        pitch = getattr(args, "pitch", 0.0)
+        try:
+            engine.set_tempo(tempo)
+            engine.set_pitch(pitch)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        for stem, value in pans.items():
+            engine.set_pan(stem, value)
         engine.open(args.file)
         engine.select("A" if info_a is not None else "mix")
         for stem in mute:
@@ -180,7 +196,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def add_arguments(sub: Any) -> None:
     """Add the ``play``, ``devices`` and ``bench`` sub-commands to an argparse subparsers."""
-    from engine.cli import latency_ms
+    from engine.cli import add_practice_options, latency_ms, parse_pan
 
     p = sub.add_parser("play", help="play a song with a stem mix, headless")
     p.add_argument("file")
@@ -192,6 +208,8 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--duration", type=float, metavar="SEC")
     p.add_argument("--device", help="output device id or name (see `stemplay devices`)")
     p.add_argument("--latency", type=latency_ms, metavar="MS", help="output buffer (ms)")
+    add_practice_options(p)
+    p.add_argument("--pan", type=parse_pan, action="append", default=[], metavar="STEM=PAN")
     p.set_defaults(func=play_command)
     d = sub.add_parser("devices", help="list audio output devices")
     d.set_defaults(func=devices_command)
