@@ -41,6 +41,7 @@ class Controller(QObject):
     mix_changed = Signal(object)  # MixState
     source_changed = Signal(str)  # "A" | "B" | "mix" | "reference"
     loop_changed = Signal(object, bool)  # (start, end) | None, enabled
+    practice_changed = Signal(float, float)  # tempo ratio, pitch semitones
     tick = Signal()  # every timer poll, after status_updated (tests measure event-loop stalls)
 
     def __init__(
@@ -62,6 +63,9 @@ class Controller(QObject):
         self.source = "A"
         self.loop: tuple[float, float] | None = None
         self.loop_enabled = False
+        self.tempo = 1.0  # speed ratio (engine.stretch limits)
+        self.pitch = 0.0  # semitones, fractional = cents
+        self.count_in: tuple[int, float] = (0, 0.0)  # (beats, beat seconds); 0 beats = off
         self._last_error: str | None = None
         self._create_engine()
         self.timer = QTimer(self)
@@ -164,7 +168,7 @@ class Controller(QObject):
         mix = MixState.unity(stems)
         for s in stems:
             mix = mix.with_gain(s, old.gain(s)).with_mute(s, s in old.muted)
-            mix = mix.with_solo(s, s in old.soloed)
+            mix = mix.with_solo(s, s in old.soloed).with_pan(s, old.pan(s))
         self.mix = mix
         self._push_mix()
         self.mix_changed.emit(mix)
@@ -177,6 +181,11 @@ class Controller(QObject):
             self._call("Mixer", self.engine.set_mute, s, s in self.mix.muted)
             self._call("Mixer", self.engine.set_solo, s, s in self.mix.soloed)
         self._call("Mixer", self.engine.set_master_db, self.master_db)
+        for s in self.mix.stems:
+            self._call("Mixer", self.engine.set_pan, s, self.mix.pan(s))
+        self._call("Tempo", self.engine.set_tempo, self.tempo)
+        self._call("Pitch", self.engine.set_pitch, self.pitch)
+        self._call("Count-in", self.engine.set_count_in, *self.count_in)
 
     # -- transport ------------------------------------------------------------------------------
     @property
@@ -274,6 +283,53 @@ class Controller(QObject):
         self.master_db = db
         if self.engine is not None:
             self._call("Mixer", self.engine.set_master_db, db)
+
+    # -- practice: pan, tempo, pitch, count-in ---------------------------------------------------
+    @property
+    def pan(self) -> dict[str, float]:
+        """Every stem's pan, -100 (left) .. 100 (right); 0 = as separated."""
+        return {s: self.mix.pan(s) for s in self.mix.stems}
+
+    def set_pan(self, stem: str, value: float) -> None:
+        from app.mixstate import clamp_pan
+
+        value = clamp_pan(float(value))
+        self.mix = self.mix.with_pan(stem, value)
+        if self.engine is not None:
+            self._call("Mixer", self.engine.set_pan, stem, value)
+        self.mix_changed.emit(self.mix)
+
+    def set_tempo(self, ratio: float) -> None:
+        """Speed without changing pitch, clamped to 0.5..1.5."""
+        from engine.stretch import TEMPO_MAX, TEMPO_MIN
+
+        ratio = float(ratio)
+        self.tempo = min(TEMPO_MAX, max(TEMPO_MIN, ratio)) if math.isfinite(ratio) else 1.0
+        if self.engine is not None:
+            self._call("Tempo", self.engine.set_tempo, self.tempo)
+        self.practice_changed.emit(self.tempo, self.pitch)
+
+    def set_pitch(self, semitones: float) -> None:
+        """Transpose without changing speed, clamped to ±6 semitones (fractions are cents)."""
+        from engine.stretch import PITCH_MAX
+
+        semitones = float(semitones)
+        self.pitch = (min(PITCH_MAX, max(-PITCH_MAX, semitones))
+                      if math.isfinite(semitones) else 0.0)
+        if self.engine is not None:
+            self._call("Pitch", self.engine.set_pitch, self.pitch)
+        self.practice_changed.emit(self.tempo, self.pitch)
+
+    def set_count_in(self, beats: int, beat_s: float) -> None:
+        """Clicks before a loop restarts: ``beats`` (0 = off) of ``beat_s`` seconds."""
+        if self.engine is None:
+            return
+        try:
+            self.engine.set_count_in(int(beats), float(beat_s))
+        except ValueError as err:
+            self.presenter.show_error("Count-in", str(err))
+            return
+        self.count_in = (int(beats), float(beat_s)) if beats else (0, 0.0)
 
     # -- A/B ------------------------------------------------------------------------------------
     def select(self, source: str) -> None:
