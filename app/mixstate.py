@@ -1,7 +1,10 @@
 """GUI-side mixer state: what the user set on each stem strip, and pure maths on it.
 
 Runs on the GUI thread only. The engine owns the real mixer; this mirror exists so that widgets,
-presets and "export current mix" agree on one truth. Gains are in dB, ``-inf`` is silence.
+presets and "export current mix" agree on one truth. Gains are in dB, ``-inf`` is silence; pan
+goes from -100 (hard left) to +100 (hard right), 0 = as separated. Tempo (a speed ratio) and
+pitch (semitones) are shown with :func:`format_tempo` and :func:`format_pitch`; their limits
+are the engine's (``engine.stretch``).
 """
 
 from __future__ import annotations
@@ -39,14 +42,52 @@ def format_db(db: float) -> str:
     return f"{db:+.1f} dB"
 
 
+PAN_MAX = 100.0
+
+
+def clamp_pan(value: float) -> float:
+    """``value`` within -100..100 (NaN → 0)."""
+    if math.isnan(value):
+        return 0.0
+    return min(PAN_MAX, max(-PAN_MAX, float(value)))
+
+
+def format_pan(value: float) -> str:
+    """``0`` → ``"C"``, ``-100`` → ``"L100"``, ``35`` → ``"R35"``."""
+    v = round(clamp_pan(value))
+    if v == 0:
+        return "C"
+    return f"{'L' if v < 0 else 'R'}{abs(v)}"
+
+
+def format_tempo(ratio: float) -> str:
+    """``0.75`` → ``"75 %"``."""
+    return f"{round(ratio * 100)} %"
+
+
+def format_pitch(semitones: float) -> str:
+    """``2`` → ``"+2 st"``, ``-1.25`` → ``"-1 st -25 ct"``, ``0`` → ``"0 st"``."""
+    st, ct = split_pitch(semitones)
+    text = f"{st:+d} st" if st else "0 st"
+    return f"{text} {ct:+d} ct" if ct else text
+
+
+def split_pitch(semitones: float) -> tuple[int, int]:
+    """Semitones → (whole semitones, cents -50..50), e.g. 1.75 → (2, -25)."""
+    cents = round(semitones * 100)
+    st = round(cents / 100)
+    return int(st), int(cents - 100 * st)
+
+
 @dataclass(frozen=True)
 class MixState:
-    """Per-stem gain (dB), mute and solo, in the model's stem order."""
+    """Per-stem gain (dB), mute, solo and pan, in the model's stem order."""
 
     stems: tuple[str, ...]
     gains_db: dict[str, float] = field(default_factory=dict)
     muted: frozenset[str] = frozenset()
     soloed: frozenset[str] = frozenset()
+    pans: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def unity(cls, stems: tuple[str, ...] | list[str]) -> MixState:
@@ -55,6 +96,12 @@ class MixState:
 
     def gain(self, stem: str) -> float:
         return self.gains_db.get(stem, 0.0)
+
+    def pan(self, stem: str) -> float:
+        return self.pans.get(stem, 0.0)
+
+    def with_pan(self, stem: str, value: float) -> MixState:
+        return replace(self, pans={**self.pans, stem: clamp_pan(value)})
 
     def with_gain(self, stem: str, db: float) -> MixState:
         return replace(self, gains_db={**self.gains_db, stem: db})
@@ -88,7 +135,8 @@ PRESETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 
 def apply_preset(state: MixState, preset: str) -> MixState:
-    """The state after a preset; stems the model does not have are ignored."""
+    """The state after a preset; stems the model does not have are ignored. Pan is kept (a
+    preset says what is heard, not where)."""
     muted, soloed = PRESETS[preset]
     present = set(state.stems)
     return MixState(
@@ -96,4 +144,5 @@ def apply_preset(state: MixState, preset: str) -> MixState:
         {s: 0.0 for s in state.stems},
         frozenset(muted & present),
         frozenset(soloed & present),
+        dict(state.pans),
     )

@@ -1,4 +1,5 @@
-"""One channel strip per stem: name, colour, fader (dB), mute, solo and a live meter. GUI thread.
+"""One channel strip per stem: name, colour, pan, fader (dB), mute, solo and a live meter. GUI
+thread.
 
 A strip only emits what the user did; the main window forwards it to the controller, which talks
 to the engine. ``set_state`` updates the widgets without emitting (presets, engine restarts).
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.meters import LevelMeter
-from app.mixstate import FADER_STEPS, db_to_fader, fader_to_db, format_db
+from app.mixstate import FADER_STEPS, PAN_MAX, db_to_fader, fader_to_db, format_db, format_pan
 
 
 class Fader(QSlider):
@@ -42,12 +43,30 @@ class Fader(QSlider):
         event.accept()
 
 
+class PanSlider(QSlider):
+    """Horizontal pan control, -100 (hard left) .. +100 (hard right); double-click centres."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setRange(-int(PAN_MAX), int(PAN_MAX))
+        self.setValue(0)
+        self.setSingleStep(5)
+        self.setPageStep(25)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setToolTip("Pan: left ... right (double-click: centre)")
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.setValue(0)
+        event.accept()
+
+
 class StemStrip(QFrame):
     """The controls of one stem. Signals carry the stem name."""
 
     gain_changed = Signal(str, float)  # stem, dB (may be -inf)
     mute_toggled = Signal(str, bool)
     solo_toggled = Signal(str, bool)
+    pan_changed = Signal(str, float)  # stem, -100..100
 
     def __init__(self, stem: str, colour: QColor, key: int, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,6 +86,11 @@ class StemStrip(QFrame):
         hint.setObjectName("dim")
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
+        self.pan = PanSlider()
+        self.pan_label = QLabel(format_pan(0))
+        self.pan_label.setObjectName("time")
+        self.pan_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pan_label.setMinimumWidth(34)
         self.fader = Fader()
         self.meter = LevelMeter(self._colour)
         self.db_label = QLabel(format_db(0.0))
@@ -98,11 +122,17 @@ class StemStrip(QFrame):
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addWidget(name)
         lay.addWidget(hint)
+        pan_row = QHBoxLayout()
+        pan_row.setSpacing(2)
+        pan_row.addWidget(self.pan, 1)
+        pan_row.addWidget(self.pan_label)
+        lay.addLayout(pan_row)
         lay.addLayout(middle, 1)
         lay.addWidget(self.db_label)
         lay.addLayout(buttons)
         self.setMinimumWidth(110)
 
+        self.pan.valueChanged.connect(self._on_pan)
         self.fader.valueChanged.connect(self._on_fader)
         self.fader.reset_requested.connect(lambda: self.fader.setValue(db_to_fader(0.0)))
         self.mute.toggled.connect(lambda on: self._emit(self.mute_toggled, on))
@@ -122,10 +152,17 @@ class StemStrip(QFrame):
         if not self._updating:
             self.gain_changed.emit(self.stem, db)
 
-    def set_state(self, db: float, muted: bool, soloed: bool) -> None:
+    def _on_pan(self, value: int) -> None:
+        self.pan_label.setText(format_pan(value))
+        if not self._updating:
+            self.pan_changed.emit(self.stem, float(value))
+
+    def set_state(self, db: float, muted: bool, soloed: bool, pan: float = 0.0) -> None:
         """Show a state decided elsewhere, without emitting signals."""
         self._updating = True
         try:
+            self.pan.setValue(round(pan))
+            self.pan_label.setText(format_pan(pan))
             self.fader.setValue(db_to_fader(db))
             self.db_label.setText(format_db(db))
             self.mute.setChecked(muted)
@@ -150,6 +187,7 @@ class StripRow(QWidget):
     gain_changed = Signal(str, float)
     mute_toggled = Signal(str, bool)
     solo_toggled = Signal(str, bool)
+    pan_changed = Signal(str, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -174,5 +212,6 @@ class StripRow(QWidget):
             strip.gain_changed.connect(self.gain_changed)
             strip.mute_toggled.connect(self.mute_toggled)
             strip.solo_toggled.connect(self.solo_toggled)
+            strip.pan_changed.connect(self.pan_changed)
             self._lay.addWidget(strip)
             self.strips[stem] = strip
