@@ -289,6 +289,12 @@ class MainWindow(QMainWindow):
         key("L", self._toggle_loop, "loop on / off (Shift+drag on the waveform sets it)")
         key("[", self._loop_in, "loop starts at the playhead")
         key("]", self._loop_out, "loop ends at the playhead")
+        t = self.transport
+        key(",", lambda: t.step_tempo(-1), "tempo 5 % slower (pitch kept)")
+        key(".", lambda: t.step_tempo(1), "tempo 5 % faster (pitch kept)")
+        key("-", lambda: t.step_pitch(-1), "pitch a semitone down (speed kept)")
+        key("=", lambda: t.step_pitch(1), "pitch a semitone up (speed kept)")
+        key("Backspace", t.reset_practice, "original tempo and pitch")
         for seq, what in (("Ctrl+O", "open a song"), ("Ctrl+E", "export stems"),
                           ("Ctrl+Shift+E", "batch export (a queue of songs)"),
                           ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")):
@@ -313,6 +319,11 @@ class MainWindow(QMainWindow):
         self.strips.gain_changed.connect(c.set_gain)
         self.strips.mute_toggled.connect(c.set_mute)
         self.strips.solo_toggled.connect(c.set_solo)
+        self.strips.pan_changed.connect(c.set_pan)
+        self.transport.tempo_changed.connect(c.set_tempo)
+        self.transport.pitch_changed.connect(c.set_pitch)
+        c.practice_changed.connect(self.transport.set_practice)
+        c.practice_changed.connect(self._song_changed)
         self.picker_a.model_chosen.connect(self.choose_model)
         self.picker_b.model_chosen.connect(self.choose_model)
         self.sources.source_chosen.connect(c.select)
@@ -534,7 +545,7 @@ class MainWindow(QMainWindow):
     def _on_mix_changed(self, mix: MixState) -> None:
         self.strips.set_stems(mix.stems)
         for s, strip in self.strips.strips.items():
-            strip.set_state(mix.gain(s), s in mix.muted, s in mix.soloed)
+            strip.set_state(mix.gain(s), s in mix.muted, s in mix.soloed, mix.pan(s))
             strip.set_audible(mix.audible(s))
         self._light_preset(mix)
 
