@@ -130,7 +130,7 @@ def drive(song: str, settings_path: str, report_path: str) -> int:
 def peak(frames: np.ndarray, f: float, rel: float = 0.03) -> tuple[float, float]:
     """(frequency, amplitude) of the strongest component within ±rel of ``f`` in ``frames``
     (n,), zero-padded Hann FFT."""
-    n = 1 << max(18, int(math.ceil(math.log2(frames.size))) + 2)
+    n = 1 << max(18, math.ceil(math.log2(frames.size)) + 2)
     w = np.hanning(frames.size)
     spec = np.abs(np.fft.rfft(frames * w, n)) * 2 / w.sum()
     freqs = np.fft.rfftfreq(n, 1 / SR)
