@@ -47,6 +47,25 @@ _cuda_lock = threading.Lock()
 _cuda_broken = False  # set once a CUDA session could not be created; written under _cuda_lock
 
 
+class RunCancelled(Exception):
+    """A model run stopped by :meth:`RunCancel.cancel` (not a model failure)."""
+
+
+class RunCancel:
+    """A cancellation handle for the model runs of one piece of work (e.g. one separation step
+    of a worker slot): :meth:`cancel`, from any thread, makes the run in progress (ONNX Runtime
+    checks between two operators) and every later run given this handle raise
+    :class:`RunCancelled`. Cheap: one ``RunOptions``."""
+
+    def __init__(self) -> None:
+        self.options = _ort().RunOptions()
+        self.cancelled = False  # written by the cancelling thread, read by the running one
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.options.terminate = True
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a model file declares, plus the provider its session runs on.
@@ -224,19 +243,24 @@ class SeparationModel:
     def stems(self) -> tuple[str, ...]:
         return self.info.stems
 
-    def run(self, x: np.ndarray, check: bool = True) -> np.ndarray:
+    def run(self, x: np.ndarray, check: bool = True, cancel: RunCancel | None = None) -> np.ndarray:
         """x ``(batch, 4, F, T)`` float32 → ``(batch, S, 4, F, T)`` float32.
 
         ``check``: NaN/Inf output values are replaced by 0 (one pass over the output). The
         streaming separator passes False and finds them far cheaper in what it synthesises
         (non-finite input rows make non-finite FFT output rows), then calls
-        :meth:`silence_non_finite` on the outputs involved.
+        :meth:`silence_non_finite` on the outputs involved. ``cancel``: see :class:`RunCancel`.
         """
         x = np.ascontiguousarray(x, dtype=np.float32)
         b, _, f, t = x.shape
+        if cancel is not None and cancel.cancelled:
+            raise RunCancelled()
         try:
-            (y,) = self._sess.run([OUTPUT_NAME], {INPUT_NAME: x})
+            opts = cancel.options if cancel is not None else None
+            (y,) = self._sess.run([OUTPUT_NAME], {INPUT_NAME: x}, opts)
         except Exception as err:  # noqa: BLE001 -- onnxruntime's own error classes
+            if cancel is not None and cancel.cancelled:
+                raise RunCancelled() from None
             raise ModelError(
                 f"model {self.info.path}: inference failed ({_ort_reason(err)})") from None
         want = (b, len(self.info.stems), 4, f, t)

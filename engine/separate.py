@@ -44,7 +44,7 @@ from engine.dsp.stft import (
     StftStream,
     n_frames,
 )
-from engine.model import SeparationModel
+from engine.model import RunCancel, SeparationModel
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,9 @@ class StreamSeparator:
         if not (1 <= self.overlap and self.step >= PAD // HOP and self.step >= self.overlap):
             raise ValueError(f"overlap {self.overlap} does not fit segments of {self.frames}")
         self.max_batch = max_batch if model.batch_dynamic else 1
+        # model runs stop early when this is cancelled (RunCancelled: reset() before the next
+        # feed); set by the thread that feeds
+        self.cancel: RunCancel | None = None
         n_stems = len(self.stems)
         # `other` (if there are other stems) is made in the time domain as the mixture minus the
         # other stems: internally the stems are ordered with it last; _order[j] is the model's
@@ -340,7 +343,7 @@ class StreamSeparator:
             batch[b, 1::2, :, : hi - lo] = low.imag
             batch[b, :, :, hi - lo :] = 0.0
         # NaN/Inf in the output are found in the synthesised rows (_synthesise), not here
-        y = self.model.run(batch, check=False)  # (batch, stems, 4, F, T)
+        y = self.model.run(batch, check=False, cancel=self.cancel)  # (batch, stems, 4, F, T)
         for b, j in enumerate(segs):
             self._y[j] = y[b]
 

@@ -56,6 +56,7 @@ import numpy as np
 from engine.config import CHANNELS, DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
 from engine.mixer import Mixer, Source
+from engine.model import RunCancel, RunCancelled
 from engine.ring import NO_EOF, StemRing
 
 log = logging.getLogger(__name__)
@@ -289,8 +290,11 @@ class SeparatorWriter(_Writer):
         self.next_out: int | None = None  # track position of the separator's next output
         self.feed_pos = 0  # track position of the next mixture sample to feed
         self.compute_s = 0.0  # time spent separating
+        # True from a reset until the separator's first output: compute() feeds on until then
+        self.priming = True
         # Worker thread only:
         self.busy = False  # a compute() is in flight
+        self.cancel: RunCancel | None = None  # cancels the model runs of the compute in flight
         self.epoch = 0  # bumped whenever the ring no longer continues the separator's output
         self.pending: np.ndarray | None = None  # (stems, channels, n) output not yet in the ring
         self.previous: SeparatorWriter | None = None  # kept until this one has produced audio
@@ -298,11 +302,17 @@ class SeparatorWriter(_Writer):
         self.close_when_done = False
 
     def invalidate(self) -> None:
-        """The ring was reset or truncated: whatever the separator computes next is stale."""
+        """The ring was reset or truncated: whatever the separator computes next is stale.
+
+        A step in flight is cancelled (its model run stops at the next operator): after a far
+        seek the slot's thread is free for the new position at once instead of finishing a
+        segment nobody will hear."""
         self.epoch += 1
         self.pending = None
         if not self.busy:
             self.next_out = None
+        elif self.cancel is not None:
+            self.cancel.cancel()
 
     def restart(self, generation: int, position: int) -> None:
         super().restart(generation, position)
@@ -342,28 +352,43 @@ class SeparatorWriter(_Writer):
             return None
         return w
 
-    def compute(self, timeline: Timeline, w: int) -> _Result:
-        """Feed the next chunk of mixture for stream position ``w`` (separation thread)."""
+    def compute(self, timeline: Timeline, w: int, cancel: RunCancel | None = None) -> _Result:
+        """Feed the next chunk of mixture for stream position ``w`` (separation thread).
+
+        After a reset (first block, seek, loop wrap) it feeds on until the separator's first
+        output, in this one step: no round trip through the worker per chunk before the first
+        separated sound. ``cancel`` (see ``engine.model.RunCancel``) stops the step early; it
+        then raises ``RunCancelled`` or returns what it has (the worker drops it as stale).
+        """
         t, run = timeline.run_at(w)
         frames = timeline.frames
         t0 = time.perf_counter()
+        self.sep.cancel = cancel
         if self.next_out != t:  # first block, seek, loop wrap or new piece
             self.feed_pos = self.sep.reset(t)
             self.reader.seek(max(0, self.feed_pos))
             self.next_out = t
+            self.priming = True
         finished = False
-        if self.feed_pos >= frames:
-            out = self.sep.finish()
-            finished = True
-        else:
-            block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
-            if block.shape[1] == 0:
-                self.feed_pos = frames
+        while True:
+            if self.feed_pos >= frames:
                 out = self.sep.finish()
                 finished = True
             else:
-                self.feed_pos += block.shape[1]
-                out = self.sep.feed(block)
+                block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
+                if block.shape[1] == 0:
+                    self.feed_pos = frames
+                    out = self.sep.finish()
+                    finished = True
+                else:
+                    self.feed_pos += block.shape[1]
+                    out = self.sep.feed(block)
+            if out.shape[2] or finished or not self.priming:
+                break
+            if cancel is not None and cancel.cancelled:
+                break
+        if out.shape[2]:
+            self.priming = False
         if self.mono and out.shape[2]:
             from engine.separate import dual_mono
 
@@ -405,6 +430,8 @@ class SeparatorWriter(_Writer):
     def close(self) -> None:
         if self.busy:
             self.close_when_done = True
+            if self.cancel is not None:
+                self.cancel.cancel()  # nobody will hear that step: free the slot's thread
             return
         self.reader.close()
         if self.previous is not None:
@@ -541,6 +568,9 @@ class Worker(threading.Thread):
         self.models = MappingProxyType({s: w.model.info for s, w in self._slots.items()})
 
     def _close_all(self) -> None:
+        for _fut, w, _epoch in self._jobs.values():
+            if w.cancel is not None:
+                w.cancel.cancel()  # nobody will hear it: stop the model run
         for fut, w, _epoch in list(self._jobs.values()):
             try:
                 fut.result(timeout=30)
@@ -818,6 +848,18 @@ class Worker(threading.Thread):
                 return True
         mix = self._mix
         if mix.wants(min(self.ahead, int(MIX_FIRST_S * SAMPLE_RATE))):
+            # The heard stems start separating once the mix has its first block (the first
+            # sound): the separation runs on its slot's thread while the mix is decoded here.
+            heard_w = self._heard_writer()
+            if (
+                mix.ring.ahead() > 0
+                and isinstance(heard_w, SeparatorWriter)
+                and heard_w.pending is None
+                and heard_w.name not in self._jobs
+                and heard_w.wants(self.ahead)
+                and self._submit(heard_w, tl)
+            ):
+                return True
             return mix.step(tl)
         heard = self.mixer.settings.source
         heard_w = self._heard_writer()
@@ -842,11 +884,7 @@ class Worker(threading.Thread):
                     return True
                 if w.name in self._jobs:
                     continue  # the slot's thread is busy (a replaced writer's last step)
-                at = w.prepare(tl)
-                if at is not None:
-                    w.busy = True
-                    fut = self._separation_pool(w.name).submit(w.compute, tl, at)
-                    self._jobs[w.name] = (fut, w, w.epoch)
+                self._submit(w, tl)
                 return True
             try:
                 return w.step(tl)
@@ -855,6 +893,17 @@ class Worker(threading.Thread):
         if mix.wants(self.ahead):  # also while urgent: the mix is what plays when stems are late
             return mix.step(tl)
         return False
+
+    def _submit(self, w: SeparatorWriter, tl: Timeline) -> bool:
+        """Start ``w``'s next step on its slot's thread; False at the end of the track."""
+        at = w.prepare(tl)
+        if at is None:
+            return False
+        w.busy = True
+        w.cancel = RunCancel()
+        fut = self._separation_pool(w.name).submit(w.compute, tl, at, w.cancel)
+        self._jobs[w.name] = (fut, w, w.epoch)
+        return True
 
     def _separation_pool(self, slot: str) -> ThreadPoolExecutor:
         """The separation thread of ``slot`` (made on first use, kept until the worker stops)."""
@@ -867,8 +916,14 @@ class Worker(threading.Thread):
     def _finish_job(self, slot: str) -> None:
         fut, w, epoch = self._jobs.pop(slot)
         w.busy = False
+        w.cancel = None
         try:
             res = fut.result()
+        except RunCancelled:  # a seek made the step stale: the separator must restart
+            w.next_out = None
+            if w.close_when_done:
+                w.close()
+            return
         except Exception as err:  # noqa: BLE001 - a failing model must not stop playback
             self._writer_failed(w, err)
             return

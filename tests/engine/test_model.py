@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from engine.errors import ModelError
-from engine.model import default_model_path, list_models, load_model, resolve_model_path
+from engine.model import (
+    RunCancel,
+    RunCancelled,
+    default_model_path,
+    list_models,
+    load_model,
+    resolve_model_path,
+)
 from tests import tinymodels as tm
 
 
@@ -109,3 +116,16 @@ def test_huge_finite_output_is_kept_and_non_finite_is_silenced(tmp_path: Path) -
     y = model.run(x)
     assert model.non_finite == 4 and np.all(y[0, :, 1, 5, 2] == 0.0)
     assert np.isfinite(y).all()
+
+
+def test_a_cancelled_run_raises_run_cancelled_and_the_model_keeps_working(
+    band_split_path: Path,
+) -> None:
+    model = load_model(band_split_path)
+    x = np.ones((1, 4, model.info.bins, model.info.segment_frames), dtype=np.float32)
+    cancel = RunCancel()
+    assert model.run(x, cancel=cancel).shape[:2] == (1, len(model.info.stems))
+    cancel.cancel()
+    with pytest.raises(RunCancelled):
+        model.run(x, cancel=cancel)
+    np.testing.assert_array_equal(model.run(x, cancel=RunCancel()), model.run(x))

@@ -111,9 +111,9 @@ class GatedModel:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
         self.gate.wait(30.0)
-        return self._model.run(x)
+        return self._model.run(x, **kwargs)
 
 
 def test_plain_mix_stays_far_ahead_while_the_stems_are_late(engine: Engine, files) -> None:
@@ -143,3 +143,57 @@ def test_plain_mix_stays_far_ahead_while_the_stems_are_late(engine: Engine, file
         )
     finally:
         gated.gate.set()
+
+
+class StuckModel:
+    """A model whose first ``stuck`` runs never end unless cancelled (a run that would take
+    ages on an overloaded CPU); later runs are normal."""
+
+    def __init__(self, model: Any, stuck: int = 1) -> None:
+        self._model = model
+        self.stuck = stuck
+        self.cancelled = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def run(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
+        cancel = kwargs.get("cancel")
+        if self.stuck > 0:
+            self.stuck -= 1
+            while cancel is None or not cancel.cancelled:
+                threading.Event().wait(0.005)
+            self.cancelled += 1
+        return self._model.run(x, **kwargs)
+
+
+def test_a_far_seek_is_not_held_up_by_the_separation_of_the_old_position(
+    engine: Engine, files
+) -> None:
+    # the step separating the old position is in flight and would never end: the seek stops
+    # it, and the stems of the new position are separated and heard
+    stuck = StuckModel(load_model(str(files["model"])))
+    engine.open(files["song"])
+    engine.worker.set_model("A", stuck)
+    engine.select("A")
+    engine.wait_ready()
+    wait_for(lambda: engine.mixer.mix_ring.ahead() >= SR)
+    engine.play()
+    pull(engine, 4)
+    wait_for(lambda: stuck.stuck == 0)  # the first run started: it hangs
+    assert engine.mixer.heard == "mix"
+    engine.seek(4.0)
+    engine.wait_ready()
+    pull(engine, 2)
+    engine.wait_ready()
+    gen = engine.mixer.seek_request[0]
+    ring = engine.mixer.sources["A"].ring
+    wait_for(lambda: ring.available(gen, 0) >= 2 * SR, timeout=20.0)
+    assert stuck.cancelled == 1
+    out = pull(engine, 40)  # less than what is separated ahead: the stems, not the mix
+    assert engine.mixer.heard == "A" and engine.status().error is None
+    s = round(4.0 * SR)
+    end = round(engine.status().position_s * SR)
+    tail = out[:, -20 * BLOCK :]
+    np.testing.assert_allclose(tail, song()[:, end - tail.shape[1] : end], atol=1e-4)
+    assert end - out.shape[1] >= s
