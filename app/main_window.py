@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app.alerts import ErrorPresenter
+from app.analysis_view import AnalysisJob
 from app.batch_export import BatchExportDialog
 from app import practice
 from app.controller import SEEK_BIG_STEP_S, SEEK_STEP_S, Controller
@@ -47,7 +48,9 @@ from app.settings_dialog import SettingsDialog
 from app.timefmt import format_time
 from app.stem_strip import StripRow
 from app.transport import TransportBar
+from app.theme import stem_colour
 from app.waveform import WaveformView
+from engine.stem_envelopes import StemEnvelopes
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,12 @@ AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus)
 MIN_WINDOW_SIZE = (900, 580)
 #: Opacity of the stem strips while the original mix plays (they do nothing then).
 DIMMED_OPACITY = 0.35
+#: Loops set by keys: Ctrl+1/2/4/8 = that many bars from the playhead's bar.
+LOOP_BARS = (1, 2, 4, 8)
+#: Beats of the count-in click before a loop restarts (one 4/4 bar).
+COUNT_IN_BEATS = 4
+#: The stems' envelopes are read from the engine every this many status polls (~4 Hz).
+STEM_POLL_EVERY = 8
 
 
 def dropout_warning(underruns: int, late: int) -> str:
@@ -108,6 +117,12 @@ class MainWindow(QMainWindow):
         self.batch_dialog: BatchExportDialog | None = None
         self.envelope = EnvelopeJob()
         self._envelope_token = 0
+        self.analysis_job = AnalysisJob()
+        self._analysis_token = 0
+        self.analysis: Any = None  # engine.analysis.Analysis of the open song, once known
+        self.stem_tap = StemEnvelopes()  # the separated stems' envelopes, per slot
+        self._shown_env: Any = None  # the slot envelope the overview shows
+        self._polls = 0
         self._key_help: list[tuple[str, str]] = []  # (key, what it does) for the shortcuts table
         self.shortcuts_dialog: QDialog | None = None
         self._build()
@@ -129,12 +144,22 @@ class MainWindow(QMainWindow):
         self.title.setObjectName("title")
         self.subtitle = ElidedLabel("")
         self.subtitle.setObjectName("dim")
-        for label in (self.title, self.subtitle):
-            label.setMinimumWidth(120)
+        self.title.setMinimumWidth(120)
+        self.subtitle.setMinimumWidth(40)
+        # tempo and key of the song (engine.analysis), under the title before the file details
+        # (which elide first when the window is narrow)
+        self.music = QLabel("")
+        self.music.setObjectName("music")
+        self.music.setToolTip("Tempo and key, found in the audio")
+        self.music.setMinimumWidth(1)
+        details = QHBoxLayout()
+        details.setSpacing(12)
+        details.addWidget(self.music)
+        details.addWidget(self.subtitle, 1)
         titles = QVBoxLayout()
         titles.setSpacing(0)
         titles.addWidget(self.title)
-        titles.addWidget(self.subtitle)
+        titles.addLayout(details)
 
         self.picker_a = ModelPicker("A")
         self.picker_b = ModelPicker("B")
@@ -237,6 +262,14 @@ class MainWindow(QMainWindow):
         play.addAction("Play / Pause\tSpace", self.controller.play_pause)
         play.addAction("Stop", self.controller.stop)
         play.addAction("Loop on/off\tL", self._toggle_loop)
+        for n in LOOP_BARS:
+            play.addAction(f"Loop {n} bar{'s' if n > 1 else ''} from here\tCtrl+{n}",
+                           lambda n=n: self.loop_bars(n))
+        play.addAction("Halve the loop\tH", lambda: self.scale_loop(0.5))
+        play.addAction("Double the loop\tD", lambda: self.scale_loop(2.0))
+        self.act_count_in = play.addAction("Count-in before the loop restarts\tK")
+        self.act_count_in.setCheckable(True)
+        self.act_count_in.toggled.connect(self._on_count_in)
         presets = play.addMenu("Stem presets")
         for name in ("Karaoke", "A cappella", "Drumless", "Bassless", "All"):
             presets.addAction(name, lambda n=name: self.controller.apply_preset(n))
@@ -289,6 +322,13 @@ class MainWindow(QMainWindow):
         key("L", self._toggle_loop, "loop on / off (Shift+drag on the waveform sets it)")
         key("[", self._loop_in, "loop starts at the playhead")
         key("]", self._loop_out, "loop ends at the playhead")
+        for n in LOOP_BARS:
+            key(f"Ctrl+{n}", lambda n=n: self.loop_bars(n),
+                "loop 1 / 2 / 4 / 8 bars from the playhead's bar" if n == 1 else None,
+                "Ctrl+1 / 2 / 4 / 8")
+        key("H", lambda: self.scale_loop(0.5), "halve the loop (snapped to the beat)")
+        key("D", lambda: self.scale_loop(2.0), "double the loop (snapped to the beat)")
+        key("K", self.act_count_in.toggle, "count-in click (one bar) before the loop restarts")
         t = self.transport
         key(",", lambda: t.step_tempo(-1), "tempo 5 % slower (pitch kept)")
         key(".", lambda: t.step_tempo(1), "tempo 5 % faster (pitch kept)")
@@ -315,7 +355,9 @@ class MainWindow(QMainWindow):
         self.transport.loop_toggled.connect(self._on_loop_button)
         self.transport.master_changed.connect(c.set_master)
         self.waveform.seek_requested.connect(c.seek)
-        self.waveform.loop_selected.connect(c.set_loop)
+        self.waveform.loop_selected.connect(self._on_loop_dragged)
+        self.analysis_job.done.connect(self._on_analysis)
+        self.analysis_job.failed.connect(self._on_analysis_failed)
         self.strips.gain_changed.connect(c.set_gain)
         self.strips.mute_toggled.connect(c.set_mute)
         self.strips.solo_toggled.connect(c.set_solo)
@@ -531,11 +573,102 @@ class MainWindow(QMainWindow):
         self.transport.set_loop_checked(False)
         self.act_export.setEnabled(True)
         self._envelope_token = self.envelope.start(info.path)
+        self.analysis = None
+        self.music.setText("finding the beat…")
+        self.stem_tap = StemEnvelopes()
+        self._analysis_token = self.analysis_job.start(info.path)
         self._update_model_visibility()
 
     def _on_envelope(self, token: int, peak: Any, rms: Any) -> None:
         if token == self._envelope_token:
             self.waveform.set_envelope(peak, rms)
+
+    def _on_analysis(self, token: int, result: Any) -> None:
+        if token != self._analysis_token:
+            return
+        self.analysis = result
+        self.music.setText(result.label() or "no steady beat")
+        self.waveform.set_grid(result.beats, result.bars)
+        if self.act_count_in.isChecked():
+            self._on_count_in(True)
+
+    def _on_analysis_failed(self, token: int, message: str) -> None:
+        if token == self._analysis_token:
+            log.warning("beat analysis: %s", message)
+            self.music.setText("")
+
+    def _grid(self) -> tuple[list[float], list[float]]:
+        a = self.analysis
+        return (list(a.beats), list(a.bars)) if a is not None else ([], [])
+
+    def loop_bars(self, n: int) -> None:
+        """Ctrl+1/2/4/8: a loop of ``n`` bars from the bar the playhead is in."""
+        c = self.controller
+        if c.track is None:
+            return
+        _beats, bars = self._grid()
+        loop = practice.bars_loop(c.position_s, n, bars, float(c.track.duration_s))
+        if loop is None:
+            self.statusBar().showMessage(
+                "No bars yet: the beat is still being found" if self.analysis is None
+                else "This song has no steady beat to loop bars of", 3000)
+            return
+        c.set_loop(*loop)
+
+    def scale_loop(self, factor: float) -> None:
+        """H / D: halve or double the loop (same start, end on a beat)."""
+        c = self.controller
+        if c.track is None or c.loop is None:
+            self.statusBar().showMessage("Set a loop first (Ctrl+1…8, [ ], Shift+drag)", 3000)
+            return
+        beats, _bars = self._grid()
+        self._set_loop(practice.scale_loop(c.loop, factor, float(c.track.duration_s), beats))
+
+    def _on_loop_dragged(self, a: float, b: float) -> None:
+        """Shift+drag on the waveform: the region snaps to the nearest beats."""
+        beats, _bars = self._grid()
+        if len(beats) > 1:
+            half = 0.5 * self.analysis.beat_s
+            a2, b2 = practice.snap(a, beats, half), practice.snap(b, beats, half)
+            if b2 - a2 >= practice.MIN_LOOP_S:
+                a, b = a2, b2
+        self.controller.set_loop(a, b)
+
+    def _on_count_in(self, on: bool) -> None:
+        """K: one bar of clicks at the song's tempo before the loop restarts."""
+        c = self.controller
+        if not on:
+            c.set_count_in(0, 0.0)
+            return
+        a = self.analysis
+        if a is None or a.bpm <= 0:
+            self.statusBar().showMessage("Count-in: waiting for the song's tempo", 3000)
+            return
+        c.set_count_in(COUNT_IN_BEATS, a.beat_s)
+        self.statusBar().showMessage(
+            f"Count-in: {COUNT_IN_BEATS} clicks at {a.bpm:.0f} BPM before the loop restarts",
+            3000)
+
+    def _show_stems(self, st: Any) -> None:
+        """The heard model's separated stems on the overview; how far A and B are ahead."""
+        self._polls += 1
+        if self._polls % STEM_POLL_EVERY:
+            return
+        eng = self.controller.engine
+        if eng is None:
+            return
+        changed = self.stem_tap.poll(eng, st.track)
+        heard = st.source if st.source in ("A", "B") else ""
+        self.waveform.set_ahead(self.stem_tap.ahead(), heard)
+        env = self.stem_tap.slots.get(heard)
+        if env is None:
+            if self.waveform.stem_names:
+                self.waveform.clear_stems()
+            return
+        if changed or self._shown_env is not env:
+            self._shown_env = env
+            self.waveform.set_stems(env.stems, [stem_colour(s, i) for i, s in
+                                                enumerate(env.stems)], env.rms, env.covered)
 
     def _on_envelope_failed(self, token: int, message: str) -> None:
         if token == self._envelope_token:
@@ -618,6 +751,7 @@ class MainWindow(QMainWindow):
             # at the end the elapsed time reads as the total does ("0:36 / 0:36", not 0:36.7)
             self.transport.elapsed.setText(format_time(duration))
         self._dim_strips(st.source)
+        self._show_stems(st)
         self.waveform.set_position(float(st.position_s))
         levels = st.levels or {}
         for s, strip in self.strips.strips.items():
@@ -815,6 +949,7 @@ class MainWindow(QMainWindow):
                 dlg.shutdown()
                 dlg.close()
         self.envelope.cancel(wait=True)
+        self.analysis_job.cancel(wait=True)
         self.remember_song()
         self.library.close()
         self.controller.shutdown()

@@ -128,6 +128,7 @@ def _style_sheet(c: Colours) -> str:
     QPushButton#solo:checked {{ background: #e0b020; border-color: #e0b020; color: #111111; }}
     QPushButton#source {{ font-size: 15px; font-weight: 700; min-width: 44px; min-height: 30px; }}
     QStatusBar QLabel {{ padding: 0 8px; color: {c.dim_text}; }}
+    QLabel#music {{ color: {c.accent}; font-weight: 600; }}
     QStatusBar QLabel#warning {{ color: #e0902a; font-weight: 600; }}
     """
 

@@ -1,4 +1,6 @@
-"""Waveform overview of the mix with the playhead and the loop region. GUI thread.
+"""Waveform overview of the mix with the playhead, the loop region and the beat grid; where a
+region is separated, the stems' envelopes stacked in their strip colours (for the model heard),
+and a bar per slot (A, B) showing how far separation is ahead of the playhead. GUI thread.
 
 Click or drag with the left button to seek; drag with Shift (or the right button) to set a loop
 region. Before a song is open it shows an invitation to open or drop a file.
@@ -32,6 +34,16 @@ class WaveformView(QWidget):
         self.empty_text = "Drop a song here, or press Ctrl+O to open one"
         self._peak = np.zeros(0, np.float32)
         self._rms = np.zeros(0, np.float32)
+        self.beats = np.zeros(0)  # beat times (seconds) from engine.analysis, drawn as a grid
+        self.bars = np.zeros(0)  # bar (downbeat) times
+        # separated stems of the model heard: names, colours, RMS (stems, buckets), covered
+        # (buckets,) — see engine.stem_envelopes; empty until a region is separated
+        self.stem_names: tuple[str, ...] = ()
+        self.stem_colours: list[QColor] = []
+        self._stem_rms = np.zeros((0, 0), np.float32)
+        self._covered = np.zeros(0, bool)
+        self.ahead: dict[str, float] = {}  # slot -> seconds separated ahead of the playhead
+        self.heard_slot = "A"
         self._drag: str | None = None  # "seek" | "loop"
         self._loop_anchor = 0.0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -51,6 +63,41 @@ class WaveformView(QWidget):
         self.loop_enabled = False
         self._peak = np.zeros(0, np.float32)
         self._rms = np.zeros(0, np.float32)
+        self.beats = np.zeros(0)
+        self.bars = np.zeros(0)
+        self.clear_stems()
+        self.ahead = {}
+        self.update()
+
+    def clear_stems(self) -> None:
+        self.stem_names, self.stem_colours = (), []
+        self._stem_rms = np.zeros((0, 0), np.float32)
+        self._covered = np.zeros(0, bool)
+        self.update()
+
+    def set_stems(self, names: tuple[str, ...], colours: list[QColor], rms: np.ndarray,
+                  covered: np.ndarray) -> None:
+        """The heard model's separated stems: ``rms`` ``(stems, buckets)``, ``covered``
+        ``(buckets,)`` (slices already separated)."""
+        self.stem_names, self.stem_colours = tuple(names), list(colours)
+        self._stem_rms = np.asarray(rms, np.float32)
+        self._covered = np.asarray(covered, bool)
+        self.update()
+
+    @property
+    def separated_fraction(self) -> float:
+        """Share of the song whose stems are drawn (0..1)."""
+        return float(self._covered.mean()) if self._covered.size else 0.0
+
+    def set_ahead(self, ahead: dict[str, float], heard: str) -> None:
+        if ahead != self.ahead or heard != self.heard_slot:
+            self.ahead, self.heard_slot = dict(ahead), heard
+            self.update()
+
+    def set_grid(self, beats, bars) -> None:
+        """The beat grid: beat and bar times (seconds)."""
+        self.beats = np.asarray(beats, np.float64)
+        self.bars = np.asarray(bars, np.float64)
         self.update()
 
     def set_envelope(self, peak: np.ndarray, rms: np.ndarray) -> None:
@@ -159,9 +206,13 @@ class WaveformView(QWidget):
                 p.setBrush(QColor(colour))
                 p.drawPath(path)
             p.setClipping(False)
+            if self._covered.any() and self._stem_rms.size:
+                self._paint_stems(p, cols, xs, scale, mid, h, play_x)
         else:
             p.setPen(QColor(c.dim_text))
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, "reading the waveform…")
+        self._paint_grid(p, w, h)
+        self._paint_ahead(p, w, h)
         if self.loop is not None:
             self._paint_loop(p, h)
         x = self.seconds_to_x(self.position_s)
@@ -173,6 +224,76 @@ class WaveformView(QWidget):
             QRectF(w - 84, 2, 80, 16), Qt.AlignmentFlag.AlignRight, format_time(self.duration_s)
         )
         p.end()
+
+    def _paint_stems(self, p: QPainter, cols: int, xs: np.ndarray, scale: float, mid: float,
+                     h: float, play_x: float) -> None:
+        """Where separated: the stems' RMS stacked outwards from the centre line (first stem
+        innermost), each in its colour, over the mix; the part not yet played a little paler."""
+        cov = _resample_max(self._covered.astype(np.float32), cols) > 0.5
+        rms = np.stack([_resample_max(r, cols) for r in self._stem_rms]) * scale
+        edges = np.cumsum(rms, axis=0)  # (stems, cols) outer edge of each band
+        inner = np.vstack([np.zeros((1, cols), np.float32), edges[:-1]])
+        runs = _runs(cov)
+        for k in range(rms.shape[0]):
+            col = QColor(self.stem_colours[k]) if k < len(self.stem_colours) else QColor("#888")
+            for a, b in runs:
+                path = _band_path(xs[a:b], inner[k, a:b], edges[k, a:b], mid)
+                p.setPen(Qt.PenStyle.NoPen)
+                p.setClipRect(QRectF(0, 0, play_x, h))
+                c = QColor(col)
+                c.setAlpha(235)
+                p.setBrush(c)
+                p.drawPath(path)
+                p.setClipRect(QRectF(play_x, 0, max(0.0, self.width() - play_x), h))
+                c.setAlpha(150)
+                p.setBrush(c)
+                p.drawPath(path)
+        p.setClipping(False)
+
+    def _paint_ahead(self, p: QPainter, w: float, h: float) -> None:
+        """One thin bar per slot from the playhead to where its separation has reached."""
+        if self.duration_s <= 0:
+            return
+        c = theme.colours()
+        fm = p.fontMetrics()
+        x0 = self.seconds_to_x(self.position_s)
+        for row, slot in enumerate(sorted(self.ahead)):
+            ahead = self.ahead[slot]
+            x1 = self.seconds_to_x(min(self.duration_s, self.position_s + ahead))
+            y = h - 4 - 5 * row
+            col = QColor(c.accent if slot == self.heard_slot else c.dim_text)
+            p.fillRect(QRectF(x0, y - 2, max(1.0, x1 - x0), 3), col)
+            label = f"{slot} +{ahead:.0f} s"
+            tx = min(x1 + 3, w - fm.horizontalAdvance(label) - 3)
+            p.setPen(col)
+            p.drawText(QPointF(tx, y + 2), label)
+
+    def ahead_labels(self) -> list[str]:
+        return [f"{slot} +{self.ahead[slot]:.0f} s" for slot in sorted(self.ahead)]
+
+    def _paint_grid(self, p: QPainter, w: float, h: float) -> None:
+        """Bars as thin full-height lines, beats as ticks at the top and bottom edges (only
+        when they are at least a few pixels apart)."""
+        if self.duration_s <= 0 or not self.beats.size:
+            return
+        c = theme.colours()
+        px_per_s = (w - 1) / self.duration_s
+        spacing = float(np.median(np.diff(self.beats))) if self.beats.size > 1 else 1.0
+        bar_col = QColor(c.text)
+        bar_col.setAlpha(70)
+        beat_col = QColor(c.text)
+        beat_col.setAlpha(110)
+        if spacing * 4 * px_per_s >= 4 and self.bars.size:
+            p.setPen(bar_col)
+            for t in self.bars:
+                x = t * px_per_s
+                p.drawLine(QPointF(x, 0), QPointF(x, h))
+        if spacing * px_per_s >= 4:
+            p.setPen(beat_col)
+            for t in self.beats:
+                x = t * px_per_s
+                p.drawLine(QPointF(x, 0), QPointF(x, 5))
+                p.drawLine(QPointF(x, h - 5), QPointF(x, h))
 
     def loop_labels(self) -> tuple[str, str] | None:
         """The texts shown at the loop's edges (start, end), or None without a loop."""
@@ -226,6 +347,28 @@ def _resample_max(data: np.ndarray, cols: int) -> np.ndarray:
     edges = (np.arange(cols) * n) // cols
     out = np.maximum.reduceat(data, np.minimum(edges, n - 1))
     return out.astype(np.float32)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` index ranges where ``mask`` is true."""
+    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(),
+                    strict=True))
+
+
+def _band_path(xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, mid: float) -> QPainterPath:
+    """The mirrored band between ``lo`` and ``hi`` above and below ``mid``."""
+    if not np.any(lo):  # the innermost band is one shape (no seam along the centre line)
+        return _mirror_path(xs, hi, mid)
+    path = QPainterPath()
+    for sign in (-1.0, 1.0):
+        path.moveTo(float(xs[0]), mid + sign * float(lo[0]))
+        for x, v in zip(xs, hi, strict=True):
+            path.lineTo(float(x), mid + sign * float(v))
+        for x, v in zip(xs[::-1], lo[::-1], strict=True):
+            path.lineTo(float(x), mid + sign * float(v))
+        path.closeSubpath()
+    return path
 
 
 def _mirror_path(xs: np.ndarray, amp: np.ndarray, mid: float) -> QPainterPath:

@@ -188,7 +188,8 @@ def test_shortcuts_dialog_is_a_table_of_every_key(qtbot, window):
         assert k in keys, k
     assert all(does)
     described = set(keys) | {"2", "3", "4", "Shift+2", "Shift+3", "Shift+4", "!", "@", "#",
-                             "$", "Left", "Right", "Shift+Left", "Shift+Right"}
+                             "$", "Left", "Right", "Shift+Left", "Shift+Right", "Ctrl+2", "Ctrl+4",
+                             "Ctrl+8", "+"}
     for sc in window.findChildren(QShortcut):
         assert sc.key().toString() in described, sc.key().toString()
     dlg.close()
