@@ -26,7 +26,7 @@ class ElidedLabel(QLabel):
     def full_text(self) -> str:
         return self._full
 
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+    def setText(self, text: str) -> None:
         self._full = str(text)
         self._refresh()
 
@@ -38,11 +38,11 @@ class ElidedLabel(QLabel):
     def elided(self) -> bool:
         return self.text() != self._full
 
-    def resizeEvent(self, e: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+    def resizeEvent(self, e: QResizeEvent) -> None:
         super().resizeEvent(e)
         self._refresh()
 
-    def changeEvent(self, e) -> None:  # noqa: N802 - a style sheet may change the font
+    def changeEvent(self, e) -> None:
         super().changeEvent(e)
         self._refresh()
 

@@ -255,9 +255,9 @@ def restore(c: Any, mix: dict[str, Any], choose_model: Callable[[str, str | None
     if "pitch" in mix and hasattr(c, "set_pitch"):
         c.set_pitch(float(mix["pitch"]))
     source = mix.get("source")
-    if source in ("A", "B", "mix") and source != c.source:
-        if source != "B" or c.models.get("B") is not None:
-            c.select(source)
+    if (source in ("A", "B", "mix") and source != c.source
+            and (source != "B" or c.models.get("B") is not None)):
+        c.select(source)
     loop = mix.get("loop")
     if isinstance(loop, list) and len(loop) == 2:
         if mix.get("loop_enabled", False):

@@ -17,38 +17,36 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QFrame,
+    QGraphicsOpacityEffect,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMainWindow,
     QMessageBox,
     QPushButton,
-    QGraphicsOpacityEffect,
-    QHeaderView,
-    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from app import theme
+from app import practice, theme
 from app.alerts import ErrorPresenter
 from app.analysis_view import AnalysisJob
 from app.batch_export import BatchExportDialog
-from app import practice
 from app.controller import SEEK_BIG_STEP_S, SEEK_STEP_S, Controller
 from app.elided import ElidedLabel
 from app.envelope import EnvelopeJob
-from app.library import Library, restore, snapshot
 from app.export_dialog import ExportDialog
+from app.library import Library, restore, snapshot
 from app.mixstate import PRESETS, MixState, apply_preset
 from app.model_picker import ModelPicker, SourceSelector, model_label
 from app.settings import AppSettings
 from app.settings_dialog import SettingsDialog
-from app.timefmt import format_time
 from app.stem_strip import StripRow
-from app.transport import TransportBar
 from app.theme import stem_colour
+from app.timefmt import format_time
+from app.transport import TransportBar
 from app.waveform import WaveformView
 from engine.stem_envelopes import StemEnvelopes
 
@@ -435,7 +433,7 @@ class MainWindow(QMainWindow):
         a = self.controller.models["A"]
         a_stem = Path(a).stem if a else None
         others = [k for k in entries if k != a and Path(k).stem != a_stem
-                  and not Path(k).suffix == ".onnx"]
+                  and Path(k).suffix != ".onnx"]
         ranked = sorted(others, key=lambda k: (
             DEFAULT_MODEL_ORDER.index(k) if k in DEFAULT_MODEL_ORDER else len(DEFAULT_MODEL_ORDER)))
         return ranked[0] if ranked else None

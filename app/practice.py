@@ -57,7 +57,9 @@ def scale_loop(loop: tuple[float, float], factor: float, duration: float,
     when the song is analysed (never shorter than one beat, never past the song)."""
     a, b = loop
     end = a + (b - a) * factor
-    if len(beats) > 1:
+    if end >= duration:
+        end = duration
+    elif len(beats) > 1:
         end = snap(end, beats)
         i = bisect.bisect_right(beats, a + 1e-3)
         if i < len(beats):

@@ -227,7 +227,7 @@ def track_beats(env: np.ndarray, period: float, tightness: float = 100.0) -> np.
     norm = env / (env.std() + 1e-9)
     score = norm.copy()
     back = np.full(n, -1)
-    lo_off, hi_off = int(round(period / 2)), int(round(2 * period))
+    lo_off, hi_off = round(period / 2), round(2 * period)
     offs = np.arange(lo_off, hi_off + 1)
     penalty = -tightness * np.log(offs / period) ** 2
     for t in range(lo_off, n):
@@ -241,16 +241,16 @@ def track_beats(env: np.ndarray, period: float, tightness: float = 100.0) -> np.
             score[t] = norm[t] + vals[j]
             back[t] = cand[ok][j]
     # the last beat: the best-scoring frame in the final period
-    tail = max(0, n - int(round(period)))
+    tail = max(0, n - round(period))
     t = tail + int(np.argmax(score[tail:]))
-    beats = [t]
+    path = [t]
     while back[t] >= 0:
-        t = back[t]
-        beats.append(t)
-    beats = np.array(beats[::-1])
+        t = int(back[t])
+        path.append(t)
+    beats = np.array(path[::-1])
     # no beats in the silence before the music starts or after it ends
-    strong = norm[beats] > 0.25 * np.median(norm[beats]) if beats.size else beats
-    if beats.size and strong.any():
+    strong = norm[beats] > 0.25 * np.median(norm[beats])
+    if strong.any():
         idx = np.flatnonzero(strong)
         beats = beats[idx[0]: idx[-1] + 1]
     return beats
@@ -298,7 +298,7 @@ def refine_beats(beats: np.ndarray, audio: np.ndarray, sr: int) -> np.ndarray:
     r = int(REFINE_S * sr)
     kernel = np.ones(win) / win
     for i, b in enumerate(beats):
-        c = int(round(b * sr))
+        c = round(b * sr)
         lo, hi = max(0, c - r - win), min(audio.size, c + r + win)
         if hi - lo < 8 * win:
             continue

@@ -130,7 +130,7 @@ class StemEnvelopes:
             return False
         lo = max(a, rpos2) if rgen2 == gen else a
         hi = min(b, end2)
-        env.done = b if hi >= b else hi
+        env.done = min(b, hi)
         if hi <= lo:
             return False
         self._add(env, mono[:, lo - a: hi - a], lo, timeline)

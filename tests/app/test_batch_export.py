@@ -48,7 +48,7 @@ def test_batch_export_of_three_songs_writes_every_file(qtbot, window, three, tmp
         folder = tmp_path / "out" / f"Song {k}"
         assert sorted(p.name for p in folder.iterdir()) == sorted(
             f"Song {k} - {s} (hybrid).wav" for s in STEMS)
-        audio, sr = sf.read(folder / f"Song {k} - vocals (hybrid).wav")
+        audio, _sr = sf.read(folder / f"Song {k} - vocals (hybrid).wav")
         lv = tone_levels(audio[SR // 2: 5 * SR // 2])
         assert np.all(np.abs(lv["vocals"] - TONE_LEVEL) < 0.002)
         assert np.all(lv["drums"] < 1e-3)

@@ -163,7 +163,7 @@ def test_minimum_window_size_nothing_overlaps(qtbot, window, song):
 
 def test_active_preset_is_lit_until_the_mix_is_changed_by_hand(qtbot, window, song):
     window.open_path(song)
-    lit = lambda: [n for n, b in window.preset_buttons.items() if b.isChecked()]  # noqa: E731
+    lit = lambda: [n for n, b in window.preset_buttons.items() if b.isChecked()]
     assert lit() == ["All"]
     qtbot.mouseClick(window.preset_buttons["Karaoke"], Qt.MouseButton.LeftButton)
     assert lit() == ["Karaoke"]

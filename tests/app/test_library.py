@@ -115,3 +115,28 @@ def test_library_of_a_newer_version_is_left_alone(tmp_path, caplog):
         lib = Library(path)
     assert not lib.usable and "newer stemplay" in lib.problem
     assert lib.recall(path) is None and lib.recent() == []
+
+
+def test_pan_tempo_and_pitch_come_back_with_the_song(qtbot, settings, two_models,  # noqa: F811
+                                                     songs):
+    first, second = songs
+    w = make_window(qtbot, settings)
+    try:
+        c = w.controller
+        w.open_path(first)
+        c.set_pan("vocals", -100.0)
+        c.set_tempo(0.8)
+        c.set_pitch(2.0)
+        w.open_path(second)
+        c.set_pan("vocals", 0.0)
+        c.set_tempo(1.0)
+        c.set_pitch(0.0)
+        w.open_path(first)
+        st = c.engine.mixer.settings
+        assert c.pan["vocals"] == -100.0 and st.pan_of("vocals") == -100.0
+        assert c.tempo == pytest.approx(0.8) and st.tempo == pytest.approx(0.8)
+        assert c.pitch == pytest.approx(2.0) and st.pitch == pytest.approx(2.0)
+        w.open_path(second)
+        assert c.pan["vocals"] == 0.0 and c.tempo == 1.0 and c.pitch == 0.0
+    finally:
+        w.close()
