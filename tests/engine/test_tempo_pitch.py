@@ -247,3 +247,52 @@ def test_count_in_off_keeps_the_loop_seamless() -> None:
     np.testing.assert_allclose(out[BLOCK + length : BLOCK + length + 2000, 0],
                                x[0, loop[0] : loop[0] + 2000], atol=1e-6)
     assert not mixer.counting_in
+
+
+# ------------------------------------------------------------------------------ the facade
+class ManualOutput:
+    """An output that plays nothing by itself: the test calls the callback."""
+
+    latency_s = 0.0
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def test_engine_count_in_at_the_loop_wrap(song_wav, music) -> None:
+    import time
+
+    from engine.player import Engine, EngineConfig
+
+    with Engine(EngineConfig(device="null", model=None, ahead_s=2.0)) as eng:
+        eng.attach_output(ManualOutput())
+        eng.open(song_wav)
+        eng.set_loop(1.0, 1.5)  # the playhead is outside: it goes to the loop start
+        eng.set_count_in(2, 0.25)
+        eng.select("mix")
+        eng.wait_ready()
+        eng.play()
+        mixer = eng.mixer
+        blocks = round(1.7 * SR) // BLOCK
+        out = np.zeros((blocks * BLOCK, 2), dtype=np.float32)
+        held = []
+        for i in range(blocks):
+            deadline = time.monotonic() + 5.0
+            while (mixer.mix_ring is not None and mixer.seek_request[0] == mixer._generation
+                   and mixer.mix_ring.available(*mixer.playhead) < BLOCK
+                   and time.monotonic() < deadline):
+                time.sleep(0.005)
+            mixer.callback(out[i * BLOCK : (i + 1) * BLOCK], BLOCK)
+            st = eng.status()
+            if st.counting_in:
+                held.append(st.position_s)
+    assert held and all(p == pytest.approx(1.0) for p in held)  # waits at the loop start
+    first = int(np.flatnonzero(out[:, 0])[0])  # the first sample of the loop (faded in)
+    lap = round(0.5 * SR)
+    clicks = click_track(2, 0.25)[:, 0]
+    np.testing.assert_allclose(out[first + lap : first + lap + clicks.size, 0], clicks,
+                               atol=1e-6)
+    again = first + lap + clicks.size
+    np.testing.assert_allclose(out[again + 200 : again + 8000, 0],
+                               music[0, SR + 200 : SR + 8000], atol=1e-5)
