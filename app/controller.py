@@ -369,6 +369,15 @@ class Controller(QObject):
             out[s] = db + self.master_db if math.isfinite(db) else -math.inf
         return out
 
+    def export_practice(self, with_mix: bool = True) -> dict[str, Any]:
+        """``export_file`` keyword arguments that carry tempo, pitch and (for a mix) the pan as
+        set, so an export sounds like what is heard."""
+        kwargs: dict[str, Any] = {"tempo": self.tempo, "pitch": self.pitch}
+        pans = {s: v for s, v in self.pan.items() if v != 0.0}
+        if with_mix and pans:
+            kwargs["pan"] = pans
+        return kwargs
+
     # -- audio settings -------------------------------------------------------------------------
     def reconfigure(self, engine_factory: Callable[[], Any]) -> None:
         """New device / buffer / threads: rebuild the engine and restore song, models, mix."""
