@@ -112,3 +112,13 @@ def test_format_pan(value, text):
 def test_split_and_format_pitch(semis, parts, text):
     assert split_pitch(semis) == parts
     assert format_pitch(semis) == text
+
+
+def test_export_practice_carries_tempo_pitch_and_the_mix_pan(window):
+    c = window.controller
+    assert c.export_practice() == {"tempo": 1.0, "pitch": 0.0}
+    c.set_tempo(0.8)
+    c.set_pitch(-1.5)
+    c.set_pan("vocals", -100)
+    assert c.export_practice() == {"tempo": 0.8, "pitch": -1.5, "pan": {"vocals": -100.0}}
+    assert "pan" not in c.export_practice(with_mix=False)  # stem files are never panned
