@@ -53,6 +53,7 @@ MAX_BATCH = 4  # segments per model call when several are ready (dynamic batch o
 OFFLINE_BLOCK = 262144  # samples fed at a time by separate() (bounded memory)
 FINAL_CHUNK = 8  # frames turned into stem samples at a time: stems × channels × these rows
 #                  in one FFTW call (they stay in cache)
+FIRST_FRAMES = 2 * FINAL_CHUNK  # frames made final by the first feed with output after a reset
 INITIAL_SPARE_FRAMES = 64  # frame buffers: one segment + one step + this (grown on demand)
 _EPS = 1e-20
 
@@ -228,6 +229,7 @@ class StreamSeparator:
         self._n = 0
         self._y.clear()
         self._finished = False
+        self._started = False  # some output since the reset
         return self._ana.first_sample
 
     def _alloc(self, cap: int) -> None:
@@ -323,7 +325,14 @@ class StreamSeparator:
             final_end = total
         else:
             final_end = self._next_seg * self.step  # no later segment touches earlier frames
-        out = self._finalize(min(final_end, end))
+        until = min(final_end, end)
+        if not final and not self._started:
+            # nothing out since the reset (a seek): the first frames alone, so the first
+            # separated sound does not wait for the synthesis of the whole first segment; the
+            # next feed makes the rest
+            until = min(until, self._t_first + FIRST_FRAMES)
+        out = self._finalize(until)
+        self._started = self._started or out.shape[2] > 0
         if final:
             tail = self._assemble(self._ola.finish(self._ana.received))
             out = np.concatenate([out, tail], axis=2)

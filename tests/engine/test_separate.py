@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.model import load_model
-from engine.separate import StreamSeparator, segment_weights, separate
+from engine.separate import FIRST_FRAMES, StreamSeparator, segment_weights, separate
 from tests import tinymodels as tm
 from tests.conftest import make_music
 
@@ -51,6 +51,24 @@ def test_streaming_from_any_reset_equals_offline(
         pos += size
     parts.append(sep.finish())
     out = np.concatenate(parts, axis=2)
+    assert out.shape == (4, 2, music.shape[1] - position)
+    assert np.abs(out - offline[:, :, position:]).max() < 1e-5
+
+
+def test_after_a_reset_the_first_sound_comes_before_the_whole_segment_is_made(
+    tmp_path: Path, music: np.ndarray
+) -> None:
+    # a seek: the mixture up to the end of the segments covering the position is fed at once;
+    # the first output is short (the rest follows with the next feed) and equals offline
+    model = load_model(tm.band_split_model(tmp_path / "b.onnx", frames=192))
+    offline = separate(model, music)
+    sep = StreamSeparator(model)
+    position = 44100 + 999  # inside the first segment (192 frames, 4.5 s)
+    feed_from = sep.reset(position)
+    first = sep.feed(music[:, feed_from:])
+    assert 0 < first.shape[2] <= FIRST_FRAMES * 1024
+    rest = sep.finish()
+    out = np.concatenate([first, rest], axis=2)
     assert out.shape == (4, 2, music.shape[1] - position)
     assert np.abs(out - offline[:, :, position:]).max() < 1e-5
 
