@@ -650,13 +650,13 @@ class MainWindow(QMainWindow):
     def _show_stems(self, st: Any) -> None:
         """The heard model's separated stems on the overview; how far A and B are ahead."""
         self._polls += 1
-        if self._polls % STEM_POLL_EVERY:
-            return
+        heard = st.source if st.source in ("A", "B") else ""
+        if self._polls % STEM_POLL_EVERY and heard == self.waveform.heard_slot:
+            return  # (a change of what is heard shows at once)
         eng = self.controller.engine
         if eng is None:
             return
         changed = self.stem_tap.poll(eng, st.track)
-        heard = st.source if st.source in ("A", "B") else ""
         self.waveform.set_ahead(self.stem_tap.ahead(), heard)
         env = self.stem_tap.slots.get(heard)
         if env is None:

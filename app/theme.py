@@ -61,7 +61,7 @@ DARK = Colours(
     wave_played="#3fb6c8",
     wave_rms="#8fdde8",
     playhead="#ffffff",
-    loop="#f2b13440",
+    loop="#40f2b134",  # #AARRGGBB (Qt): translucent
     meter_bg="#0f1012",
     border="#343841",
 )
@@ -76,7 +76,7 @@ LIGHT = Colours(
     wave_played="#0f7f95",
     wave_rms="#07515f",
     playhead="#1d2024",
-    loop="#f2b13455",
+    loop="#55f2b134",  # #AARRGGBB (Qt): translucent
     meter_bg="#dde1e6",
     border="#c5cad1",
 )

@@ -251,25 +251,28 @@ class WaveformView(QWidget):
         p.setClipping(False)
 
     def _paint_ahead(self, p: QPainter, w: float, h: float) -> None:
-        """One thin bar per slot from the playhead to where its separation has reached."""
-        if self.duration_s <= 0:
+        """One thin bar per slot from the playhead to where its separation has reached, and
+        a legend ("separated ahead: A 6 s · B 2 s") at the bottom right."""
+        if self.duration_s <= 0 or not self.ahead:
             return
         c = theme.colours()
-        fm = p.fontMetrics()
         x0 = self.seconds_to_x(self.position_s)
         for row, slot in enumerate(sorted(self.ahead)):
-            ahead = self.ahead[slot]
-            x1 = self.seconds_to_x(min(self.duration_s, self.position_s + ahead))
-            y = h - 4 - 5 * row
+            x1 = self.seconds_to_x(min(self.duration_s, self.position_s + self.ahead[slot]))
             col = QColor(c.accent if slot == self.heard_slot else c.dim_text)
-            p.fillRect(QRectF(x0, y - 2, max(1.0, x1 - x0), 3), col)
-            label = f"{slot} +{ahead:.0f} s"
-            tx = min(x1 + 3, w - fm.horizontalAdvance(label) - 3)
-            p.setPen(col)
-            p.drawText(QPointF(tx, y + 2), label)
+            p.fillRect(QRectF(x0, h - 4 - 4 * row, max(1.0, x1 - x0), 2), col)
+        text = "separated ahead: " + " · ".join(self.ahead_labels())
+        fm = p.fontMetrics()
+        r = QRectF(w - fm.horizontalAdvance(text) - 12, h - fm.height() - 12,
+                   fm.horizontalAdvance(text) + 8, fm.height())
+        bg = QColor(c.base)
+        bg.setAlpha(170)
+        p.fillRect(r, bg)
+        p.setPen(QColor(c.dim_text))
+        p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
 
     def ahead_labels(self) -> list[str]:
-        return [f"{slot} +{self.ahead[slot]:.0f} s" for slot in sorted(self.ahead)]
+        return [f"{slot} {self.ahead[slot]:.1f} s" for slot in sorted(self.ahead)]
 
     def _paint_grid(self, p: QPainter, w: float, h: float) -> None:
         """Bars as thin full-height lines, beats as ticks at the top and bottom edges (only

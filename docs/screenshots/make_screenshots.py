@@ -112,21 +112,36 @@ def main() -> int:
     w.choose_model("B", model_b)
     w.open_path(song)
     w.controller.seek(6.0)
-    w.controller.play()
     c = w.controller
     steps = []
 
     def at(ms, fn):
         steps.append((ms, fn))
 
-    at(4500, lambda: w.grab().save(str(HERE / "main-playing.png")))
-    at(4600, lambda: (c.set_mute("drums", True), c.set_gain("bass", -4.5)))
-    at(6500, lambda: w.grab().save(str(HERE / "main-drums-muted.png")))
-    at(6600, lambda: w.open_export().mix_check.setChecked(True))
-    at(7200, lambda: w.export_dialog.grab().save(str(HERE / "export-dialog.png")))
-    at(7300, lambda: (w.export_dialog.close(), theme.apply_theme(app, "light")))
-    at(8500, lambda: w.grab().save(str(HERE / "main-light.png")))
-    at(8600, w.close)
+    def shot(widget, name):
+        widget.grab().save(str(HERE / name))
+
+    def two_bar_loop():
+        w.loop_bars(2)  # Ctrl+2: two bars from the playhead's bar, on the beat grid
+
+    def batch():
+        dlg = w.open_batch_export()
+        dlg.add_songs([groove(tmp / "Demo Groove")])
+
+    at(7000, c.play)  # separation got ahead meanwhile (a busy machine: it may fall behind)
+    at(15000, lambda: shot(w, "main-playing.png"))
+    at(15100, lambda: (c.set_mute("drums", True), c.set_gain("bass", -4.5), two_bar_loop()))
+    at(17500, lambda: shot(w, "main-drums-muted.png"))
+    at(17600, lambda: w.open_export().mix_check.setChecked(True))
+    at(18200, lambda: shot(w.export_dialog, "export-dialog.png"))
+    at(18300, lambda: (w.export_dialog.close(), batch()))
+    at(19000, lambda: shot(w.batch_dialog, "batch-export.png"))
+    at(19100, lambda: (w.batch_dialog.close(), w._show_shortcuts()))
+    at(19700, lambda: shot(w.shortcuts_dialog, "shortcuts.png"))
+    at(19800, lambda: (w.shortcuts_dialog.close(), c.toggle_original(),
+                       theme.apply_theme(app, "light")))
+    at(22500, lambda: shot(w, "main-light.png"))
+    at(22600, w.close)
     for ms, fn in steps:
         QTimer.singleShot(ms, fn)
     app.exec()
