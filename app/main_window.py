@@ -226,18 +226,15 @@ class MainWindow(QMainWindow):
         self.st_provider = QLabel()
         self.st_speed = QLabel()
         self.st_ahead = QLabel()
-        self.st_underruns = QLabel()  # a plain-language warning, shown only after a dropout
+        # a plain-language warning, shown only after a dropout; it takes the room left and
+        # elides (full text in its tooltip) so that what is heard, on the right, stays readable
+        self.st_underruns = ElidedLabel("")
         self.st_underruns.setObjectName("warning")
         self.st_underruns.setVisible(False)
         self.st_state = QLabel()
-        for w in (
-            self.st_models,
-            self.st_provider,
-            self.st_speed,
-            self.st_ahead,
-            self.st_underruns,
-        ):
+        for w in (self.st_models, self.st_provider, self.st_speed, self.st_ahead):
             sb.addWidget(w)
+        sb.addWidget(self.st_underruns, 1)
         sb.addPermanentWidget(self.st_state)
 
     def _build_menus(self) -> None:
