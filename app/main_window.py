@@ -57,6 +57,8 @@ AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus)
 MIN_WINDOW_SIZE = (900, 580)
 #: Opacity of the stem strips while the original mix plays (they do nothing then).
 DIMMED_OPACITY = 0.35
+#: Songs in File → Open Recent.
+MAX_RECENT_MENU = 12
 #: Loops set by keys: Ctrl+1/2/4/8 = that many bars from the playhead's bar.
 LOOP_BARS = (1, 2, 4, 8)
 #: Beats of the count-in click before a loop restarts (one 4/4 bar).
@@ -475,7 +477,6 @@ class MainWindow(QMainWindow):
         if not self.controller.open(path):
             return False
         self.settings.add_recent(path)
-        self._fill_recent()
         stored = self.library.recall(path)
         if stored is not None:
             self._restoring = True
@@ -485,6 +486,7 @@ class MainWindow(QMainWindow):
                 self._restoring = False
             self.statusBar().showMessage("Mix of the last visit restored", 4000)
         self.remember_song()
+        self._fill_recent()
         return True
 
     def _set_master(self, db: float) -> None:
@@ -515,10 +517,19 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def _fill_recent(self) -> None:
+        """File → Open Recent: the library's songs by title (each reopens with its mix), or
+        the plain list of files when the library is not usable."""
         self.recent_menu.clear()
-        recent = self.settings.recent_files
-        for p in recent:
-            act = QAction(f"{Path(p).parent.name}/{Path(p).name}", self.recent_menu)
+        songs = self.library.recent(MAX_RECENT_MENU)
+        if songs:
+            items = [(x.path, f"{x.title}   ({Path(x.path).parent.name}/{Path(x.path).name})")
+                     for x in songs]
+        else:
+            items = [(p, f"{Path(p).parent.name}/{Path(p).name}")
+                     for p in self.settings.recent_files]
+        recent = [p for p, _ in items]
+        for p, label in items:
+            act = QAction(label, self.recent_menu)
             act.setToolTip(p)
             act.triggered.connect(lambda _=False, p=p: self.open_path(p))
             self.recent_menu.addAction(act)
@@ -529,6 +540,7 @@ class MainWindow(QMainWindow):
 
     def _clear_recent(self) -> None:
         self.settings.clear_recent()
+        self.library.forget_all()
         self._fill_recent()
 
     def dragEnterEvent(self, e: QDragEnterEvent) -> None:

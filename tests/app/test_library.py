@@ -63,6 +63,12 @@ def test_reopening_a_song_restores_its_mix(qtbot, settings, two_models, songs): 
         eng = c.engine
         check()
         assert [s.title for s in w2.library.recent()] == ["First Song", "Second Song"]
+        labels = [a.text() for a in w2.recent_menu.actions() if a.toolTip()]
+        assert labels[0].startswith("First Song") and labels[1].startswith("Second Song")
+        second_action = next(a for a in w2.recent_menu.actions()
+                             if a.toolTip() == str(second.resolve()))
+        second_action.trigger()  # reopening from the menu restores that song's mix
+        assert c.mix.muted == frozenset() and c.source == "A"
     finally:
         w2.close()
 
