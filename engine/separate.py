@@ -449,7 +449,12 @@ class StreamSeparator:
                              self._resid, fading, f0)
             np.abs(otop.view(np.complex64)[..., 0]).mean(axis=2, out=top[ns])
             share = high_band_shares(top)
-            np.multiply(share[:ns, ..., None], mix[None, :, :, f:], out=spec[..., f:])
+            # real share × complex bin in float32 (re and im alike): half the work of a complex
+            # product, the same values; (bins, re/im) run as one contiguous inner loop
+            spec_f = plan.spec.view(np.float32).reshape(ns, 2, kk, NB_BINS, 2)[:, :, :k]
+            mix_f = self._mix.view(np.float32).reshape(2, -1, NB_BINS, 2)[:, i : i + k]
+            np.multiply(mix_f[None, :, :, f:], share[:ns, :, :, None, None],
+                        out=spec_f[:, :, :, f:])
         rows = plan.execute().reshape(ns * 2, kk, N_FFT)[:, :k]
         # A NaN/Inf anywhere in a row's spectrum makes that row's samples non-finite: one sum
         # of what is in cache anyway finds a broken model output (or an overflowing one).
