@@ -69,3 +69,20 @@ def test_bundle_builds_without_torch_and_starts(tmp_path):
         [str(exe), "models"], env=env, check=False, capture_output=True, text=True, timeout=120
     )
     assert models.returncode == 0, models.stderr[-2000:]
+    if not any(ROOT.glob("models/*.onnx")):
+        return
+    # tempo and pitch need Rubber Band (pylibrb, imported lazily): the bundle must carry it
+    import numpy as np
+    import soundfile as sf
+
+    song = tmp_path / "tone.wav"
+    t = np.arange(44100) / 44100
+    sf.write(song, np.stack([0.2 * np.sin(2 * np.pi * 440 * t)] * 2, axis=1), 44100)
+    export = subprocess.run(
+        [str(exe), "export", str(song), "-o", str(tmp_path / "out"), "--stems", "vocals",
+         "--tempo", "0.8", "--pitch", "1", "-q"],
+        env=env, check=False, capture_output=True, text=True, timeout=300,
+    )
+    assert export.returncode == 0, export.stderr[-2000:]
+    (written,) = [Path(line) for line in export.stdout.splitlines()]
+    assert sf.info(written).frames == round(44100 / 0.8)
