@@ -6,6 +6,7 @@ controller. GUI thread. Nothing here touches audio; every action goes through
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,10 @@ MAX_RECENT_MENU = 12
 LOOP_BARS = (1, 2, 4, 8)
 #: Beats of the count-in click before a loop restarts (one 4/4 bar).
 COUNT_IN_BEATS = 4
-#: The stems' envelopes are read from the engine every this many status polls (~4 Hz).
+#: The stems' envelopes are read from the engine every this many status polls (~4 Hz) and
+#: drawn at most this often (seconds; drawing the overview costs tens of ms).
 STEM_POLL_EVERY = 8
+STEM_DRAW_S = 1.0
 
 
 def dropout_warning(underruns: int, late: int) -> str:
@@ -122,6 +125,8 @@ class MainWindow(QMainWindow):
         self.analysis: Any = None  # engine.analysis.Analysis of the open song, once known
         self.stem_tap = StemEnvelopes()  # the separated stems' envelopes, per slot
         self._shown_env: Any = None  # the slot envelope the overview shows
+        self._stems_drawn = 0.0  # time.monotonic() of its last update
+        self._stems_pending = False  # new separated audio not drawn yet
         self._polls = 0
         self._key_help: list[tuple[str, str]] = []  # (key, what it does) for the shortcuts table
         self.shortcuts_dialog: QDialog | None = None
@@ -669,11 +674,16 @@ class MainWindow(QMainWindow):
         self.waveform.set_ahead(self.stem_tap.ahead(), heard)
         env = self.stem_tap.slots.get(heard)
         if env is None:
+            self._shown_env = None
             if self.waveform.stem_names:
                 self.waveform.clear_stems()
             return
-        if changed or self._shown_env is not env:
-            self._shown_env = env
+        now = time.monotonic()
+        self._stems_pending |= changed
+        if self._shown_env is not env or (self._stems_pending
+                                          and now - self._stems_drawn >= STEM_DRAW_S):
+            # (the overview is redrawn at most once a second while the separation advances)
+            self._shown_env, self._stems_drawn, self._stems_pending = env, now, False
             self.waveform.set_stems(env.stems, [stem_colour(s, i) for i, s in
                                                 enumerate(env.stems)], env.rms, env.covered)
 
