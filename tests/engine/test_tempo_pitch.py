@@ -296,3 +296,26 @@ def test_engine_count_in_at_the_loop_wrap(song_wav, music) -> None:
     again = first + lap + clicks.size
     np.testing.assert_allclose(out[again + 200 : again + 8000, 0],
                                music[0, SR + 200 : SR + 8000], atol=1e-5)
+
+
+def test_a_loop_at_half_tempo_takes_twice_as_long_per_lap() -> None:
+    """Loops stay in song time: each lap of a 0.3 s loop lasts 0.6 s at tempo 0.5, and the
+    playhead keeps wrapping inside the loop."""
+    t = np.arange(SR) / SR
+    x = np.zeros((2, SR), np.float32)
+    loop = (round(0.2 * SR), round(0.5 * SR))
+    x[:, loop[0] : loop[0] + 400] = 0.5 * np.sin(2 * np.pi * 1000 * t[:400])  # a blip per lap
+    mixer, timeline = looping_mixer(x, loop, 8)
+    mixer.stretcher = LiveStretch()
+    mixer.settings = MixSettings(source="mix", tempo=0.5)
+    out = run(mixer, round(2.6 * SR) // BLOCK)
+    env = np.convolve(np.abs(out[:, 0]), np.ones(256), "same")
+    rising = np.flatnonzero((env[1:] > 20) & (env[:-1] <= 20))
+    blips = [int(rising[0])]
+    for i in rising[1:]:
+        if i - blips[-1] > 0.2 * SR:  # one onset per blip (the stretched blip wobbles)
+            blips.append(int(i))
+    laps = np.diff(blips) / SR
+    assert len(laps) >= 2
+    np.testing.assert_allclose(laps, 0.6, atol=0.02)
+    assert loop[0] <= timeline.track_at(mixer.playhead[1]) < loop[1]
