@@ -18,7 +18,10 @@ Seek: when the new position lies inside audio already in the rings (a short seek
 back, the start of a loop already written after its wrap) and the old timeline goes on from
 there exactly as the new one does, the rings keep that audio, shifted to the new generation
 (:func:`reuse_point`); the writers carry on from where they were and nothing is re-separated.
-Otherwise every ring restarts empty at the new position.
+Otherwise every ring restarts empty at the new position; a separation step still running for
+the old position is cancelled (``engine.model.RunCancel``: its model run stops at the next
+operator), and the slot's first step at the new position feeds the separator until its first
+output in one go, so the first separated sound waits only for the segments that cover it.
 
 Seek while sound goes out: the callback first fades the old position out over one block, and
 only then jumps (``Mixer.seek_request``). The worker must not empty the rings before that block
