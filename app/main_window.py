@@ -586,6 +586,8 @@ class MainWindow(QMainWindow):
         self.act_export.setEnabled(True)
         self._envelope_token = self.envelope.start(info.path)
         self.analysis = None
+        if self.act_count_in.isChecked():  # the last song's tempo no more: until this one's
+            self.controller.set_count_in(0, 0.0)
         self.music.setText("finding the beat…")
         self.stem_tap = StemEnvelopes()
         self._analysis_token = self.analysis_job.start(info.path)

@@ -64,6 +64,12 @@ def test_beat_grid_of_a_click_track_and_loops_by_bars(qtbot, window, tmp_path):
     assert c.loop == pytest.approx((2.25, 3.75), abs=0.01)
     qtbot.keyClick(window, Qt.Key.Key_K)  # count-in: one bar of clicks at 120 BPM
     assert window.act_count_in.isChecked() and c.count_in == (4, pytest.approx(0.5, abs=1e-3))
+    (tmp_path / "Slower").mkdir()
+    click_track(tmp_path / "Slower" / "clicks.wav", 100.0, seconds=8.0)
+    window.open_path(tmp_path / "Slower" / "clicks.wav")  # the count-in follows the song
+    assert c.count_in == (0, 0.0) and window.act_count_in.isChecked()
+    qtbot.waitUntil(lambda: window.analysis is not None, timeout=60000)
+    assert c.count_in == (4, pytest.approx(0.6, abs=2e-3))
     qtbot.keyClick(window, Qt.Key.Key_K)
     assert c.count_in == (0, 0.0)
 
