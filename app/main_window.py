@@ -734,15 +734,21 @@ class MainWindow(QMainWindow):
             label.setMinimumWidth(label.fontMetrics().horizontalAdvance(sample) + 6)
             label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
+    def _here(self) -> float:
+        """The playhead, on the nearest beat when the song is analysed (within half a beat)."""
+        beats, _bars = self._grid()
+        t = self.controller.position_s
+        return practice.snap(t, beats, 0.5 * self.analysis.beat_s) if len(beats) > 1 else t
+
     def _loop_in(self) -> None:
         c = self.controller
         if c.track is not None:
-            self._set_loop(practice.loop_in(c.loop, c.position_s, float(c.track.duration_s)))
+            self._set_loop(practice.loop_in(c.loop, self._here(), float(c.track.duration_s)))
 
     def _loop_out(self) -> None:
         c = self.controller
         if c.track is not None:
-            self._set_loop(practice.loop_out(c.loop, c.position_s, float(c.track.duration_s)))
+            self._set_loop(practice.loop_out(c.loop, self._here(), float(c.track.duration_s)))
 
     def _set_loop(self, loop: tuple[float, float] | None) -> None:
         if loop is None:

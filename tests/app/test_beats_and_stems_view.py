@@ -62,6 +62,11 @@ def test_beat_grid_of_a_click_track_and_loops_by_bars(qtbot, window, tmp_path):
     assert c.loop == pytest.approx((8.25, 10.25), abs=0.01)
     window.waveform.loop_selected.emit(2.33, 3.68)  # a Shift+drag: snapped to the beats
     assert c.loop == pytest.approx((2.25, 3.75), abs=0.01)
+    c.seek(4.3)
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)  # [ and ] land on the nearest beat too
+    c.seek(5.6)
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert c.loop == pytest.approx((4.25, 5.75), abs=0.01)
     qtbot.keyClick(window, Qt.Key.Key_K)  # count-in: one bar of clicks at 120 BPM
     assert window.act_count_in.isChecked() and c.count_in == (4, pytest.approx(0.5, abs=1e-3))
     (tmp_path / "Slower").mkdir()
