@@ -322,8 +322,8 @@ class MainWindow(QMainWindow):
             # layouts where Shift+digit is reported as the shifted symbol (US: ! @ # $)
             key("!@#$"[i], lambda i=i: c.toggle_solo(i))
         key("L", self._toggle_loop, "loop on / off (Shift+drag on the waveform sets it)")
-        key("[", self._loop_in, "loop starts at the playhead")
-        key("]", self._loop_out, "loop ends at the playhead")
+        key("[", self._loop_in, "loop starts at the playhead (on the nearest beat)")
+        key("]", self._loop_out, "loop ends at the playhead (on the nearest beat)")
         for n in LOOP_BARS:
             key(f"Ctrl+{n}", lambda n=n: self.loop_bars(n),
                 "loop 1 / 2 / 4 / 8 bars from the playhead's bar" if n == 1 else None,
