@@ -151,10 +151,14 @@ class ExportDialog(QDialog):
         presenter: Any,
         parent: QWidget | None = None,
         choices: list[tuple[str, str, str]] | None = None,
+        practice: dict[str, Any] | None = None,
     ) -> None:
         """``choices``: the models to export with, as (label shown, name-or-path, model name
         for ``{model}``), e.g. ``("A: hybrid v1", "hybrid", "hybrid")``; the one whose key is
-        ``model`` is selected first. Without it: ``model`` only, named after its file."""
+        ``model`` is selected first. Without it: ``model`` only, named after its file.
+        ``practice``: ``tempo``, ``pitch`` and ``pan`` as heard
+        (``Controller.export_practice()``): tempo and pitch apply to every file when the box
+        is ticked, the pan to the current mix."""
         super().__init__(parent)
         self.setWindowTitle(f"Export stems — {track_title}")
         self.setMinimumWidth(520)
@@ -190,6 +194,15 @@ class ExportDialog(QDialog):
             stems_lay.addWidget(cb)
         self.mix_check = QCheckBox("Current mix (the faders as set)")
         self.mix_check.setToolTip("One extra file: the song as you hear it now")
+        self.practice = dict(practice or {})
+        tempo = float(self.practice.get("tempo", 1.0))
+        pitch = float(self.practice.get("pitch", 0.0))
+        self.practice_check = QCheckBox(
+            f"At the tempo and pitch you hear ({tempo * 100:.0f} %, {pitch:+.2f} semitones)")
+        self.practice_check.setToolTip("Every file is stretched and transposed as you hear it "
+                                       "(Rubber Band); untick for the original speed and key")
+        self.practice_check.setChecked(True)
+        self.practice_check.setVisible(tempo != 1.0 or pitch != 0.0)
         stems_lay.addStretch(1)
 
         self.format = QComboBox()
@@ -235,6 +248,7 @@ class ExportDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addWidget(stems_box)
         lay.addWidget(self.mix_check)
+        lay.addWidget(self.practice_check)
         lay.addLayout(form)
         lay.addWidget(self.progress)
         lay.addWidget(self.message)
@@ -321,6 +335,11 @@ class ExportDialog(QDialog):
         }
         if self.mix_check.isChecked():
             kwargs["mix"] = dict(self.mix_db)
+            if self.practice.get("pan"):
+                kwargs["pan"] = dict(self.practice["pan"])
+        if not self.practice_check.isHidden() and self.practice_check.isChecked():
+            kwargs["tempo"] = float(self.practice.get("tempo", 1.0))
+            kwargs["pitch"] = float(self.practice.get("pitch", 0.0))
         return kwargs
 
     def target_paths(self) -> list[Path]:
@@ -380,6 +399,7 @@ class ExportDialog(QDialog):
         for w in [
             *self.stem_checks.values(),
             self.mix_check,
+            self.practice_check,
             self.format,
             self.model_combo,
             self.folder,

@@ -841,6 +841,7 @@ class MainWindow(QMainWindow):
             self.presenter,
             self,
             choices=choices or None,
+            practice=c.export_practice(),
         )
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.export_dialog = dlg

@@ -223,3 +223,35 @@ def test_loop_keys_set_a_translucent_region_with_its_times(qtbot, window, song):
     img = window.waveform.grab().toImage()  # the wave shows through the region
     x = round(window.waveform.seconds_to_x(3.0))
     assert img.pixelColor(x, 3).alpha() == 255
+
+
+def test_export_at_the_tempo_pitch_and_pan_heard(qtbot, window, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from tests.app.conftest import TONE_LEVEL, tone_levels
+
+    window.open_path(_song(tmp_path, "Short", 3.0))
+    dlg = window.open_export()
+    assert dlg.practice_check.isHidden()  # at 100 % and 0 semitones there is nothing to ask
+    dlg.close()
+    c = window.controller
+    c.set_tempo(0.5)
+    c.set_pan("vocals", -100.0)
+    dlg = window.open_export()
+    assert not dlg.practice_check.isHidden() and dlg.practice_check.isChecked()
+    assert "50 %" in dlg.practice_check.text()
+    for s, cb in dlg.stem_checks.items():
+        cb.setChecked(s == "bass")
+    dlg.mix_check.setChecked(True)
+    dlg.folder.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.job is None and dlg.show_button.isVisible(), timeout=120000)
+    folder = tmp_path / "out" / "Short"
+    bass, sr = sf.read(folder / "Short - bass (hybrid).wav")
+    assert len(bass) == pytest.approx(2 * 3.0 * sr, abs=2)  # half speed: twice as long
+    mix, _ = sf.read(folder / "Short - mix (hybrid).wav")
+    right = tone_levels(np.ascontiguousarray(mix[sr: 5 * sr, ::-1]))  # right channel
+    left = tone_levels(mix[sr: 5 * sr])
+    assert np.all(right["vocals"] < 0.01 * TONE_LEVEL)  # vocals hard left
+    assert np.all(left["vocals"] > 0.5 * TONE_LEVEL)
