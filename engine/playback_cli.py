@@ -25,6 +25,10 @@ from engine.mixer import MAX_GAIN_DB
 
 #: How often ``play`` polls the engine (seconds).
 POLL_S = 0.05
+#: Headless `play` with a model waits for this much separated audio before the first sound…
+PREROLL_S = 2.0
+#: …but never longer than this (then the plain mix stands in until the stems catch up).
+PREROLL_TIMEOUT_S = 30.0
 
 
 class UsageError(StemplayError):
@@ -59,6 +63,18 @@ def check_stems(names: list[str], valid: tuple[str, ...], option: str) -> None:
     for name in names:
         if name not in valid:
             raise UsageError(f"unknown stem {name!r} for {option}; valid stems: {', '.join(valid)}")
+
+
+def _preroll(engine: Any, seconds: float) -> None:
+    """Wait until the stems are separated ``seconds`` ahead (or the song ends, or
+    ``PREROLL_TIMEOUT_S``): headless, nobody sees "plain mix until separated", so the first
+    sound is already the mix that was asked for, even on a busy machine."""
+    deadline = time.monotonic() + PREROLL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        st = engine.status()
+        if st.ahead_s >= min(seconds, st.duration_s - st.position_s - 0.05) or st.error:
+            return
+        time.sleep(POLL_S)
 
 
 def play_command(args: argparse.Namespace) -> int:
@@ -140,6 +156,8 @@ def play_command(args: argparse.Namespace) -> int:
         end = start + float(duration) if duration is not None else math.inf
         if device_error is not None:
             raise device_error
+        if info_a is not None:
+            _preroll(engine, min(PREROLL_S, end - start))
         engine.play()
         while True:
             time.sleep(POLL_S)
