@@ -205,7 +205,7 @@ class StreamSeparator:
         # scratch of _synthesise: the fading-in term of a cross-fade, `other`'s top bins and
         # the stems' mean top-bin magnitudes
         self._top_bins = min(HIGH_BAND_TOP_BINS, self.bins)
-        k = FINAL_CHUNK
+        self._chunk = k = FINAL_CHUNK
         self._fade = np.empty((self._n_synth, 2, 2, k, self.bins), dtype=np.float32)
         self._otop = np.empty((2, k, self._top_bins, 2), dtype=np.float32)
         self._otop_fade = np.empty((2, 2, k, self._top_bins), dtype=np.float32)
@@ -366,10 +366,10 @@ class StreamSeparator:
             t = self._mix_start + i
             j, r = divmod(t, self.step)  # segment j starts at or before t and covers it
             if j >= 1 and r < self.overlap:  # segment j - 1 fades out where j fades in
-                k = min(FINAL_CHUNK, n - i, self.overlap - r)
+                k = min(self._chunk, n - i, self.overlap - r)
                 self._synthesise(i, k, j, fading=True)
             else:
-                k = min(FINAL_CHUNK, n - i, self.step - r)
+                k = min(self._chunk, n - i, self.step - r)
                 self._synthesise(i, k, j, fading=False)
             i += k
         out = self._assemble(self._ola.ready())
@@ -420,7 +420,7 @@ class StreamSeparator:
     def _synthesise(self, i: int, k: int, j: int, fading: bool, retry: bool = True) -> None:
         """Frames ``[i, i + k)`` of ``_mix`` (all covered by segment ``j``, and by ``j - 1``
         when ``fading``) → the synthesised stems' windowed frames, overlap-added."""
-        f, ns, kk = self.bins, self._n_synth, FINAL_CHUNK
+        f, ns, kk = self.bins, self._n_synth, self._chunk
         t = self._mix_start + i
         plan = Stft.for_thread().inverse_batch(ns * 2 * kk)
         spec_all = plan.spec.reshape(ns, 2, kk, NB_BINS)  # (stems, channels, frames, bins)
