@@ -120,7 +120,8 @@ class MainWindow(QMainWindow):
         self.batch_dialog: BatchExportDialog | None = None
         self.envelope = EnvelopeJob()
         self._envelope_token = 0
-        self.analysis_job = AnalysisJob()
+        own = settings.file_path  # a settings file given explicitly keeps its cache beside it
+        self.analysis_job = AnalysisJob(own.parent / "analysis-cache" if own is not None else None)
         self._analysis_token = 0
         self.analysis: Any = None  # engine.analysis.Analysis of the open song, once known
         self.stem_tap = StemEnvelopes()  # the separated stems' envelopes, per slot

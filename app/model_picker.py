@@ -41,7 +41,9 @@ class ModelPicker(QWidget):
         super().__init__(parent)
         self.slot = slot
         self.combo = QComboBox()
-        self.combo.setMinimumWidth(170)
+        # One fixed width: the pickers never move or resize when the title, the tempo/key
+        # line or the list of models change (long names are cut, the full name is listed).
+        self.combo.setFixedWidth(200)
         self.combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.combo.setToolTip(f"Separation model heard on {slot}")
         self.add_button = QPushButton("Add…")

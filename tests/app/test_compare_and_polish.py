@@ -125,6 +125,8 @@ def test_long_title_elides_and_nothing_jumps(qtbot, window, tmp_path):
     qtbot.wait(50)
     assert window.title.text().endswith("…") and window.title.text() != long_name.strip()
     assert window.title.toolTip() == long_name.strip()
+    qtbot.waitUntil(lambda: window.analysis is not None, timeout=30000)  # the tempo line too
+    qtbot.wait(50)
     assert _in_window(window, window.picker_a) == picker  # the pickers did not move
     qtbot.keyClick(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.transport.play_button.text() == "Pause", timeout=10000)
