@@ -6,8 +6,9 @@ wrapped to timestamp what it outputs. How each figure is measured:
 
 * ``rtf_one`` / ``rtf_ab``: seconds of audio separated per second of compute, streaming
   (``StreamSeparator``, as in playback) over ``BENCH_SECONDS`` of the input, with one model,
-  then with two separators (slots A and B) fed the same audio, each on its own thread as in
-  the worker (``rtf_ab`` counts the audio of one slot per wall second). The sustained rate
+  then with two separators (slots A and B) fed the same audio, each on its own thread and
+  with half the CPUs for its model as in the worker (``rtf_ab`` counts the audio of one slot
+  per wall second). The sustained rate
   that keeps playback ahead: each separator first runs once over one segment of audio
   (FFTW plans of the thread, the model's first run, first touch of its buffers); that cold
   start is part of ``first_separated_ms``, not of these figures.
@@ -127,7 +128,9 @@ def measure_rtf(model_path: str, audio: np.ndarray, slots: int) -> float:
     from engine.model import load_model
     from engine.separate import StreamSeparator
 
-    seps = [StreamSeparator(load_model(model_path)) for _ in range(slots)]
+    # side by side, the worker runs each slot's model with half the CPUs (model.narrowed)
+    seps = [StreamSeparator(load_model(model_path) if slots == 1
+                            else load_model(model_path).narrowed()) for _ in range(slots)]
     ready = threading.Barrier(slots + 1)
     errors: list[BaseException] = []
 

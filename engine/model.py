@@ -233,11 +233,35 @@ def _check_shape(
 class SeparationModel:
     """One checked model and its ONNX session (used by one thread)."""
 
-    def __init__(self, info: ModelInfo, session) -> None:
+    def __init__(self, info: ModelInfo, session, threads: int = 0) -> None:
         self.info = info
         self._sess = session
+        self.threads = threads  # intra-op threads asked for (0: onnxruntime's default)
         self.batch_dynamic = not isinstance(session.get_inputs()[0].shape[0], int)
         self.non_finite = 0  # NaN/Inf output values replaced by 0 so far (this model's thread)
+        self._narrow: SeparationModel | None = None
+
+    def narrowed(self) -> SeparationModel:
+        """The same model with half the CPUs for its intra-op threads (a second session of the
+        file, made on first use; the thread that runs this model calls it): for runs that share
+        the CPU with another model's (slots A and B side by side), so that the two together do
+        not ask for more threads than there are CPUs. ``self`` where that changes nothing: a
+        thread count set by the user, a GPU session, a single-CPU machine.
+
+        Outputs are the same (onnxruntime's CPU kernels split work, not sums, across threads:
+        the shipped models give bit-identical stems with 1 and 2 threads).
+        """
+        if self._narrow is None:
+            n = shared_threads()
+            if self.threads != 0 or self.info.provider != "CPUExecutionProvider" or n < 1:
+                self._narrow = self
+            else:
+                try:
+                    self._narrow = load_model(self.info.path, threads=n, provider="cpu")
+                except ModelError as err:  # e.g. the file went away: this session will do
+                    log.info("no second session of %s: %s", self.info.path, err)
+                    self._narrow = self
+        return self._narrow
 
     @property
     def stems(self) -> tuple[str, ...]:
@@ -335,7 +359,20 @@ def load_model(name_or_path: str | os.PathLike[str], threads: int = 0,
     sess = _session(path, threads, want_cuda=mode in {"auto", "cuda"})
     info = _check(path, sess)
     in_use = sess.get_providers()[0]
-    return SeparationModel(replace(info, provider=in_use), sess)
+    return SeparationModel(replace(info, provider=in_use), sess, threads)
+
+
+def shared_threads() -> int:
+    """Intra-op threads of each of two models running side by side: half the CPUs this process
+    may use, on small machines (2–4 CPUs: two default sessions there ask for twice the CPUs);
+    0 (leave the default) on one CPU, and above 4 CPUs, where half of them is usually no fewer
+    than onnxruntime's default of one thread per physical core."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    half = cpus // 2
+    return half if 1 <= half and cpus <= 4 else 0
 
 
 def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:

@@ -3,7 +3,10 @@
 Runs on its own thread (:class:`Worker`, a daemon ``threading.Thread``). It owns every decoder,
 every ``StreamSeparator`` (hence every ONNX session use and FFTW plan of playback) and is the
 only writer of the rings. Inference runs on one separation thread per model slot
-(``stemplay-separate-A`` / ``-B``), driven by the worker thread. The GUI thread talks to it through a command queue (``open``,
+(``stemplay-separate-A`` / ``-B``), driven by the worker thread; a step that runs while the
+other slot's is in flight uses the model with half the CPUs (``SeparationModel.narrowed``,
+the same output), so A + B cost the CPU what A and B cost apart instead of asking for twice
+the cores. The GUI thread talks to it through a command queue (``open``,
 ``seek``, ``model``, ``loop``, ``stop``); the audio callback only reads the rings.
 
 Stream positions and the timeline: the rings are addressed by *stream positions* (samples
@@ -355,18 +358,23 @@ class SeparatorWriter(_Writer):
             return None
         return w
 
-    def compute(self, timeline: Timeline, w: int, cancel: RunCancel | None = None) -> _Result:
+    def compute(self, timeline: Timeline, w: int, cancel: RunCancel | None = None,
+                shared: bool = False) -> _Result:
         """Feed the next chunk of mixture for stream position ``w`` (separation thread).
 
         After a reset (first block, seek, loop wrap) it feeds on until the separator's first
         output, in this one step: no round trip through the worker per chunk before the first
         separated sound. ``cancel`` (see ``engine.model.RunCancel``) stops the step early; it
         then raises ``RunCancelled`` or returns what it has (the worker drops it as stale).
+        ``shared``: another slot separates at the same time: the model runs with half the CPUs
+        (``SeparationModel.narrowed``, same output) so the two do not oversubscribe them.
         """
         t, run = timeline.run_at(w)
         frames = timeline.frames
         t0 = time.perf_counter()
         self.sep.cancel = cancel
+        narrowed = getattr(self.model, "narrowed", None)
+        self.sep.model = narrowed() if shared and narrowed is not None else self.model
         if self.next_out != t:  # first block, seek, loop wrap or new piece
             self.feed_pos = self.sep.reset(t)
             self.reader.seek(max(0, self.feed_pos))
@@ -904,7 +912,10 @@ class Worker(threading.Thread):
             return False
         w.busy = True
         w.cancel = RunCancel()
-        fut = self._separation_pool(w.name).submit(w.compute, tl, at, w.cancel)
+        # another slot's step in flight: this one shares the CPUs with it (half the threads)
+        shared = any(o is not w and o.busy for o in self._slots.values()
+                     if isinstance(o, SeparatorWriter))
+        fut = self._separation_pool(w.name).submit(w.compute, tl, at, w.cancel, shared)
         self._jobs[w.name] = (fut, w, w.epoch)
         return True
 

@@ -129,3 +129,21 @@ def test_a_cancelled_run_raises_run_cancelled_and_the_model_keeps_working(
     with pytest.raises(RunCancelled):
         model.run(x, cancel=cancel)
     np.testing.assert_array_equal(model.run(x, cancel=RunCancel()), model.run(x))
+
+
+def test_the_narrowed_session_gives_the_same_output(
+    band_split_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two slots side by side run their models with half the CPUs each: same stems
+    import engine.model as em
+
+    monkeypatch.setattr(em, "shared_threads", lambda: 1)
+    model = load_model(band_split_path)
+    narrow = model.narrowed()
+    assert narrow is not model and narrow.threads == 1 and narrow.info.stems == model.info.stems
+    assert model.narrowed() is narrow  # made once
+    x = np.random.default_rng(0).standard_normal(
+        (2, 4, model.info.bins, model.info.segment_frames)).astype(np.float32)
+    np.testing.assert_array_equal(narrow.run(x), model.run(x))
+    # a thread count the user chose is kept
+    assert load_model(band_split_path, threads=2).narrowed().threads == 2
