@@ -380,26 +380,23 @@ class SeparatorWriter(_Writer):
             self.reader.seek(max(0, self.feed_pos))
             self.next_out = t
             self.priming = True
-        finished = False
+        priming = self.priming
         while True:
-            if self.feed_pos >= frames:
-                out = self.sep.finish()
-                finished = True
-            else:
-                block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
-                if block.shape[1] == 0:
-                    self.feed_pos = frames
-                    out = self.sep.finish()
-                    finished = True
-                else:
-                    self.feed_pos += block.shape[1]
-                    out = self.sep.feed(block)
-            if out.shape[2] or finished or not self.priming:
+            out, finished = self._feed_next(frames)
+            if out.shape[2] or finished or not priming:
                 break
             if cancel is not None and cancel.cancelled:
                 break
         if out.shape[2]:
             self.priming = False
+            # The first output after a reset is short (the separator makes the first frames
+            # alone). On a loaded CPU the step took so long that the playhead is past much of
+            # it by now: make the rest of the segment in this step too, or the stems would
+            # arrive behind the playhead and wait for one more step.
+            slow = time.perf_counter() - t0 > 0.5 * out.shape[2] / SAMPLE_RATE
+            if priming and slow and not finished:
+                more, finished = self._feed_next(frames)
+                out = np.concatenate([out, more], axis=2)
         if self.mono and out.shape[2]:
             from engine.separate import dual_mono
 
@@ -410,6 +407,17 @@ class SeparatorWriter(_Writer):
         take = min(m, run)
         self.next_out = at + take if m <= take else None  # None: the rest lies beyond a wrap
         return _Result(out, at, run, finished)
+
+    def _feed_next(self, frames: int) -> tuple[np.ndarray, bool]:
+        """Feed the next chunk of mixture (or finish at the end of the track): (the separated
+        samples it gave ``(stems, channels, m)``, whether the separator has finished)."""
+        if self.feed_pos < frames:
+            block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
+            if block.shape[1]:
+                self.feed_pos += block.shape[1]
+                return self.sep.feed(block), False
+            self.feed_pos = frames  # the decoder ended before the announced length
+        return self.sep.finish(), True
 
     def commit(self, res: _Result, epoch: int) -> None:
         """Write a computed step into the ring unless a seek/loop change made it stale."""
