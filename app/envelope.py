@@ -95,7 +95,6 @@ class EnvelopeJob(QObject):
 
     def _run(self, path: Path, token: int, cancel: threading.Event) -> None:
         from engine.decode import open_audio
-
         from engine.errors import StemplayError
 
         try:

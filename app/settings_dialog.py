@@ -29,9 +29,8 @@ log = logging.getLogger(__name__)
 
 def output_devices() -> list[tuple[str, str]]:
     """(label, id) of each output device the engine can open; empty when none/unknown."""
-    from engine.output import list_devices
-
     from engine.errors import StemplayError
+    from engine.output import list_devices
 
     try:
         devices = list_devices()

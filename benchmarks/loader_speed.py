@@ -30,9 +30,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training import train  # noqa: E402
-from training.data.mix import SOURCES, MixConfig, MixDataset  # noqa: E402
-from training.data.real import default_realmusic_root, read_realmusic_manifest  # noqa: E402
+from training import train
+from training.data.mix import SOURCES, MixConfig, MixDataset
+from training.data.real import default_realmusic_root, read_realmusic_manifest
 
 
 def pending_as_kept(root: Path, out_dir: Path) -> Path:

@@ -54,8 +54,10 @@ REAL_NAME_PATTERNS = [
     for p in (
         r"musicdelta",  # MedleyDB MusicDelta songs
         r"ultimate_nz_tour|dev2__ultimate",  # SiSEC 2011 snippet
-        r"^(en|zh|fr|ge|it|jp|kr|ru|sp)\d*[-_](alto|tenor|soprano|bass|control|speech|vibrato|"
-        r"breathy|falsetto|glissando|mixed|pharyngeal)",  # GTSinger clips
+        (
+            r"^(en|zh|fr|ge|it|jp|kr|ru|sp)\d*[-_](alto|tenor|soprano|bass|control|speech|vibrato|"
+            r"breathy|falsetto|glissando|mixed|pharyngeal)"
+        ),  # GTSinger clips
         r"^(zh|fr|ge|it|jp|kr|ru|sp|en)\d+_",  # GTSinger clips, short names
         r"gtsinger|m4singer",
         r"^svs_gt_|^svc_|^samples_(alto|tenor|soprano|bass)-",  # M4Singer clips

@@ -20,7 +20,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help"} or args[0] not in COMMANDS:
-        print("usage: python -m training {%s} ..." % "|".join(COMMANDS), file=sys.stderr)
+        print("usage: python -m training {{{}}} ...".format("|".join(COMMANDS)), file=sys.stderr)
         for name, (_, text) in COMMANDS.items():
             print(f"  {name:<9} {text}", file=sys.stderr)
         return 0 if args and args[0] in {"-h", "--help"} else 2

@@ -105,14 +105,14 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(real_root: Path, synth_dir: Path, **kw: object) -> MixConfig:
-    base: dict = dict(
-        synthetic_dirs=(str(synth_dir),),
-        real_root=str(real_root),
-        cache_dir=None,
-        seconds=1.0,
-        samples_per_epoch=20,
-        seed=5,
-    )
+    base: dict = {
+        "synthetic_dirs": (str(synth_dir),),
+        "real_root": str(real_root),
+        "cache_dir": None,
+        "seconds": 1.0,
+        "samples_per_epoch": 20,
+        "seed": 5,
+    }
     base.update(kw)
     return MixConfig(**base)
 
