@@ -18,7 +18,7 @@ TEST_DEBS := alsa-utils libasound2-plugins jackd2 xvfb xauth ffmpeg sox fluidsyn
 	musescore-general-soundfont-small fluidr3mono-gm-soundfont timgm6mb-soundfont \
 	hydrogen-drumkits sonic-pi-samples festival espeak-ng
 
-.PHONY: run test setup setup-dev debs-run debs-test bundle lint clean demo
+.PHONY: run test setup setup-dev debs-run debs-test bundle lint clean demo data
 
 run: setup
 	$(VENV)/bin/stemplay
@@ -60,6 +60,17 @@ $(VENV)/.stamp-run: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e ".[train,dev]"
 	touch $@ $(VENV)/.stamp-run
+
+# The training data cache from nothing (training/DATA.md): the screened real-music bank, the
+# generated songs (4.1 h, resumable), the synthetic test split, the real validation songs.
+# Hours of CPU on a 2-core machine; every step keeps what is already there. /work/data is the
+# cache the training configs read.
+data: setup-dev
+	$(PY) -m training realmusic fetch
+	$(PY) -m training realmusic build
+	$(PY) -m training synth -o /work/data/synth/train --songs 330 --seconds 45 --seed 0 --jobs 2 --format flac
+	$(PY) -m training synth -o /work/data/synth/test --songs 6 --seconds 30 --seed 2 --split test
+	$(PY) -m training.data.splits --write-valid
 
 bundle: setup-dev
 	$(VENV)/bin/pyinstaller --noconfirm --clean build.spec
