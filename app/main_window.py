@@ -39,6 +39,7 @@ from app.controller import SEEK_BIG_STEP_S, SEEK_STEP_S, Controller
 from app.elided import ElidedLabel
 from app.envelope import EnvelopeJob
 from app.export_dialog import ExportDialog
+from app.gui_gc import GuiThreadCollector
 from app.library import Library, restore, snapshot
 from app.mixstate import PRESETS, MixState, apply_preset
 from app.model_picker import ModelPicker, SourceSelector, model_label
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         library: Library | None = None,
     ) -> None:
         super().__init__()
+        self._collector = GuiThreadCollector(self)  # before any thread starts (see app/gui_gc)
         self.settings = settings
         self._engine_factory = engine_factory
         self.setWindowTitle("stemplay")
