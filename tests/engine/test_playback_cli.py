@@ -82,9 +82,15 @@ def test_unknown_stem_is_one_line_listing_the_valid_ones(files) -> None:
     assert "vocals, drums, bass, other" in lines[0]
 
 
-def test_ctrl_c_stops_cleanly(sink: AlsaSink, files) -> None:
+def test_ctrl_c_stops_cleanly(sink: AlsaSink, files, tmp_path: Path) -> None:
+    # 30 s of song: Ctrl-C lands while it plays even on a busy machine (headless play first
+    # waits for 2 s of stems, and the 4-s song of the other tests could end before the signal)
+    t = np.arange(30 * SR) / SR
+    x = (0.2 * np.cos(2 * np.pi * 440 * t)).astype(np.float32)
+    song = tmp_path / "long.wav"
+    sf.write(song, np.stack([x, x], 1), SR, subtype="FLOAT")
     proc = subprocess.Popen(
-        stemplay("play", str(files["song"]), "--model", str(files["model"])),
+        stemplay("play", str(song), "--model", str(files["model"])),
         env=sink.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -93,6 +99,7 @@ def test_ctrl_c_stops_cleanly(sink: AlsaSink, files) -> None:
     t_end = time.monotonic() + 30
     while first_sound(sink.captured()) < 0 and time.monotonic() < t_end:
         time.sleep(0.05)
+    assert proc.poll() is None, "the 30-s song ended before Ctrl-C"
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
