@@ -985,4 +985,5 @@ class MainWindow(QMainWindow):
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
         self.presenter.dismiss()
+        self._collector.release()  # the engine's threads are stopped: automatic GC may resume
         super().closeEvent(e)
