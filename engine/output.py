@@ -29,8 +29,8 @@ from engine.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
-#: SCHED_FIFO priority asked for the audio thread (JACK clients commonly use 10–70).
-RT_PRIORITY = 20
+#: Nice value asked for the audio callback's thread (ordinary threads run at 0).
+AUDIO_NICE = -10
 
 NULL_DEVICE = "null"
 
@@ -143,22 +143,19 @@ def resolve_device(device: int | str | None) -> int | None:
 
 
 def raise_audio_thread_priority() -> str:
-    """Ask the OS to run the calling thread (the audio callback's) ahead of ordinary work.
+    """Ask the OS to run the calling thread (the audio callback's) ahead of ordinary work:
+    nice −10 where the user may have it (root, CAP_SYS_NICE or an ``audio`` group's nice limit),
+    else nothing. Returns what was granted, in words.
 
-    Real-time FIFO scheduling where the user may have it (root, or an ``audio`` group with an
-    rtprio limit), else a higher nice value, else nothing. Returns what was granted, in words.
-    Separation threads and other programs then cannot keep the callback waiting for a core.
+    Not real-time (SCHED_FIFO): a Python callback at FIFO priority outranks the sound server's
+    own real-time threads (JACK, PipeWire); under a busy-loop process the test suite's dummy JACK
+    device stalled that way and a player stopped answering Ctrl-C (session 3).
     """
-    if os.environ.get("STEMPLAY_NO_RT") or not hasattr(os, "sched_setscheduler"):
+    if os.environ.get("STEMPLAY_NO_RT") or not hasattr(os, "setpriority"):
         return "normal"
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
-        return f"real-time (FIFO {RT_PRIORITY})"
-    except (PermissionError, OSError):
-        pass
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
-        return "nice -10"
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AUDIO_NICE)
+        return f"nice {AUDIO_NICE}"
     except (PermissionError, OSError):
         return "normal"
 

@@ -31,16 +31,15 @@ def test_priority_request_never_fails_and_says_what_it_got(monkeypatch) -> None:
     t = threading.Thread(target=run)
     t.start()
     t.join()
-    assert got[0] in {"normal", "nice -10"} or got[0].startswith("real-time")
+    assert got[0] in {"normal", "nice -10"}
     monkeypatch.setenv("STEMPLAY_NO_RT", "1")
     assert output.raise_audio_thread_priority() == "normal"
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="no POSIX scheduling API")
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no POSIX priority API")
 def test_without_permission_it_falls_back_quietly(monkeypatch) -> None:
     def refuse(*_a, **_k):
         raise PermissionError("not allowed")
 
-    monkeypatch.setattr(os, "sched_setscheduler", refuse)
     monkeypatch.setattr(os, "setpriority", refuse)
     assert output.raise_audio_thread_priority() == "normal"
