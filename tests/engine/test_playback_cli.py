@@ -92,6 +92,9 @@ def test_ctrl_c_stops_cleanly(sink: AlsaSink, files, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         stemplay("play", str(song), "--model", str(files["model"])),
         env=sink.env,
+        # a terminal's Ctrl-C: the default disposition, whatever the suite's process inherited
+        # (in the full suite a child got SIGINT ignored and played on: rc 0 / timeout)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
