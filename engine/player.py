@@ -6,7 +6,7 @@ which validate their argument (decode the header, load the ONNX model).
 
 Mixer settings reach the callback as a new frozen :class:`~engine.mixer.MixSettings` swapped
 by reference; a seek bumps the generation (``Mixer.seek_request``) and hands the worker a new
-:class:`~engine.worker.Timeline`. ``status()`` only reads published values: cheap enough for a
+:class:`~engine.timeline.Timeline`. ``status()`` only reads published values: cheap enough for a
 30 Hz poll.
 
 Practice tools: ``set_tempo(ratio)`` (0.5–1.5, pitch kept) and ``set_pitch(semitones)`` (±6,
@@ -40,7 +40,8 @@ from engine.errors import DecodeError, ModelError
 from engine.mixer import PAN_MAX, SOURCES, Mixer, MixSettings, click_track
 from engine.output import Output, OutputOpener, open_output
 from engine.stretch import LiveStretch, check_pitch, check_tempo, is_neutral
-from engine.worker import SLOTS, OpenTrack, Timeline, Worker, start_timeline
+from engine.timeline import Timeline, start_timeline
+from engine.worker import SLOTS, OpenTrack, Worker
 
 log = logging.getLogger(__name__)
 

@@ -10,17 +10,16 @@ the cores. The GUI thread talks to it through a command queue (``open``,
 ``seek``, ``model``, ``loop``, ``stop``); the audio callback only reads the rings.
 
 Stream positions and the timeline: the rings are addressed by *stream positions* (samples
-played since the current generation started). A :class:`Timeline` maps them to track
-positions as a tuple of :class:`Piece` s; a piece with a loop wraps from the loop end back to
-its start, so a loop is seamless: the samples after the wrap are simply written next in the
-ring. A seek starts a new generation (the rings are emptied and the callback drops what is
+played since the current generation started). A :class:`~engine.timeline.Timeline` maps them
+to track positions; a loop wraps seamlessly: the samples after the wrap are simply written next
+in the ring. A seek starts a new generation (the rings are emptied and the callback drops what is
 left of the old one); setting or clearing a loop while playing appends a piece at a stream
 position far enough ahead of the playhead and truncates the rings there.
 
 Seek: when the new position lies inside audio already in the rings (a short seek forward or
 back, the start of a loop already written after its wrap) and the old timeline goes on from
 there exactly as the new one does, the rings keep that audio, shifted to the new generation
-(:func:`reuse_point`); the writers carry on from where they were and nothing is re-separated.
+(:func:`~engine.timeline.reuse_point`); the writers carry on from where they were and nothing is re-separated.
 Otherwise every ring restarts empty at the new position; a separation step still running for
 the old position is cancelled (``engine.model.RunCancel``: its model run stops at the next
 operator), and the slot's first step at the new position feeds the separator until its first
@@ -64,6 +63,7 @@ from engine.errors import StemplayError
 from engine.mixer import Mixer, Source
 from engine.model import RunCancel, RunCancelled
 from engine.ring import NO_EOF, StemRing
+from engine.timeline import Timeline, divergence, reuse_point
 
 log = logging.getLogger(__name__)
 
@@ -84,104 +84,6 @@ YIELD_S = 4.0
 SEEK_FADE_WAIT_S = 0.25
 
 SLOTS = ("A", "B")
-
-
-# ------------------------------------------------------------------------------ timeline
-@dataclass(frozen=True)
-class Piece:
-    """From stream position ``stream`` on, the track plays from ``track``, wrapping in ``loop``."""
-
-    stream: int
-    track: int
-    loop: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """Map from stream positions of one generation to track positions (immutable)."""
-
-    generation: int
-    frames: int  # track length in samples
-    pieces: tuple[Piece, ...]
-
-    def _piece(self, s: int) -> tuple[Piece, int | None]:
-        """The piece containing stream position ``s`` and the start of the next one."""
-        idx = 0
-        for i, p in enumerate(self.pieces):
-            if p.stream <= s:
-                idx = i
-        nxt = self.pieces[idx + 1].stream if idx + 1 < len(self.pieces) else None
-        return self.pieces[idx], nxt
-
-    def run_at(self, s: int) -> tuple[int, int]:
-        """(track position at stream ``s``, samples that follow it contiguously).
-
-        The run ends at a loop wrap, at the next piece or at the end of the track (a run of 0
-        means the track has ended).
-        """
-        piece, nxt = self._piece(s)
-        d = s - piece.stream
-        loop = piece.loop
-        if loop is not None and piece.track < loop[1]:
-            a, b = loop
-            first = b - piece.track
-            if d < first:
-                t, run = piece.track + d, first - d
-            else:
-                d2 = (d - first) % (b - a)
-                t, run = a + d2, (b - a) - d2
-        else:
-            t = piece.track + d
-            run = max(0, self.frames - t)
-        if nxt is not None:
-            run = min(run, nxt - s)
-        return t, run
-
-    def track_at(self, s: int) -> int:
-        return self.run_at(s)[0]
-
-    def rewritten(self, s: int, loop: tuple[int, int] | None) -> Timeline:
-        """This timeline with a new piece from stream ``s`` on (same track position there)."""
-        kept = tuple(p for p in self.pieces if p.stream < s)
-        return Timeline(self.generation, self.frames, (*kept, Piece(s, self.track_at(s), loop)))
-
-
-def divergence(old: Timeline, at: int, new: Timeline, horizon: int) -> int | None:
-    """First offset ``k < horizon`` where ``old`` from stream ``at + k`` and ``new`` from stream
-    ``k`` map to different track positions (or one ends and the other not); None if none."""
-    k = 0
-    while k < horizon:
-        t1, r1 = old.run_at(at + k)
-        t2, r2 = new.run_at(k)
-        if t1 != t2 or (r1 <= 0) != (r2 <= 0):
-            return k
-        if r1 <= 0:
-            return None  # both at the end of the track
-        k += min(r1, r2)  # both runs are linear from the same track position
-    return None
-
-
-def reuse_point(old: Timeline, new: Timeline, lo: int, hi: int) -> int | None:
-    """Smallest stream position ``a`` in ``[lo, hi)`` where ``old`` plays the track position
-    at which ``new`` starts (``new.run_at(0)``), or None."""
-    target = new.run_at(0)[0]
-    s = lo
-    while s < hi:
-        t, run = old.run_at(s)
-        if run <= 0:
-            return None
-        if t <= target < t + run and s + (target - t) < hi:
-            return s + (target - t)
-        s += run
-    return None
-
-
-def start_timeline(
-    generation: int, frames: int, track: int, loop: tuple[int, int] | None
-) -> Timeline:
-    """The timeline of a seek to ``track``: the loop applies when the seek lands inside it."""
-    inside = loop is not None and loop[0] <= track < loop[1]
-    return Timeline(generation, frames, (Piece(0, track, loop if inside else None),))
 
 
 # ------------------------------------------------------------------------------ writers
@@ -806,22 +708,8 @@ class Worker(threading.Thread):
         gen, pos = self.mixer.playhead
         if gen != tl.generation:
             pos = 0
-        margin = int(REWRITE_MARGIN_S * SAMPLE_RATE)
-        t_play, run = tl.run_at(pos)
-        if loop is not None:
-            a, b = loop
-            # (The facade turns a loop set outside the playhead into a seek to its start.)
-            if margin <= b - t_play <= run:
-                cut = pos + (b - t_play)  # wrap exactly at the loop end
-                new = Timeline(
-                    tl.generation,
-                    tl.frames,
-                    (*(p for p in tl.pieces if p.stream < cut), Piece(cut, a, loop)),
-                )
-            else:
-                new = tl.rewritten(pos + margin, loop)
-        else:
-            new = tl.rewritten(pos + margin, None)
+        # (The facade turns a loop set outside the playhead into a seek to its start.)
+        new = tl.with_loop(pos, int(REWRITE_MARGIN_S * SAMPLE_RATE), loop)
         self.timeline = new
         self._cut_writers(new.pieces[-1].stream)
 

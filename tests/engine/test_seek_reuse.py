@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from engine.player import Engine, EngineConfig
-from engine.worker import Piece, Timeline, divergence, reuse_point, start_timeline
+from engine.timeline import Piece, Timeline, divergence, reuse_point, start_timeline
 from tests.engine.drive import ManualOutput, wait_for
 from tests.tinymodels import band_split_model, expected_band_split
 

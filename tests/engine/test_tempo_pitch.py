@@ -18,7 +18,7 @@ from engine.stretch import (
     check_tempo,
     stretch,
 )
-from engine.worker import start_timeline
+from engine.timeline import start_timeline
 
 SR = 44100
 BLOCK = 512

@@ -18,7 +18,7 @@ import soundfile as sf
 from engine.errors import DecodeError, ModelError
 from engine.player import Engine, EngineConfig
 from engine.ring import NO_EOF
-from engine.worker import Piece, Timeline, start_timeline
+from engine.timeline import Piece, Timeline, start_timeline
 from tests.engine.drive import ManualOutput, wait_for
 from tests.tinymodels import band_split_model, corrupt_model, expected_band_split
 
