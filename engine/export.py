@@ -22,8 +22,9 @@ mp3 (lossy: no subtype). Names come from a template with the fields ``track`` (t
 ``stem``, ``ext`` and ``model``; the default puts ``{track} - {stem}.{ext}`` into a folder
 named after the track inside ``out_dir``. A mix (``mix={stem: dB}``, unlisted stems at 0 dB,
 ``-inf`` mutes, at most +24 dB) is written as one more file whose ``stem`` field is ``mix``;
-``pan={stem: -100..100}`` pans stems in that mix with the player's law (``engine.mixer.pan_matrix``;
-stem files are never panned, so they still sum to the unpanned mix).
+``pan={stem: -100..100}`` pans stems in that mix with the player's law
+(``engine.levels.pan_matrix``; stem files are never panned, so they still sum to the unpanned
+mix).
 
 Tempo and pitch (``tempo`` 0.5–1.5, ``pitch`` ±6 semitones): every output (each stem and the
 mix) goes through its own Rubber Band stretcher (``engine.stretch.StreamStretch``, the settings
@@ -53,7 +54,7 @@ import soundfile as sf
 from engine import config
 from engine.decode import open_audio
 from engine.errors import ExportError, ModelError
-from engine.mixer import PAN_MAX, apply_pan
+from engine.levels import MAX_GAIN_DB, PAN_MAX, apply_pan, db_to_gain
 from engine.model import SeparationModel, default_model_path, load_model
 from engine.separate import StreamSeparator, dual_mono
 from engine.stretch import StreamStretch, check_pitch, check_tempo, is_neutral
@@ -77,8 +78,6 @@ _LOSSY = {"ogg", "mp3"}
 CLIPPING = ("scale", "clip")
 #: Peak the "scale" mode scales to (just under full scale: PCM cannot hold +1.0).
 FULL_SCALE = 1.0 - 2.0 ** -15
-#: Loudest gain of a mix (dB); louder would only clip.
-MAX_MIX_DB = 24.0
 #: Free space under which a write error of the sound library is reported as a full disk.
 DISK_FULL_BYTES = 1 << 20
 
@@ -100,11 +99,6 @@ def check_format(fmt: str, subtype: str | None) -> tuple[str, str]:
         raise ExportError(f"format {ext} does not support subtype {subtype} "
                           f"(choose from {', '.join(allowed)})")
     return major, sub
-
-
-def db_to_gain(db: float) -> float:
-    """Linear gain of ``db`` decibels (``-inf`` → 0)."""
-    return 0.0 if math.isinf(db) and db < 0 else 10.0 ** (db / 20.0)
 
 
 def _safe(text: str) -> str:
@@ -289,8 +283,8 @@ def export_file(
             raise ExportError(f"unknown stem '{bad[0]}' in the mix (the model has "
                               f"{', '.join(all_stems)})")
         db = [float(mix.get(s, 0.0)) for s in all_stems]
-        if any(math.isnan(d) or d > MAX_MIX_DB for d in db):
-            raise ExportError(f"mix gains must be at most +{MAX_MIX_DB:g} dB")
+        if any(math.isnan(d) or d > MAX_GAIN_DB for d in db):
+            raise ExportError(f"mix gains must be at most +{MAX_GAIN_DB:g} dB")
         gains = np.array([db_to_gain(d) for d in db], np.float32)
         if MIX_STEM in outputs:
             raise ExportError(f"a stem named '{MIX_STEM}' cannot be written beside the mix")

@@ -1,10 +1,11 @@
 """The mixer: gain maths and the audio callback that turns ring buffers into output samples.
 
-Plain functions hold the maths (dB to gain, the solo/mute truth table, linear ramps, cross-fade
-weights). :class:`MixSettings` is the frozen snapshot of what the user asked for; the GUI thread
-builds a new one and swaps it in by reference. :class:`Mixer` holds the callback's streaming
-state; ``Mixer.process(outdata, frames)`` runs on the PortAudio callback thread (or is called
-directly by tests and by the bench with a plain numpy buffer).
+Plain functions hold the maths (the solo/mute truth table, linear ramps, cross-fade weights;
+dB to gain and the pan law are ``engine/levels.py``'s). :class:`MixSettings` is the frozen
+snapshot of what the user asked for; the GUI thread builds a new one and swaps it in by
+reference. :class:`Mixer` holds the callback's streaming state; ``Mixer.process(outdata,
+frames)`` runs on the PortAudio callback thread (or is called directly by tests and by the
+bench with a plain numpy buffer).
 
 The callback never allocates an array, never takes a lock, never logs and always fills the whole
 output. Per block it reads the plain mix ring, then, when the selected source ("A", "B",
@@ -17,9 +18,9 @@ same stream positions. So when the separation falls behind (a loaded CPU), the p
 takes over without a gap (counted in ``late``, flagged by ``behind``) and the stems fade back in
 when they catch up; only a dry *mix* ring inserts silence (``underruns``).
 
-Pan: each stem of a stem source has a pan (−100 = hard left … +100 = hard right), an
-equal-power law normalised so that centre leaves the stem exactly as it was (see
-:func:`pan_matrix`), ramped across the block like the gains. The plain mix has no stems and is
+Pan: each stem of a stem source has a pan (−100 = hard left … +100 = hard right), stemplay's
+one pan law (``engine.levels.pan_matrix``: centre leaves the stem exactly as it was), ramped
+across the block like the gains. The plain mix has no stems and is
 not panned.
 
 Last stage of every block: non-finite samples are silenced (``non_finite`` counts the blocks)
@@ -52,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import CHANNELS, SAMPLE_RATE
+from engine.levels import PAN_MAX, db_to_gain, pan_matrix
 from engine.ring import StemRing
 from engine.stretch import LiveStretch, is_neutral
 
@@ -64,13 +66,9 @@ MAX_BLOCK = 4096
 MAX_STEMS = 8
 #: Cross-fade length when the audible source changes (seconds).
 FADE_S = 0.015
-#: Loudest gain a fader or the master may ask for (dB); more (up to +inf) is taken as this.
-MAX_GAIN_DB = 24.0
 #: Meter ballistics: peak fall-off and RMS integration time (seconds).
 METER_PEAK_DECAY_S = 0.3
 METER_RMS_S = 0.1
-#: Pan range: -PAN_MAX = hard left, +PAN_MAX = hard right.
-PAN_MAX = 100.0
 #: Fade at the loop end before a count-in and at the loop start after it (seconds).
 COUNT_IN_FADE_S = 0.004
 #: Count-in click: length (seconds) and peak level of the accented and the other beats.
@@ -82,19 +80,6 @@ STRETCH_IDLE = 1 << 15
 
 
 # ---------------------------------------------------------------------------------- maths
-def db_to_gain(db: float) -> float:
-    """Amplitude gain of ``db`` decibels; ``-inf`` (and NaN) give 0; at most ``MAX_GAIN_DB``
-    (so ``+inf`` or ``1000`` never reach the output as a non-finite sample)."""
-    if math.isnan(db) or db == -math.inf:
-        return 0.0
-    return 10.0 ** (min(db, MAX_GAIN_DB) / 20.0)
-
-
-def gain_to_db(gain: float) -> float:
-    """Decibels of an amplitude gain; 0 gives ``-inf``."""
-    return 20.0 * math.log10(gain) if gain > 0 else -math.inf
-
-
 def stem_audible(stem: str, mute: Iterable[str], solo: Iterable[str]) -> bool:
     """The solo/mute truth table: mute beats solo; when any stem is soloed only soloed play."""
     mute = frozenset(mute)
@@ -125,38 +110,6 @@ def crossfade_weights(out: np.ndarray, offset: int, length: int) -> None:
     out[:] = np.arange(offset + 1, offset + n + 1, dtype=out.dtype)
     out *= 1.0 / max(1, length)
     np.clip(out, 0.0, 1.0, out=out)
-
-
-def pan_matrix(pan: float) -> tuple[float, float, float, float]:
-    """``(ll, lr, rl, rr)``: ``out_L = ll·L + lr·R``, ``out_R = rl·L + rr·R`` for a stem at
-    ``pan`` (−100 … +100).
-
-    Equal-power (the −3 dB law, ``√2·cos θ`` / ``√2·sin θ`` with θ from 0 to π/2), normalised
-    so that centre (0) is the identity: the stem is unchanged. Towards a side the stem also
-    narrows to mono (width ``1 − |pan|/100``), so hard left puts *all* of it, its right
-    channel too, in the left ear at +3 dB there (the same power as at centre for a centred
-    sound) and nothing in the right.
-    """
-    p = min(PAN_MAX, max(-PAN_MAX, float(pan))) / PAN_MAX
-    if p == 0.0 or math.isnan(p):
-        return (1.0, 0.0, 0.0, 1.0)
-    theta = (p + 1.0) * math.pi / 4.0
-    gl = math.sqrt(2.0) * math.cos(theta)
-    gr = math.sqrt(2.0) * math.sin(theta)
-    w = 1.0 - abs(p)
-    a, b = (1.0 + w) / 2.0, (1.0 - w) / 2.0
-    return (gl * a, gl * b, gr * b, gr * a)
-
-
-def apply_pan(audio: np.ndarray, pan: float) -> np.ndarray:
-    """(2, samples) panned by ``pan`` (a new array; pan 0 returns ``audio`` itself)."""
-    ll, lr, rl, rr = pan_matrix(pan)
-    if (ll, lr, rl, rr) == (1.0, 0.0, 0.0, 1.0):
-        return audio
-    out = np.empty_like(audio)
-    out[0] = ll * audio[0] + lr * audio[1]
-    out[1] = rl * audio[0] + rr * audio[1]
-    return out
 
 
 def click_track(beats: int, beat_s: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.config import DEFAULT_STEMS
 from engine.errors import DeviceError, StemplayError
-from engine.mixer import MAX_GAIN_DB
+from engine.levels import MAX_GAIN_DB
 
 #: How often ``play`` polls the engine (seconds).
 POLL_S = 0.05

@@ -8,12 +8,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from engine.levels import db_to_gain
 from engine.mixer import (
     Mixer,
     MixSettings,
     Source,
     crossfade_weights,
-    db_to_gain,
     linear_ramp,
     stem_audible,
 )

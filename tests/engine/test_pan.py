@@ -8,7 +8,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from engine.mixer import Mixer, MixSettings, Source, apply_pan, pan_matrix
+from engine.levels import apply_pan, pan_matrix
+from engine.mixer import Mixer, MixSettings, Source
 from engine.ring import StemRing
 
 SR = 44100

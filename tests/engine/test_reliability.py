@@ -24,7 +24,8 @@ from engine import export as ex
 from engine.cli import main
 from engine.errors import ExportError, ModelError
 from engine.export import OutputExistsError, export_file, unique_folders
-from engine.mixer import MAX_GAIN_DB, Mixer, MixSettings, Source, db_to_gain
+from engine.levels import MAX_GAIN_DB, db_to_gain
+from engine.mixer import Mixer, MixSettings, Source
 from engine.model import load_model
 from engine.player import Engine, EngineConfig
 from engine.ring import StemRing

@@ -20,6 +20,7 @@ import pedalboard as pb
 import soxr
 
 from engine.config import SAMPLE_RATE
+from engine.levels import rms_db  # the one RMS meter (also imported from here)
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,6 @@ class AugmentConfig:
             speed_prob=0.0,
             vocal_redraws=0,
         )
-
-
-def rms_db(x: np.ndarray) -> float:
-    """RMS level in dBFS of any array (-inf guarded to -200)."""
-    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
 
 
 def is_silent(x: np.ndarray, threshold_db: float) -> bool:

@@ -76,6 +76,7 @@ from torch.utils.data import Dataset
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
+from engine.levels import pan_gains
 from training.data.augment import (
     AugmentConfig,
     augment_stem,
@@ -312,12 +313,6 @@ class MixConfig:
 
 
 # --------------------------------------------------------------------------- plain maths
-
-
-def pan_gains(position: float) -> tuple[float, float]:
-    """Constant-power pan law: position -1 (left) .. +1 (right) → (left gain, right gain)."""
-    theta = (np.clip(position, -1.0, 1.0) + 1.0) * np.pi / 4.0
-    return float(np.cos(theta)), float(np.sin(theta))
 
 
 def fit(x: np.ndarray, samples: int, offset: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from pedalboard import (
 )
 
 from engine.config import SAMPLE_RATE
+from engine.levels import pan_gains
 
 PEAK_CEILING = 0.95  # no stem and no mixture sample exceeds this (full scale 1.0)
 
@@ -34,8 +35,7 @@ PEAK_CEILING = 0.95  # no stem and no mixture sample exceeds this (full scale 1.
 def pan(x: np.ndarray, position: float) -> np.ndarray:
     """Constant-power pan of mono ``(samples,)`` or stereo ``(2, samples)`` audio; ``position``
     in [-1 (left), 1 (right)] -> ``(2, samples)``."""
-    theta = (np.clip(position, -1, 1) + 1) * np.pi / 4
-    gains = np.array([np.cos(theta), np.sin(theta)], np.float32) * np.sqrt(2)
+    gains = np.array(pan_gains(position), np.float32)  # engine.levels: 0 dB at centre
     if x.ndim == 1:
         return (gains[:, None] * x[None, :]).astype(np.float32)
     return (gains[:, None] * x).astype(np.float32)
@@ -113,10 +113,6 @@ def process(x: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[np.ndar
     board, names = chain(kind, rng)
     y = board(x.astype(np.float32), SAMPLE_RATE)
     return y[:, : x.shape[1]].astype(np.float32), names
-
-
-def rms_db(x: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
 
 
 def set_level(x: np.ndarray, target_db: float) -> np.ndarray:
