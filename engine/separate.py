@@ -43,6 +43,7 @@ from engine.dsp.stft import (
     Stft,
     StftStream,
     n_frames,
+    spec_to_model,
 )
 from engine.model import RunCancel, SeparationModel
 
@@ -346,10 +347,8 @@ class StreamSeparator:
         for b, j in enumerate(segs):
             lo = j * self.step - self._mix_start
             hi = min(lo + self.frames, self._n)
-            # (2, k, F) frame-major complex → (L re, L im, R re, R im) of (F, k): spec_to_model
-            low = self._mix[:, lo:hi, :f].transpose(0, 2, 1)
-            batch[b, 0::2, :, : hi - lo] = low.real
-            batch[b, 1::2, :, : hi - lo] = low.imag
+            # (2, k, F) frame-major complex → (L re, L im, R re, R im) of (F, k)
+            spec_to_model(self._mix[:, lo:hi].transpose(0, 2, 1), f, out=batch[b, :, :, : hi - lo])
             batch[b, :, :, hi - lo :] = 0.0
         # NaN/Inf in the output are found in the synthesised rows (_synthesise), not here
         y = self.model.run(batch, check=False, cancel=self.cancel)  # (batch, stems, 4, F, T)

@@ -157,18 +157,6 @@ class Stft:
             cls._local.stft = inst
         return inst
 
-    def rfft(self, rows: np.ndarray) -> np.ndarray:
-        """rows ``(n, n_fft)`` float32 → ``(n, nb_bins)`` complex64 (unnormalised DFT)."""
-        out = np.empty((rows.shape[0], self.n_fft // 2 + 1), dtype=np.complex64)
-        self.rfft_into(rows, out, None)
-        return out
-
-    def irfft(self, rows: np.ndarray) -> np.ndarray:
-        """rows ``(n, nb_bins)`` complex → ``(n, n_fft)`` float32 (inverse DFT, 1/n_fft)."""
-        out = np.empty((rows.shape[0], self.n_fft), dtype=np.float32)
-        self.irfft_into(rows, out, None)
-        return out
-
     def rfft_into(self, rows: np.ndarray, out: np.ndarray, window: np.ndarray | None) -> None:
         """rows ``(n, n_fft)`` (any strides, e.g. a sliding-window view) × ``window`` →
         ``out`` ``(n, nb_bins)`` complex64. The windowing is done while filling FFTW's input."""
@@ -232,11 +220,6 @@ def analyze_rows(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     return out
 
 
-def analyze(frames: np.ndarray) -> np.ndarray:
-    """Raw frames ``(channels, frames, n_fft)`` → spectrum ``(channels, nb_bins, frames)``."""
-    return np.ascontiguousarray(analyze_rows(frames).transpose(0, 2, 1))
-
-
 def synthesize_rows(spec_t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Frame-major spectrum ``(channels, frames, nb_bins)`` → windowed frames
     ``(channels, frames, n_fft)`` float32 (written into ``out`` if given)."""
@@ -249,13 +232,6 @@ def synthesize_rows(spec_t: np.ndarray, out: np.ndarray | None = None) -> np.nda
     for ch in range(c):
         plans.irfft_into(spec_t[ch], out[ch], WINDOW)
     return out
-
-
-def synthesize(spec: np.ndarray) -> np.ndarray:
-    """Spectrum ``(channels, nb_bins, frames)`` → windowed frames ``(channels, frames, n_fft)``."""
-    if spec.shape[1] != NB_BINS:
-        raise ValueError(f"spectrum has {spec.shape[1]} bins, expected {NB_BINS}")
-    return synthesize_rows(spec.transpose(0, 2, 1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,12 +410,6 @@ class OverlapAdd:
         if frames.shape[1]:
             self._add(frames)
 
-    def push_frames(self, frames: np.ndarray) -> np.ndarray:
-        """Like :meth:`push` with already synthesised windowed frames ``(C, n, n_fft)``."""
-        if frames.shape[1]:
-            self._add(frames)
-        return self._emit(self.next_frame * HOP - PAD)
-
     def finish(self, length: int) -> np.ndarray:
         """End of signal of ``length`` samples: the remaining samples up to ``length``."""
         return self._emit(length)
@@ -521,13 +491,15 @@ def istft(spec: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([head, tail], axis=1)
 
 
-def spec_to_model(spec: np.ndarray, bins: int) -> np.ndarray:
-    """Spectrum ``(..., 2, nb_bins, frames)`` → model input ``(..., 4, bins, frames)`` float32.
+def spec_to_model(spec: np.ndarray, bins: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Spectrum ``(..., 2, nb_bins, frames)`` (any strides, e.g. a transposed frame-major
+    view) → model input ``(..., 4, bins, frames)`` float32 (written into ``out`` if given).
 
     Channels are (L re, L im, R re, R im) of bins ``0..bins-1``.
     """
     low = spec[..., :bins, :]
-    out = np.empty(low.shape[:-3] + (4,) + low.shape[-2:], dtype=np.float32)
+    if out is None:
+        out = np.empty(low.shape[:-3] + (4,) + low.shape[-2:], dtype=np.float32)
     out[..., 0::2, :, :] = low.real
     out[..., 1::2, :, :] = low.imag
     return out
