@@ -21,7 +21,12 @@ file, a folder, an empty (0-byte) file, a file with no samples, a corrupt or tru
 a text file named .wav, an unsupported format. A truncated file that libsndfile can partly
 read plays what is there (read errors mid-stream end the stream, with a logged warning).
 
-Thread: the worker (playback) or the export thread; one AudioReader per thread.
+``read_window(path, start, samples)`` / ``read_all(path)`` read a stretch or the whole file in
+one call: the one file reader of the player and of ``training/`` (same channel policy, same
+samples as a seek and read; a short window at 44.1 kHz reads only that window).
+
+Thread: the worker (playback), the export thread, a training DataLoader worker; one AudioReader
+per thread.
 """
 
 from __future__ import annotations
@@ -162,10 +167,10 @@ class AudioReader:
         return soxr.ResampleStream(self._rate, config.SAMPLE_RATE, 2, dtype="float32",
                                    quality="HQ")
 
-    def _read_source(self) -> np.ndarray:
-        """The next block of source audio as stereo ``(n, 2)``; empty at the end."""
+    def _read_source(self, frames: int) -> np.ndarray:
+        """The next ``frames`` (or fewer, at the end) of source audio as stereo ``(n, 2)``."""
         try:
-            data = self._f.read(SOURCE_BLOCK, dtype="float32", always_2d=True)
+            data = self._f.read(frames, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
             log.warning("%s: read error at %.1f s, stopping there (%s)", self._path,
                         (self._src_origin + self._src_pos) / self._rate, err)
@@ -174,7 +179,7 @@ class AudioReader:
         if data.size and not np.isfinite(data).all():
             data = self._silence_non_finite(data)
         if data.shape[1] == 2:
-            return np.ascontiguousarray(data)
+            return data  # soundfile's array is C-contiguous (n, 2) already
         return np.ascontiguousarray(data @ self._matrix.T)
 
     def _silence_non_finite(self, data: np.ndarray) -> np.ndarray:
@@ -193,8 +198,11 @@ class AudioReader:
         parts = [self._pending]
         have = self._pending.shape[1]
         while have < n and not self._eof:
-            src = self._read_source()
-            last = src.shape[0] < SOURCE_BLOCK
+            # without resampling, no more than asked for (a short window costs a short read);
+            # blocks, not one big read: a truncated file then gives what it holds
+            want = SOURCE_BLOCK if self._resampler is not None else min(SOURCE_BLOCK, n - have)
+            src = self._read_source(want)
+            last = src.shape[0] < want
             if self._resampler is None:
                 out = src
             else:
@@ -212,7 +220,9 @@ class AudioReader:
             block = np.ascontiguousarray(out.T, dtype=np.float32)
             parts.append(block)
             have += block.shape[1]
-        self._pending = np.concatenate(parts, axis=1) if len(parts) > 1 else self._pending
+        if len(parts) > 1:
+            parts = [p for p in parts if p.shape[1]] or parts[:1]
+            self._pending = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     # -- public ------------------------------------------------------------------------------
 
@@ -273,7 +283,7 @@ def open_audio(path: str | os.PathLike[str]) -> AudioReader:
         probe = reader.read(1)  # a header without decodable data fails here, not later
         if probe.shape[1] == 0:
             raise DecodeError(f"{path}: no audio could be decoded (corrupt or truncated file)")
-        reader.seek(0)
+        reader._pending = np.concatenate([probe, reader._pending], axis=1)  # unread: at 0 again
         return reader
     except BaseException:
         handle.close()
@@ -282,7 +292,23 @@ def open_audio(path: str | os.PathLike[str]) -> AudioReader:
 
 def read_all(path: str | os.PathLike[str]) -> np.ndarray:
     """The whole file at 44.1 kHz: ``(2, N)`` float32."""
+    return read_window(path)
+
+
+def read_window(
+    path: str | os.PathLike[str], start: int = 0, samples: int | None = None
+) -> np.ndarray:
+    """``(2, samples)`` float32 at 44.1 kHz from 44.1 kHz sample ``start`` (sample-exact, as
+    :meth:`AudioReader.seek`), zero-padded where the file ends; ``samples=None``: to the end.
+    The one file reader of the player and of ``training/`` (same channel policy)."""
     with open_audio(path) as reader:
+        if start:
+            reader.seek(start)
+        if samples is not None:
+            out = reader.read(samples)
+            if out.shape[1] < samples:
+                out = np.pad(out, ((0, 0), (0, samples - out.shape[1])))
+            return np.ascontiguousarray(out)
         blocks = []
         while True:
             block = reader.read(1 << 18)

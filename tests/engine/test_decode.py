@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.decode import downmix_matrix, open_audio, read_all
+from engine.decode import downmix_matrix, open_audio, read_all, read_window
 from engine.errors import DecodeError
 
 SR = 44100
@@ -82,6 +82,25 @@ def test_seek_is_sample_exact(tmp_path: Path, rate: int) -> None:
             reader.seek(pos)
             assert reader.position == pos
             np.testing.assert_allclose(reader.read(2000), whole[:, pos : pos + 2000], atol=1e-5)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 22050])
+def test_read_window_is_the_same_samples_as_the_whole_file(tmp_path: Path, rate: int) -> None:
+    """The training datasets read excerpts with read_window: each is exactly that stretch of
+    the whole decoded file (also when resampled), zero-padded past the end; mono is doubled."""
+    rng = np.random.default_rng(rate)
+    path = tmp_path / "noise.flac"
+    sf.write(path, 0.3 * rng.standard_normal((rate * 2, 1)), rate, subtype="PCM_24")
+    whole = read_all(path)
+    assert whole.shape == (2, 2 * SR)
+    np.testing.assert_array_equal(whole[0], whole[1])
+    for start in (0, 12345, SR + 7):
+        window = read_window(path, start, 30000)
+        np.testing.assert_allclose(window, whole[:, start : start + 30000], atol=1e-5)
+    tail = read_window(path, 2 * SR - 100, 1000)
+    np.testing.assert_allclose(tail[:, :100], whole[:, -100:], atol=1e-5)
+    assert tail.shape == (2, 1000) and not tail[:, 100:].any()
+    assert read_window(path, 10 * SR, 50).shape == (2, 50)
 
 
 def test_reads_in_blocks_and_ends_cleanly(song_wav: Path, music: np.ndarray) -> None:
