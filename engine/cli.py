@@ -19,11 +19,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 from engine import __version__
 from engine.errors import ExportError, StemplayError
+from engine.levels import MAX_GAIN_DB
 
 PROG = "stemplay"
 EXIT_ERROR = 1
@@ -39,26 +41,44 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def parse_mix(text: str) -> dict[str, float]:
-    """``"vocals=-inf,drums=3"`` → ``{"vocals": -inf, "drums": 3.0}``; "mute"/"off" = -inf."""
+def parse_gains(items: str | Iterable[str] | None) -> dict[str, float]:
+    """The one rule for stem gains on the command line (``play --gain``, ``export --mix``).
+
+    ``"vocals=-inf,drums=3"`` or ``["vocals=-6", "bass=mute"]`` → ``{stem: dB}`` (later items
+    win). DB is a number with an optional ``dB`` suffix (``-6``, ``+3dB``), or ``mute``,
+    ``off``, ``-inf`` for silence; at most ``MAX_GAIN_DB`` (+24 dB). Anything else (no ``=``,
+    NaN, +inf, louder than the cap, not a number) raises ``ValueError`` with one line.
+    """
     gains: dict[str, float] = {}
-    for item in (p.strip() for p in text.split(",")):
-        if not item:
-            continue
-        stem, sep, value = item.partition("=")
-        stem, value = stem.strip(), value.strip().lower()
-        if not sep or not stem or not value:
-            raise argparse.ArgumentTypeError(f"expected STEM=DB, got {item!r}")
-        if value in {"mute", "off", "-inf", "-infinity"}:
-            gains[stem] = -math.inf
-            continue
-        try:
-            db = float(value.removesuffix("db"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{item!r}: {value!r} is not a number of dB") from None
-        if math.isnan(db) or db > 24:
-            raise argparse.ArgumentTypeError(f"{item!r}: gain must be at most +24 dB")
-        gains[stem] = db
+    for text in [items] if isinstance(items, str) else items or []:
+        for item in (p.strip() for p in text.split(",")):
+            if not item:
+                continue
+            stem, sep, value = item.partition("=")
+            stem, value = stem.strip(), value.strip().lower()
+            if not sep or not stem or not value:
+                raise ValueError(f"expected STEM=DB (e.g. vocals=-6 or drums=mute), got {item!r}")
+            if value in {"mute", "off", "-inf", "-infinity"}:
+                gains[stem] = -math.inf
+                continue
+            try:
+                db = float(value.removesuffix("db"))
+            except ValueError:
+                raise ValueError(f"{item!r}: {value!r} is not a number of dB") from None
+            if math.isnan(db):
+                raise ValueError(f"{item!r}: {value!r} is not a number of dB")
+            if db > MAX_GAIN_DB:
+                raise ValueError(f"{item!r}: gain must be at most +{MAX_GAIN_DB:g} dB")
+            gains[stem] = db
+    return gains
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``--mix``'s argparse type: :func:`parse_gains` of one comma list, at least one stem."""
+    try:
+        gains = parse_gains(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     if not gains:
         raise argparse.ArgumentTypeError("expected STEM=DB[,STEM=DB...]")
     return gains

@@ -19,9 +19,9 @@ import sys
 import time
 from typing import Any
 
+from engine.cli import merged, parse_gains
 from engine.config import DEFAULT_STEMS
 from engine.errors import DeviceError, StemplayError
-from engine.levels import MAX_GAIN_DB
 
 #: How often ``play`` polls the engine (seconds).
 POLL_S = 0.05
@@ -38,25 +38,6 @@ class UsageError(StemplayError):
 def _fail(err: BaseException | str, code: int = 1) -> int:
     print(f"stemplay: error: {err}", file=sys.stderr)
     return code
-
-
-def parse_gains(items: list[str] | None) -> dict[str, float]:
-    """``["vocals=-6", "bass=-inf"]`` → ``{"vocals": -6.0, "bass": -inf}``."""
-    gains: dict[str, float] = {}
-    for item in items or []:
-        stem, sep, value = item.partition("=")
-        try:
-            if not sep or not stem:
-                raise ValueError
-            db = float(value)
-            if math.isnan(db):
-                raise ValueError
-        except ValueError:
-            raise UsageError(f"--gain takes STEM=DB (e.g. vocals=-6 or drums=-inf), got {item!r}")
-        if db > MAX_GAIN_DB:
-            raise UsageError(f"--gain {item}: at most +{MAX_GAIN_DB:g} dB")
-        gains[stem.strip()] = db
-    return gains
 
 
 def check_stems(names: list[str], valid: tuple[str, ...], option: str) -> None:
@@ -88,7 +69,10 @@ def play_command(args: argparse.Namespace) -> int:
         device = int(device)
     engine: Engine | None = None
     try:
-        gains = parse_gains(getattr(args, "gain", None))
+        try:
+            gains = parse_gains(getattr(args, "gain", None))
+        except ValueError as err:
+            raise UsageError(f"--gain {err}") from None
         start = getattr(args, "start", None) or 0.0
         duration = getattr(args, "duration", None)
         if not math.isfinite(start) or start < 0 or (
@@ -124,8 +108,6 @@ def play_command(args: argparse.Namespace) -> int:
         check_stems(mute, valid, "--mute")
         check_stems(solo, valid, "--solo")
         check_stems(list(gains), valid, "--gain")
-        from engine.cli import merged
-
         pans = merged(getattr(args, "pan", None))
         if pans and info_a is None:
             raise UsageError("no separation model: put one in models/ or pass --model to pan "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.cli import main, parse_mix
+from engine.cli import main, parse_gains, parse_mix
 from tests import tinymodels as tm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,25 @@ def test_parse_mix() -> None:
         "vocals": -np.inf, "drums": -6.0, "bass": 3.0, "other": -np.inf}
     with pytest.raises(argparse.ArgumentTypeError):
         parse_mix("vocals")
+
+
+def test_one_gain_rule_for_play_and_export(capsys: pytest.CaptureFixture[str]) -> None:
+    # play --gain (a list of items) and export --mix (a comma list) read gains the same way
+    assert parse_gains(["vocals=mute", "drums=+3dB", "bass=-inf", "other=24"]) == parse_mix(
+        "vocals=off,drums=3,bass=-infinity,other=+24dB") == {
+        "vocals": -np.inf, "drums": 3.0, "bass": -np.inf, "other": 24.0}
+    assert parse_gains(None) == {}
+    for bad, says in [("vocals=nan", "not a number of dB"), ("vocals=inf", "at most +24 dB"),
+                      ("vocals=25", "at most +24 dB"), ("vocals=loud", "not a number of dB"),
+                      ("vocals", "expected STEM=DB")]:
+        with pytest.raises(ValueError, match=re.escape(says)):
+            parse_gains([bad])
+        assert main(["export", "a.wav", "--mix", bad]) == 2  # before any file is opened
+        assert main(["play", "a.wav", "--gain", bad]) == 2  # before any device is opened
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("stemplay: error:")]
+        assert len(lines) == 2 and all(says in line for line in lines), err
+        assert "Traceback" not in err
 
 
 def test_models_table_marks_default(models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
