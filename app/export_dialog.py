@@ -51,10 +51,10 @@ def colour_dot(colour: QColor, size: int = 12) -> QIcon:
 
 
 def safe_component(text: str) -> str:
-    """The folder name the engine makes from a track title (engine.export._safe)."""
-    from engine.export import _safe
+    """The folder name the engine makes from a track title (engine.export.safe_component)."""
+    from engine.export import safe_component as engine_safe_component
 
-    return _safe(text)
+    return engine_safe_component(text)
 
 
 log = logging.getLogger(__name__)

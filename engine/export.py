@@ -101,8 +101,11 @@ def check_format(fmt: str, subtype: str | None) -> tuple[str, str]:
     return major, sub
 
 
-def _safe(text: str) -> str:
-    """A string usable as one path component."""
+def safe_component(text: str) -> str:
+    """``text`` as one path component: ``/``, ``\\`` and NUL become ``_``, the ends are
+    stripped, and an empty name, ``.`` or ``..`` becomes ``_``. Used for a track's folder
+    (``output_paths``) and for the fields of a name template; the GUI calls it to show the
+    folder an export will write before it runs."""
     text = re.sub(r'[/\\\x00]', "_", text).strip()
     return text if text not in {"", ".", ".."} else "_"
 
@@ -120,7 +123,8 @@ def render_names(template: str, track: str, stems: Sequence[str], ext: str,
                           f"(use {', '.join('{' + f + '}' for f in NAME_FIELDS)})")
     names = []
     for stem in stems:
-        name = template.format(track=_safe(track), stem=_safe(stem), ext=ext, model=_safe(model))
+        name = template.format(track=safe_component(track), stem=safe_component(stem), ext=ext,
+                               model=safe_component(model))
         if "/" in name or "\\" in name or name in {"", ".", ".."}:
             raise ExportError(f"name template {template!r} must give a plain file name, "
                               f"got {name!r}")
@@ -194,12 +198,13 @@ def _umask() -> int:
 
 
 def unique_folders(titles: Sequence[str]) -> list[str]:
-    """One distinct folder name per track: ``_safe(title)``, then `` (2)``, `` (3)``... for
-    later tracks whose name is already taken (``song.mp3`` and ``song.opus`` in one export)."""
+    """One distinct folder name per track: ``safe_component(title)``, then `` (2)``, `` (3)``...
+    for later tracks whose name is already taken (``song.mp3`` and ``song.opus`` in one
+    export)."""
     taken: set[str] = set()
     out: list[str] = []
     for title in titles:
-        base = _safe(title)
+        base = safe_component(title)
         name, k = base, 2
         while name.casefold() in taken:
             name, k = f"{base} ({k})", k + 1
@@ -212,7 +217,7 @@ def output_paths(out_dir: str | os.PathLike[str], title: str, outputs: Sequence[
                  model: str, name: str = DEFAULT_NAME,
                  folder_name: str | None = None) -> list[Path]:
     """The files an export of ``outputs`` (stem names, or ``MIX_STEM``) would write."""
-    folder = Path(out_dir).expanduser() / (folder_name or _safe(title))
+    folder = Path(out_dir).expanduser() / (folder_name or safe_component(title))
     return [folder / n for n in render_names(name, title, outputs, ext, model)]
 
 
@@ -299,7 +304,7 @@ def export_file(
     reader = open_audio(path)
     info = reader.info
     mono = info.source_channels == 1
-    folder = Path(out_dir).expanduser() / (folder_name or _safe(info.title))
+    folder = Path(out_dir).expanduser() / (folder_name or safe_component(info.title))
     created: list[Path] = []  # folders this export made (removed again on failure)
     temps: list[Path] = []
     handles: list[sf.SoundFile] = []
