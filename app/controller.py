@@ -29,7 +29,7 @@ SEEK_BIG_STEP_S = 30.0
 
 def has_reference(path: str | Path) -> bool:
     """Whether the song at ``path`` comes with its true stems (MUSDB layout)."""
-    from engine.worker import reference_paths
+    from engine.writers import reference_paths
 
     return reference_paths(Path(path)) is not None
 

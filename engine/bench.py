@@ -48,7 +48,7 @@ import numpy as np
 
 from engine.config import HOP, SAMPLE_RATE
 from engine.errors import ModelError
-from engine.worker import FEED_CHUNK
+from engine.writers import FEED_CHUNK
 
 BENCH_SECONDS = 20.0  # length of the generated test song and of the RTF measurement
 BLOCK = 512

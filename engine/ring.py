@@ -4,16 +4,17 @@ One :class:`StemRing` holds, for one source (the plain mix, model slot A, slot B
 reference stems), the next few seconds of audio as ``(stems, capacity, channels)`` float32,
 addressed by *absolute stream positions* (samples since the current generation started).
 
-Threads: the worker is the only writer (``reset``, ``write``, ``truncate``, ``mark_eof``); the
-audio callback is the only reader (``read_into``, ``publish_read``). There is no lock: the
-writer publishes ``(generation, start, end, eof)`` as one tuple, swapped by reference (atomic
-under the GIL), *after* the samples are in place; the reader takes one snapshot, copies, then
-checks the generation again (a seqlock) and drops the block if it changed meanwhile. The writer
-never overwrites samples at or after the reader's published position of the same generation, so
+Threads: the worker is the only writer (``reset``, ``rebase``, ``write``, ``truncate``,
+``mark_eof``); the audio callback is the only reader (``read_into``, ``publish_read``). There is
+no lock: the writer publishes ``(generation, start, end, eof)`` as one tuple, swapped by
+reference (atomic under the GIL), *after* the samples are in place; the reader takes one
+snapshot, copies, then checks the generation again (a seqlock) and drops the block if it
+changed meanwhile. The writer never overwrites samples at or after the reader's published position of the same generation, so
 within a generation a copy is never torn.
 
-A seek bumps the generation: ``reset(generation, position)`` empties the ring; blocks of an
-older generation are never handed to the callback.
+A seek bumps the generation: ``reset(generation, position)`` empties the ring, or, for a seek
+into audio the ring already holds, ``rebase`` keeps that audio as the start of the new
+generation; blocks of an older generation are never handed to the callback.
 """
 
 from __future__ import annotations
@@ -63,6 +64,29 @@ class StemRing:
     def reset(self, generation: int, position: int) -> None:
         """Empty the ring and start generation ``generation`` at stream ``position`` (worker)."""
         self.state = (generation, position, position, NO_EOF)
+
+    def rebase(self, generation: int, at: int, new_generation: int,
+               until: int | None = None) -> bool:
+        """Keep the samples from stream ``at`` of ``generation`` on, as stream position 0 of
+        ``new_generation`` (worker; a seek into audio already here).
+
+        The end of the ring still follows the same track position, so its writer carries on
+        unchanged. An end-of-track mark is kept only when it lies before ``until`` (a position
+        of the new generation from which the caller will truncate; None: keep it). False, and
+        the ring unchanged, when it holds nothing of ``generation`` at ``at``.
+        """
+        gen, start, end, eof = self.state
+        if gen != generation or not start <= at < end:
+            return False
+        n = end - at
+        keep = np.empty((self.stems, n, self.channels), dtype=np.float32)  # (stems, n, channels)
+        if self.read_into(keep, gen, at) < n:
+            return False
+        self.reset(new_generation, 0)
+        self.write(keep.transpose(0, 2, 1))
+        if eof != NO_EOF and (until is None or until > n):
+            self.mark_eof()
+        return True
 
     def _low(self) -> int:
         """Oldest position the reader may still need (nothing before it is read again)."""

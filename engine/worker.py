@@ -49,28 +49,23 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
-from engine.config import CHANNELS, DEFAULT_STEMS, SAMPLE_RATE
+from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
 from engine.mixer import Mixer, Source
 from engine.model import RunCancel, RunCancelled
-from engine.ring import NO_EOF, StemRing
+from engine.ring import NO_EOF
 from engine.timeline import Timeline, divergence, reuse_point
+from engine.writers import DecodeWriter, SeparatorWriter, StepResult, Writer, reference_paths
 
 log = logging.getLogger(__name__)
 
-#: Samples decoded per step of the plain mix and reference writers.
-DECODE_CHUNK = 8192
-#: Samples of mixture fed to a separator per step (keeps the worker responsive).
-FEED_CHUNK = 16384
 #: How far ahead of the playhead a loop change may rewrite the rings (seconds).
 REWRITE_MARGIN_S = 0.25
 #: Extra ring room beyond ``ahead_s`` (seconds), so the writer never waits on a full ring.
@@ -86,279 +81,6 @@ SEEK_FADE_WAIT_S = 0.25
 SLOTS = ("A", "B")
 
 
-# ------------------------------------------------------------------------------ writers
-def reference_paths(path: Path) -> list[Path] | None:
-    """Files of the true stems beside ``mixture.<ext>`` (MUSDB layout), or None."""
-    if path.stem != "mixture":
-        return None
-    files = [path.with_name(f"{stem}{path.suffix}") for stem in DEFAULT_STEMS]
-    return files if all(f.is_file() for f in files) else None
-
-
-class _Writer:
-    """Fills one ring following the timeline. Worker thread only."""
-
-    name = "?"
-
-    def __init__(self, ring: StemRing, stems: tuple[str, ...]) -> None:
-        self.ring = ring
-        self.stems = stems
-
-    def wants(self, ahead: int) -> bool:
-        return self.ring.eof == NO_EOF and self.ring.ahead() < ahead and self.ring.free() > 0
-
-    def restart(self, generation: int, position: int) -> None:
-        """A new generation (seek): empty the ring."""
-        self.ring.reset(generation, position)
-
-    def step(self, timeline: Timeline) -> bool:
-        """Write the next block; True when something was written. Each subclass defines it."""
-        raise NotImplementedError(f"{type(self).__name__} must define step()")
-
-    def close(self) -> None:
-        pass
-
-
-class DecodeWriter(_Writer):
-    """Plain decode into a ring: the mix (one reader) or the reference stems (one per stem)."""
-
-    def __init__(self, name: str, readers: Sequence[Any], stems: tuple[str, ...], capacity: int):
-        super().__init__(StemRing(len(readers), capacity), stems)
-        self.name = name
-        self.readers = list(readers)
-        self.pos = -1  # track position the readers are at (-1: unknown)
-
-    def restart(self, generation: int, position: int) -> None:
-        super().restart(generation, position)
-        self.pos = -1
-
-    def step(self, timeline: Timeline) -> bool:
-        w = self.ring.end
-        t, run = timeline.run_at(w)
-        if run <= 0:
-            self.ring.mark_eof()
-            return True
-        n = min(DECODE_CHUNK, run, self.ring.free())
-        if n <= 0:
-            return False
-        if self.pos != t:
-            for r in self.readers:
-                r.seek(t)
-            self.pos = t
-        block = np.zeros((len(self.readers), CHANNELS, n), dtype=np.float32)
-        got = 0
-        for k, r in enumerate(self.readers):
-            x = r.read(n)
-            block[k, :, : x.shape[1]] = x
-            if k == 0:
-                got = x.shape[1]
-        if got == 0:  # the decoder ended before the announced length
-            self.ring.mark_eof()
-            return True
-        self.ring.write(block[:, :, :got])
-        self.pos += got
-        return True
-
-    def close(self) -> None:
-        for r in self.readers:
-            r.close()
-
-
-@dataclass
-class _Result:
-    """What one separation step produced (computed on the separation thread)."""
-
-    out: np.ndarray  # (stems, channels, m) separated samples from ``at``
-    at: int  # track position of out[..., 0]
-    run: int  # samples the timeline run had left at the step's stream position
-    finished: bool  # the separator was told the input ended
-
-
-class SeparatorWriter(_Writer):
-    """Streaming separation of one model slot into its ring.
-
-    The heavy part, :meth:`compute`, runs on the separation thread of its slot (one step at a
-    time, so each ONNX session and FFTW plan is used by that one thread); the worker thread
-    decides (:meth:`wants`), commits the result to the ring (:meth:`commit`) and invalidates
-    the writer on seek or loop change (``epoch``), so a step started before a seek is dropped.
-    """
-
-    def __init__(self, slot: str, model: Any, reader: Any, capacity: int) -> None:
-        from engine.separate import StreamSeparator
-
-        stems = tuple(model.info.stems)
-        super().__init__(StemRing(len(stems), capacity), stems)
-        self.name = slot
-        self.model = model
-        self.reader = reader
-        self.sep = StreamSeparator(model)
-        # A mono file plays as dual mono: its stems are made mono too (left = right).
-        self.mono = getattr(getattr(reader, "info", None), "source_channels", 2) == 1
-        # Touched by the separation thread while ``busy``, else by the worker thread:
-        self.next_out: int | None = None  # track position of the separator's next output
-        self.feed_pos = 0  # track position of the next mixture sample to feed
-        self.compute_s = 0.0  # time spent separating
-        # True from a reset until the separator's first output: compute() feeds on until then
-        self.priming = True
-        # Worker thread only:
-        self.busy = False  # a compute() is in flight
-        self.cancel: RunCancel | None = None  # cancels the model runs of the compute in flight
-        self.epoch = 0  # bumped whenever the ring no longer continues the separator's output
-        self.pending: np.ndarray | None = None  # (stems, channels, n) output not yet in the ring
-        self.previous: SeparatorWriter | None = None  # kept until this one has produced audio
-        self.produced = 0  # samples separated and kept
-        self.close_when_done = False
-
-    def invalidate(self) -> None:
-        """The ring was reset or truncated: whatever the separator computes next is stale.
-
-        A step in flight is cancelled (its model run stops at the next operator): after a far
-        seek the slot's thread is free for the new position at once instead of finishing a
-        segment nobody will hear."""
-        self.epoch += 1
-        self.pending = None
-        if not self.busy:
-            self.next_out = None
-        elif self.cancel is not None:
-            self.cancel.cancel()
-
-    def restart(self, generation: int, position: int) -> None:
-        super().restart(generation, position)
-        self.invalidate()
-
-    def wants(self, ahead: int) -> bool:
-        if self.busy:
-            return False
-        if self.pending is not None:
-            return self.ring.free() > 0
-        return self.ring.eof == NO_EOF and self.ring.ahead() < ahead and self.ring.free() > 0
-
-    def step(self, timeline: Timeline) -> bool:
-        """Synchronous step (worker thread): flush pending output, or compute and commit."""
-        if self.flush_pending():
-            return True
-        job = self.prepare(timeline)
-        if job is None:
-            return True
-        self.commit(self.compute(timeline, job), self.epoch)
-        return True
-
-    def flush_pending(self) -> bool:
-        """Write held-back output; True when there was some (worker thread)."""
-        if self.pending is None:
-            return False
-        took = self.ring.write(self.pending)
-        rest = self.pending[:, :, took:]
-        self.pending = rest if rest.shape[2] else None
-        return True
-
-    def prepare(self, timeline: Timeline) -> int | None:
-        """The stream position to separate next, or None at the end (worker thread)."""
-        w = self.ring.end
-        if timeline.run_at(w)[1] <= 0:
-            self.ring.mark_eof()
-            return None
-        return w
-
-    def compute(self, timeline: Timeline, w: int, cancel: RunCancel | None = None,
-                shared: bool = False) -> _Result:
-        """Feed the next chunk of mixture for stream position ``w`` (separation thread).
-
-        After a reset (first block, seek, loop wrap) it feeds on until the separator's first
-        output, in this one step: no round trip through the worker per chunk before the first
-        separated sound. ``cancel`` (see ``engine.model.RunCancel``) stops the step early; it
-        then raises ``RunCancelled`` or returns what it has (the worker drops it as stale).
-        ``shared``: another slot separates at the same time: the model runs with half the CPUs
-        (``SeparationModel.narrowed``, same output) so the two do not oversubscribe them.
-        """
-        t, run = timeline.run_at(w)
-        frames = timeline.frames
-        t0 = time.perf_counter()
-        self.sep.cancel = cancel
-        narrowed = getattr(self.model, "narrowed", None)
-        self.sep.model = narrowed() if shared and narrowed is not None else self.model
-        if self.next_out != t:  # first block, seek, loop wrap or new piece
-            self.feed_pos = self.sep.reset(t)
-            self.reader.seek(max(0, self.feed_pos))
-            self.next_out = t
-            self.priming = True
-        priming = self.priming
-        while True:
-            out, finished = self._feed_next(frames)
-            if out.shape[2] or finished or not priming:
-                break
-            if cancel is not None and cancel.cancelled:
-                break
-        if out.shape[2]:
-            self.priming = False
-            # The first output after a reset is short (the separator makes the first frames
-            # alone). On a loaded CPU the step took so long that the playhead is past much of
-            # it by now: make the rest of the segment in this step too, or the stems would
-            # arrive behind the playhead and wait for one more step.
-            slow = time.perf_counter() - t0 > 0.5 * out.shape[2] / SAMPLE_RATE
-            if priming and slow and not finished:
-                more, finished = self._feed_next(frames)
-                out = np.concatenate([out, more], axis=2)
-        if self.mono and out.shape[2]:
-            from engine.separate import dual_mono
-
-            out = dual_mono(out)
-        self.compute_s += time.perf_counter() - t0
-        at = self.next_out
-        m = out.shape[2]
-        take = min(m, run)
-        self.next_out = at + take if m <= take else None  # None: the rest lies beyond a wrap
-        return _Result(out, at, run, finished)
-
-    def _feed_next(self, frames: int) -> tuple[np.ndarray, bool]:
-        """Feed the next chunk of mixture (or finish at the end of the track): (the separated
-        samples it gave ``(stems, channels, m)``, whether the separator has finished)."""
-        if self.feed_pos < frames:
-            block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
-            if block.shape[1]:
-                self.feed_pos += block.shape[1]
-                return self.sep.feed(block), False
-            self.feed_pos = frames  # the decoder ended before the announced length
-        return self.sep.finish(), True
-
-    def commit(self, res: _Result, epoch: int) -> None:
-        """Write a computed step into the ring unless a seek/loop change made it stale."""
-        if epoch != self.epoch:
-            self.next_out = None
-            return
-        m = res.out.shape[2]
-        take = min(m, res.run)
-        self.produced += take
-        if take and self.previous is not None:  # the new model works: forget the old one
-            self.previous.close()
-            self.previous = None
-        if take:
-            out = np.ascontiguousarray(res.out[:, :, :take], dtype=np.float32)
-            took = self.ring.write(out)
-            if took < take:
-                self.pending = out[:, :, took:]
-        if m <= take and res.finished and take < res.run:
-            # The separator has nothing more although the run continues: end here.
-            self.ring.mark_eof()
-
-    @property
-    def rtf(self) -> float:
-        """Seconds of audio separated per second of compute (× real time); 0 when unknown."""
-        if self.compute_s <= 0 or self.produced == 0:
-            return 0.0
-        return self.produced / SAMPLE_RATE / self.compute_s
-
-    def close(self) -> None:
-        if self.busy:
-            self.close_when_done = True
-            if self.cancel is not None:
-                self.cancel.cancel()  # nobody will hear that step: free the slot's thread
-            return
-        self.reader.close()
-        if self.previous is not None:
-            self.previous.close()
-
-
 # ------------------------------------------------------------------------------ the thread
 @dataclass(frozen=True)
 class OpenTrack:
@@ -368,6 +90,19 @@ class OpenTrack:
     frames: int
     reader: Any
     open_reader: Callable[[Path], Any]  # opens another reader of a file (engine.decode)
+
+
+@dataclass
+class ModelSlot:
+    """Slot A or B as the worker holds it: the model, and its writer once a track is open
+    (None until then: the writer is made on ``open``). Worker thread only."""
+
+    model: Any
+    writer: SeparatorWriter | None = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 @dataclass
@@ -398,7 +133,7 @@ class Worker(threading.Thread):
         self._track: OpenTrack | None = None
         self._mix: DecodeWriter | None = None
         self._ref: DecodeWriter | None = None
-        self._slots: dict[str, SeparatorWriter] = {}
+        self._slots: dict[str, ModelSlot] = {}
         self._running = True
         # A seek (or an open: its track) held back until the callback has faded the old
         # position out, and the monotonic time after which it applies anyway (module docstring).
@@ -408,7 +143,7 @@ class Worker(threading.Thread):
         # side by side on a multi-core CPU, and the worker thread stays free for commands
         # (seek!) and for decoding the plain mix meanwhile.
         self._pools: dict[str, ThreadPoolExecutor] = {}
-        self._jobs: dict[str, tuple[Future[_Result], SeparatorWriter, int]] = {}
+        self._jobs: dict[str, tuple[Future[StepResult], SeparatorWriter, int]] = {}
 
     # ---------------------------------------------------------------- GUI-thread API
     def open(self, track: OpenTrack, timeline: Timeline) -> None:
@@ -480,13 +215,13 @@ class Worker(threading.Thread):
     def _publish(self) -> None:
         """Hand the current rings to the callback (one reference swap each)."""
         sources: dict[str, Source] = {}
-        for slot, w in self._slots.items():
+        for slot, w in self._separators():
             sources[slot] = Source(w.ring, w.stems)
         if self._ref is not None:
             sources["reference"] = Source(self._ref.ring, self._ref.stems)
         self.mixer.sources = MappingProxyType(sources)
         self.mixer.mix_ring = self._mix.ring if self._mix is not None else None
-        self.models = MappingProxyType({s: w.model.info for s, w in self._slots.items()})
+        self.models = MappingProxyType({s: m.model.info for s, m in self._slots.items()})
 
     def _close_all(self) -> None:
         for _fut, w, _epoch in self._jobs.values():
@@ -531,9 +266,9 @@ class Worker(threading.Thread):
             old = self._slots.pop(slot)
             old.close()
             try:
-                self._slots[slot] = SeparatorWriter(
-                    slot, old.model, track.open_reader(track.path), self.capacity
-                )
+                reader = track.open_reader(track.path)
+                writer = SeparatorWriter(slot, old.model, reader, self.capacity)
+                self._slots[slot] = ModelSlot(old.model, writer)
             except Exception as err:  # noqa: BLE001 - the track still plays (plain mix)
                 self.error = f"model in slot {slot} failed: {err}".splitlines()[0]
                 log.warning("%s", self.error)
@@ -602,14 +337,14 @@ class Worker(threading.Thread):
                 w.restart(timeline.generation, 0)
         self._publish()
 
-    def _heard_writer(self) -> _Writer | None:
+    def _heard_writer(self) -> Writer | None:
         heard = self.mixer.settings.source
         if heard == "mix":
             return self._mix
         if heard == "reference":
             return self._ref
-        w = self._slots.get(heard)
-        return w if isinstance(w, SeparatorWriter) else None
+        slot = self._slots.get(heard)
+        return slot.writer if slot is not None else None
 
     def _reuse(self, old: Timeline, new: Timeline) -> int | None:
         """Keep what the rings hold from the new position on (see the module docstring).
@@ -635,32 +370,9 @@ class Worker(threading.Thread):
         horizon = 2 * self.capacity
         cut = divergence(old, at, new, horizon)
         for w in self._writers():
-            if not self._shift(w.ring, old.generation, at, new.generation, cut):
-                w.restart(new.generation, 0)
-        if cut is not None:
-            self._cut_writers(cut)
+            w.rebase(old.generation, at, new.generation, cut)
         log.debug("seek: kept %d samples already separated", hi - at)
         return at
-
-    @staticmethod
-    def _shift(ring: StemRing, old_gen: int, at: int, new_gen: int, cut: int | None) -> bool:
-        """Move ``ring``'s samples from stream ``at`` on to position 0 of ``new_gen``.
-
-        The writer's state (decoder position, separator, pending output) stays valid: the
-        ring's end still follows the same track position. False when there is nothing to keep.
-        """
-        gen, start, end, eof = ring.state
-        if gen != old_gen or not start <= at < end:
-            return False
-        n = end - at
-        keep = np.empty((ring.stems, n, ring.channels), dtype=np.float32)  # (stems, n, channels)
-        if ring.read_into(keep, gen, at) < n:
-            return False
-        ring.reset(new_gen, 0)
-        ring.write(keep.transpose(0, 2, 1))
-        if eof != NO_EOF and (cut is None or cut > n):
-            ring.mark_eof()
-        return True
 
     def _model(self, slot: str, model: Any | None) -> None:
         old = self._slots.get(slot)
@@ -672,8 +384,8 @@ class Worker(threading.Thread):
             return
         if self._track is None:
             # No track yet: keep the model; the writer is made when a track opens.
-            self._slots[slot] = _PendingModel(slot, model)  # type: ignore[assignment]
-            self.models = MappingProxyType({s: w.model.info for s, w in self._slots.items()})
+            self._slots[slot] = ModelSlot(model)
+            self._publish()
             return
         try:
             writer = SeparatorWriter(
@@ -691,15 +403,14 @@ class Worker(threading.Thread):
             self.error = f"model {name} failed, keeping the previous one: {err}".splitlines()[0]
             log.warning("%s", self.error)
             return
-        self._slots[slot] = writer
+        self._slots[slot] = ModelSlot(model, writer)
         self._publish()
-        if isinstance(old, SeparatorWriter):
-            if old.previous is not None:
-                old.previous.close()
-                old.previous = None
-            writer.previous = old
-        elif old is not None:
-            old.close()
+        previous = old.writer if old is not None else None
+        if previous is not None:  # kept (and heard) until the new writer has produced audio
+            if previous.previous is not None:
+                previous.previous.close()
+                previous.previous = None
+            writer.previous = previous
 
     def _loop(self, loop: tuple[int, int] | None) -> None:
         tl = self.timeline
@@ -711,32 +422,19 @@ class Worker(threading.Thread):
         # (The facade turns a loop set outside the playhead into a seek to its start.)
         new = tl.with_loop(pos, int(REWRITE_MARGIN_S * SAMPLE_RATE), loop)
         self.timeline = new
-        self._cut_writers(new.pieces[-1].stream)
-
-    def _cut_writers(self, cut: int) -> None:
-        """The timeline changed from stream ``cut`` on: forget what the writers made past it."""
         for w in self._writers():
-            if w.ring.end > cut:
-                w.ring.truncate(cut)
-                if isinstance(w, SeparatorWriter):
-                    w.invalidate()
-                elif isinstance(w, DecodeWriter):
-                    w.pos = -1
-            elif isinstance(w, SeparatorWriter) and w.busy:
-                w.invalidate()  # its step may run past the cut: recompute from the ring's end
-            elif isinstance(w, SeparatorWriter) and w.pending is not None:
-                pend_end = w.ring.end + w.pending.shape[2]
-                if pend_end > cut:
-                    keep = cut - w.ring.end
-                    pending = w.pending[:, :, :keep] if keep > 0 else None
-                    w.invalidate()
-                    w.pending = pending
+            w.truncate(new.pieces[-1].stream)
 
-    def _writers(self) -> list[_Writer]:
-        out: list[_Writer] = []
+    def _separators(self) -> list[tuple[str, SeparatorWriter]]:
+        """(slot, writer) of every slot whose writer exists (a track is open)."""
+        return [(s, m.writer) for s, m in self._slots.items() if m.writer is not None]
+
+    def _writers(self) -> list[Writer]:
+        """Every writer of the open track: the mix first, then the slots, the reference."""
+        out: list[Writer] = []
         if self._mix is not None:
             out.append(self._mix)
-        out.extend(w for w in self._slots.values() if isinstance(w, SeparatorWriter))
+        out.extend(w for _s, w in self._separators())
         if self._ref is not None:
             out.append(self._ref)
         return out
@@ -809,8 +507,7 @@ class Worker(threading.Thread):
         w.busy = True
         w.cancel = RunCancel()
         # another slot's step in flight: this one shares the CPUs with it (half the threads)
-        shared = any(o is not w and o.busy for o in self._slots.values()
-                     if isinstance(o, SeparatorWriter))
+        shared = any(o is not w and o.busy for _s, o in self._separators())
         fut = self._separation_pool(w.name).submit(w.compute, tl, at, w.cancel, shared)
         self._jobs[w.name] = (fut, w, w.epoch)
         return True
@@ -841,8 +538,9 @@ class Worker(threading.Thread):
         if w.close_when_done:
             w.close()
 
-    def _writer_failed(self, w: _Writer, err: Exception) -> bool:
-        if isinstance(w, SeparatorWriter) and self._slots.get(w.name) is not w:
+    def _writer_failed(self, w: Writer, err: Exception) -> bool:
+        slot = self._slots.get(w.name)
+        if isinstance(w, SeparatorWriter) and (slot is None or slot.writer is not w):
             w.close()  # a writer already replaced (new model or new track): nothing to undo
             return True
         log.warning("separation in %s failed: %s", w.name, err)
@@ -855,7 +553,7 @@ class Worker(threading.Thread):
                 prev.restart(
                     self.timeline.generation, pos if gen == self.timeline.generation else 0
                 )
-                self._slots[w.name] = prev
+                self._slots[w.name] = ModelSlot(prev.model, prev)
             else:
                 self._slots.pop(w.name, None)
             self.reverted[w.name] = prev.model.info if prev is not None else None
@@ -866,28 +564,11 @@ class Worker(threading.Thread):
         return True
 
     def _stats(self) -> None:
-        heard = self.mixer.settings.source
-        w = self._slots.get(heard)
-        src: _Writer | None = w if isinstance(w, SeparatorWriter) else None
-        if heard == "reference":
-            src = self._ref
-        elif heard == "mix":
-            src = self._mix
+        src = self._heard_writer()
         if src is None and self._slots:
-            src = next(iter(self._slots.values()))
-        if isinstance(src, _Writer):
+            src = next(iter(self._slots.values())).writer
+        if src is not None:
             self.ahead_s = max(0, src.ring.ahead()) / SAMPLE_RATE
-        rtfs = [w.rtf for w in self._slots.values() if isinstance(w, SeparatorWriter) and w.rtf]
+        rtfs = [w.rtf for _s, w in self._separators() if w.rtf]
         if rtfs:
             self.rtf = min(rtfs)
-
-
-class _PendingModel:
-    """A model set before any track is open (the writer is built on ``open``)."""
-
-    def __init__(self, slot: str, model: Any) -> None:
-        self.name = slot
-        self.model = model
-
-    def close(self) -> None:
-        pass

@@ -101,3 +101,20 @@ def test_block_shape_is_checked() -> None:
     ring = StemRing(stems=4, capacity=32)
     with pytest.raises(ValueError):
         ring.write(np.zeros((2, 2, 8), dtype=np.float32))
+
+
+def test_rebase_keeps_the_audio_from_a_position_as_the_new_generation() -> None:
+    ring = StemRing(stems=2, capacity=100)
+    ring.reset(generation=1, position=0)
+    ring.write(ramp_block(0, 80))
+    ring.mark_eof()
+    assert not ring.rebase(2, 30, 3)  # another generation: nothing kept
+    assert ring.rebase(1, 30, 2, until=60)  # a cut past the end keeps the end of track
+    out = np.zeros((2, 50, 2), dtype=np.float32)
+    assert ring.read_into(out, 1, 30) == 0  # the old generation is gone
+    assert ring.read_into(out, 2, 0) == 50
+    np.testing.assert_array_equal(out, expected(30, 50))
+    assert ring.at_eof(2, 50) and ring.end == 50
+    assert ring.rebase(2, 10, 3, until=20)  # a cut before the end: the end mark goes
+    assert ring.end == 40 and not ring.at_eof(3, 40)
+    assert not ring.rebase(3, 40, 4)  # nothing at or after the end
