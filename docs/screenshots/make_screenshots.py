@@ -122,7 +122,7 @@ def main() -> int:
         widget.grab().save(str(HERE / name))
 
     def two_bar_loop():
-        w.loop_bars(2)  # Ctrl+2: two bars from the playhead's bar, on the beat grid
+        w.loops.loop_bars(2)  # Ctrl+2: two bars from the playhead's bar, on the beat grid
 
     def batch():
         dlg = w.open_batch_export()

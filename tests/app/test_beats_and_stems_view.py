@@ -25,7 +25,7 @@ def window(qtbot, settings, models_dir, tmp_path):
     tinymodels.band_split_model(models_dir / "bandsplit.onnx", name="bandsplit")
     tinymodels.band_split_model(models_dir / "bandsplit2.onnx", name="bandsplit2")
     w = MainWindow(settings, null_engine, ErrorPresenter())
-    w.analysis_job.cache = tmp_path / "analysis-cache"
+    w.loops.job.cache = tmp_path / "analysis-cache"
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -40,7 +40,7 @@ def test_beat_grid_of_a_click_track_and_loops_by_bars(qtbot, window, tmp_path):
     clicks = click_track(tmp_path / "Clicks" / "clicks.wav", 120.0, seconds=14.0)
     window.open_path(tmp_path / "Clicks" / "clicks.wav")
     assert window.music.text() == "finding the beat…"
-    qtbot.waitUntil(lambda: window.analysis is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.loops.analysis is not None, timeout=60000)
     beats = window.waveform.beats
     assert len(beats) == len(clicks) and np.max(np.abs(beats - clicks)) < 0.010
     np.testing.assert_allclose(window.waveform.bars, clicks[::4], atol=0.010)
@@ -68,12 +68,13 @@ def test_beat_grid_of_a_click_track_and_loops_by_bars(qtbot, window, tmp_path):
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)
     assert c.loop == pytest.approx((4.25, 5.75), abs=0.01)
     qtbot.keyClick(window, Qt.Key.Key_K)  # count-in: one bar of clicks at 120 BPM
-    assert window.act_count_in.isChecked() and c.count_in == (4, pytest.approx(0.5, abs=1e-3))
+    count_in = window.loops.count_in_action
+    assert count_in.isChecked() and c.count_in == (4, pytest.approx(0.5, abs=1e-3))
     (tmp_path / "Slower").mkdir()
     click_track(tmp_path / "Slower" / "clicks.wav", 100.0, seconds=8.0)
     window.open_path(tmp_path / "Slower" / "clicks.wav")  # the count-in follows the song
-    assert c.count_in == (0, 0.0) and window.act_count_in.isChecked()
-    qtbot.waitUntil(lambda: window.analysis is not None, timeout=60000)
+    assert c.count_in == (0, 0.0) and count_in.isChecked()
+    qtbot.waitUntil(lambda: window.loops.analysis is not None, timeout=60000)
     assert c.count_in == (4, pytest.approx(0.6, abs=2e-3))
     qtbot.keyClick(window, Qt.Key.Key_K)
     assert c.count_in == (0, 0.0)
@@ -83,13 +84,13 @@ def test_reopened_song_takes_the_analysis_from_the_cache(qtbot, window, tmp_path
     (tmp_path / "Clicks").mkdir()
     click_track(tmp_path / "Clicks" / "clicks.wav", 97.0, seconds=8.0)
     window.open_path(tmp_path / "Clicks" / "clicks.wav")
-    qtbot.waitUntil(lambda: window.analysis is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.loops.analysis is not None, timeout=60000)
     assert len(list((tmp_path / "analysis-cache").glob("*.json"))) == 1
-    first = window.analysis
+    first = window.loops.analysis
     window.open_path(tone_song(tmp_path / "Tone Song", 4.0))
     window.open_path(tmp_path / "Clicks" / "clicks.wav")
-    qtbot.waitUntil(lambda: window.analysis is not None, timeout=60000)
-    assert window.analysis == first and window.music.text().startswith("97 BPM")
+    qtbot.waitUntil(lambda: window.loops.analysis is not None, timeout=60000)
+    assert window.loops.analysis == first and window.music.text().startswith("97 BPM")
 
 
 def _centre(window, seconds):
@@ -116,7 +117,8 @@ def test_overview_shows_the_separated_stems_of_the_model_heard(qtbot, window, tm
     separated, plain = _centre(window, 1.0), _centre(window, 8.0)
     assert _dist(separated, vocals) < _dist(plain, vocals)  # the vocals band at the centre
     qtbot.keyClick(window, Qt.Key.Key_Tab)  # hear B: its own envelopes
-    qtbot.waitUntil(lambda: window._shown_env is window.stem_tap.slots.get("B"), timeout=10000)
+    ov = window.overview
+    qtbot.waitUntil(lambda: ov.shown is ov.stem_tap.slots.get("B"), timeout=10000)
     assert wf.heard_slot == "B" and wf.separated_fraction > 0.25
     qtbot.keyClick(window, Qt.Key.Key_O)  # the original: the plain mix
     qtbot.waitUntil(lambda: wf.stem_names == (), timeout=10000)

@@ -125,7 +125,7 @@ def test_long_title_elides_and_nothing_jumps(qtbot, window, tmp_path):
     qtbot.wait(50)
     assert window.title.text().endswith("…") and window.title.text() != long_name.strip()
     assert window.title.toolTip() == long_name.strip()
-    qtbot.waitUntil(lambda: window.analysis is not None, timeout=30000)  # the tempo line too
+    qtbot.waitUntil(lambda: window.loops.analysis is not None, timeout=30000)  # the tempo line too
     qtbot.wait(50)
     assert _in_window(window, window.picker_a) == picker  # the pickers did not move
     qtbot.keyClick(window, Qt.Key.Key_Space)
@@ -200,14 +200,14 @@ def test_shortcuts_dialog_is_a_table_of_every_key(qtbot, window):
 def test_dropout_warning_only_when_it_happens(qtbot, window, song):
     window.open_path(song)
     window.controller.poll()
-    assert not window.st_underruns.isVisible()
+    assert not window.status_line.warning.isVisible()
     window.controller.engine.mixer.underruns = 3  # as the callback counts a dropout
     window.controller.poll()
-    assert window.st_underruns.isVisible()
-    text = window.st_underruns.full_text()
+    assert window.status_line.warning.isVisible()
+    text = window.status_line.warning.full_text()
     assert "dropped out 3×" in text and "underruns" not in text
     qtbot.wait(50)
-    state = window.st_state  # what is heard stays readable beside the warning
+    state = window.status_line.state  # what is heard stays readable beside the warning
     assert state.width() >= state.fontMetrics().horizontalAdvance(state.text())
 
 

@@ -98,4 +98,4 @@ def test_opening_a_song_without_reference_leaves_reference_mode(
     assert window.sources.buttons["A"].isChecked()  # a source is lit: the one heard
     assert window.controller.engine.mixer.settings.source == "A"
     window.controller.poll()
-    assert "reference" not in window.st_state.text()
+    assert "reference" not in window.status_line.state.text()
