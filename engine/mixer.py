@@ -1,11 +1,9 @@
-"""The mixer: gain maths and the audio callback that turns ring buffers into output samples.
+"""The mixer: the audio callback that turns ring buffers into output samples.
 
-Plain functions hold the maths (the solo/mute truth table, linear ramps, cross-fade weights;
-dB to gain and the pan law are ``engine/levels.py``'s). :class:`MixSettings` is the frozen
-snapshot of what the user asked for; the GUI thread builds a new one and swaps it in by
-reference. :class:`Mixer` holds the callback's streaming state; ``Mixer.process(outdata,
-frames)`` runs on the PortAudio callback thread (or is called directly by tests and by the
-bench with a plain numpy buffer).
+What to play arrives as ``engine/mixsettings.py``'s value objects (:class:`MixSettings`, swapped
+in by reference); dB to gain and the pan law are ``engine/levels.py``'s. :class:`Mixer` holds
+the callback's streaming state; ``Mixer.process(outdata, frames)`` runs on the PortAudio
+callback thread (or is called directly by tests and by the bench with a plain numpy buffer).
 
 The callback never allocates an array, never takes a lock, never logs and always fills the whole
 output. Per block it reads the plain mix ring, then, when the selected source ("A", "B",
@@ -45,21 +43,29 @@ Positions are *stream positions* (samples since the current generation started, 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from engine.config import CHANNELS, SAMPLE_RATE
-from engine.levels import PAN_MAX, db_to_gain, pan_matrix
+from engine.levels import PAN_MAX, pan_matrix
+from engine.mixsettings import (
+    SOURCES,
+    STEM_SOURCES,
+    MixSettings,
+    Source,
+    click_track,
+    stem_audible,
+)
 from engine.ring import StemRing
 from engine.stretch import LiveStretch, is_neutral
 
-#: What can be heard: the plain mixture, model slot A, model slot B, the true stems.
-SOURCES = ("mix", "A", "B", "reference")
-STEM_SOURCES = ("A", "B", "reference")
+# The facade and the tests import these from here too (the mixer's public face).
+__all__ = ["PAN_MAX", "SOURCES", "STEM_SOURCES", "MixSettings", "Mixer", "Source", "click_track",
+           "crossfade_weights", "linear_ramp", "stem_audible"]
+
 #: Longest block processed in one go (longer callbacks are processed in pieces).
 MAX_BLOCK = 4096
 #: Most stems a model may have.
@@ -71,24 +77,12 @@ METER_PEAK_DECAY_S = 0.3
 METER_RMS_S = 0.1
 #: Fade at the loop end before a count-in and at the loop start after it (seconds).
 COUNT_IN_FADE_S = 0.004
-#: Count-in click: length (seconds) and peak level of the accented and the other beats.
-CLICK_S = 0.035
-CLICK_LEVEL = (0.5, 0.3)
-CLICK_HZ = (1760.0, 1320.0)
 #: Input samples of silence after which the stretcher is no longer run (paused).
 STRETCH_IDLE = 1 << 15
 
 
 # ---------------------------------------------------------------------------------- maths
-def stem_audible(stem: str, mute: Iterable[str], solo: Iterable[str]) -> bool:
-    """The solo/mute truth table: mute beats solo; when any stem is soloed only soloed play."""
-    mute = frozenset(mute)
-    solo = frozenset(solo)
-    if stem in mute:
-        return False
-    return not solo or stem in solo
-
-
+# Reference forms of the ramps the callback computes in place (``Mixer._ramp_into`` ...).
 def linear_ramp(out: np.ndarray, start: float, stop: float) -> None:
     """Fill ``out`` (n,) with a ramp that ends exactly on ``stop`` at its last sample.
 
@@ -110,78 +104,6 @@ def crossfade_weights(out: np.ndarray, offset: int, length: int) -> None:
     out[:] = np.arange(offset + 1, offset + n + 1, dtype=out.dtype)
     out *= 1.0 / max(1, length)
     np.clip(out, 0.0, 1.0, out=out)
-
-
-def click_track(beats: int, beat_s: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
-    """(samples, channels) float32: ``beats`` clicks ``beat_s`` apart, the first accented
-    (higher and louder); None for 0 beats."""
-    if beats <= 0:
-        return None
-    beat = max(1, round(beat_s * sample_rate))
-    n = max(1, round(CLICK_S * sample_rate))
-    t = np.arange(min(n, beat)) / sample_rate
-    env = np.exp(-t / (CLICK_S / 5.0)) * np.minimum(1.0, t * sample_rate / 32.0)
-    out = np.zeros((beats * beat, CHANNELS), dtype=np.float32)
-    for i in range(beats):
-        k = 0 if i == 0 else 1
-        click = CLICK_LEVEL[k] * env * np.sin(2.0 * np.pi * CLICK_HZ[k] * t)
-        out[i * beat : i * beat + t.size] = click[:, None]
-    return out
-
-
-@dataclass(frozen=True)
-class MixSettings:
-    """What the user asked to hear; immutable, swapped by reference into the callback."""
-
-    gains_db: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    mute: frozenset[str] = frozenset()
-    solo: frozenset[str] = frozenset()
-    master_db: float = 0.0
-    source: str = "A"
-    pan: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    tempo: float = 1.0  # speed ratio (engine.stretch limits)
-    pitch: float = 0.0  # semitones
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ValueError(f"unknown source {self.source!r}; choose one of {', '.join(SOURCES)}")
-
-    def pan_of(self, stem: str) -> float:
-        return float(self.pan.get(stem, 0.0))
-
-    def with_pan(self, stem: str, pan: float) -> MixSettings:
-        pans = dict(self.pan)
-        pans[stem] = min(PAN_MAX, max(-PAN_MAX, float(pan)))
-        return replace(self, pan=MappingProxyType(pans))
-
-    def gain(self, stem: str) -> float:
-        """Linear gain of ``stem`` after its fader, mute and solo (master not included)."""
-        if not stem_audible(stem, self.mute, self.solo):
-            return 0.0
-        return db_to_gain(self.gains_db.get(stem, 0.0))
-
-    @property
-    def master_gain(self) -> float:
-        return db_to_gain(self.master_db)
-
-    def with_gain_db(self, stem: str, db: float) -> MixSettings:
-        gains = dict(self.gains_db)
-        gains[stem] = float(db)
-        return replace(self, gains_db=MappingProxyType(gains))
-
-    def with_mute(self, stem: str, on: bool) -> MixSettings:
-        return replace(self, mute=self.mute | {stem} if on else self.mute - {stem})
-
-    def with_solo(self, stem: str, on: bool) -> MixSettings:
-        return replace(self, solo=self.solo | {stem} if on else self.solo - {stem})
-
-
-@dataclass(frozen=True)
-class Source:
-    """One stem source as the callback sees it: its ring and the names of its stems."""
-
-    ring: StemRing
-    stems: tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------------- callback
