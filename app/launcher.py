@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 
-HEADLESS_COMMANDS = {"play", "export", "models", "devices", "bench"}
+from engine.cli import COMMAND_NAMES  # the registered sub-commands (imports neither Qt nor torch)
+
+#: First words that run the engine's command line instead of the GUI.
+HEADLESS_WORDS = COMMAND_NAMES | {"-h", "--help", "--version"}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and (args[0] in HEADLESS_COMMANDS or args[0] in {"-h", "--help", "--version"}):
+    if args and args[0] in HEADLESS_WORDS:
         from engine.cli import main as engine_main
 
         return engine_main(args)

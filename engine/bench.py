@@ -289,11 +289,13 @@ def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m engine.bench")
-    p.add_argument("--rss-child", nargs=2, metavar=("FILE", "MODEL"))
-    p.add_argument("file", nargs="?")
-    p.add_argument("--model")
-    p.add_argument("--json", action="store_true")
+    from engine.cli import COMMANDS
+
+    p = argparse.ArgumentParser(prog="python -m engine.bench",
+                                description=COMMANDS["bench"].help)
+    COMMANDS["bench"].options(p)  # the options of `stemplay bench`, declared once
+    # internal: the body of measure_rss's subprocess
+    p.add_argument("--rss-child", nargs=2, metavar=("FILE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.rss_child:
         return rss_child(*args.rss_child)

@@ -19,7 +19,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -174,8 +175,11 @@ def merged(items: list[dict[str, float]] | None) -> dict[str, float]:
     return out
 
 
-def add_practice_options(p: argparse.ArgumentParser) -> None:
-    """--tempo, --pitch and --pan, shared by play and export."""
+MODEL_HELP = "model name in models/ (with or without .onnx) or path to an .onnx file"
+
+
+def _practice_options(p: argparse.ArgumentParser) -> None:
+    """--tempo and --pitch, shared by play and export."""
     p.add_argument("--tempo", type=tempo_ratio, default=1.0, metavar="RATIO",
                    help="speed without changing pitch, 0.5..1.5 (default 1)")
     p.add_argument("--pitch", type=semitones, default=0.0, metavar="SEMITONES",
@@ -183,23 +187,13 @@ def add_practice_options(p: argparse.ArgumentParser) -> None:
                         "default 0)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="A music player that separates a song into stems while it plays. "
-        "Without a sub-command, `stemplay [FILE]` opens the player window.",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    model_help = "model name in models/ (with or without .onnx) or path to an .onnx file"
-
-    p = sub.add_parser("play", help="play a song headless with a stem mix")
+def _play_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--model", metavar="M", help=model_help)
+    p.add_argument("--model", metavar="M", help=MODEL_HELP)
     p.add_argument("--mute", action="append", default=[], metavar="STEM")
     p.add_argument("--solo", action="append", default=[], metavar="STEM")
-    p.add_argument("--gain", action="append", default=[], metavar="STEM=DB")
+    p.add_argument("--gain", action="append", default=[], metavar="STEM=DB",
+                   help="stem gain in dB, at most +24, or mute (e.g. vocals=-6)")
     p.add_argument("--start", type=_seconds, default=0.0, metavar="SEC")
     p.add_argument("--duration", type=_seconds, default=None, metavar="SEC")
     p.add_argument("--device", default=None, metavar="ID",
@@ -207,15 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=latency_ms, default=None, metavar="MS",
                    help="output buffer in milliseconds (default 100; smaller: faders react "
                         "sooner, but a busy machine may drop out)")
-    add_practice_options(p)
+    _practice_options(p)
     p.add_argument("--pan", type=parse_pan, action="append", default=[], metavar="STEM=PAN",
                    help="pan stems, -100 (left) .. 100 (right), e.g. vocals=-100")
 
-    e = sub.add_parser("export", help="separate files and write their stems (or a mix)")
+
+def _export_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("files", nargs="+", metavar="FILE")
     e.add_argument("-o", "--output", default=".", metavar="DIR",
                    help="output folder; each track gets a sub-folder (default: .)")
-    e.add_argument("--model", metavar="M", help=model_help + " (default: the best in models/)")
+    e.add_argument("--model", metavar="M", help=MODEL_HELP + " (default: the best in models/)")
     e.add_argument("--stems", type=_stem_list, default=None, metavar="a,b",
                    help="only these stems (default: all)")
     e.add_argument("--format", default="wav", choices=["wav", "flac", "ogg", "mp3"])
@@ -232,19 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "one common gain for all files of the track so none clips and the stems "
                    "still add up to the mix (default); clip = clip each sample")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_practice_options(e)
+    _practice_options(e)
     e.add_argument("--pan", type=parse_pan, action="append", default=[], metavar="STEM=PAN,...",
                    help="with --mix: pan stems in the mix, -100 (left) .. 100 (right), e.g. "
                         "vocals=-100 (stem files are not panned)")
 
-    sub.add_parser("models", help="list the models in models/ with their metadata")
-    sub.add_parser("devices", help="list audio output devices")
 
-    b = sub.add_parser("bench", help="speed and latency figures")
+def _bench_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("file", nargs="?", metavar="FILE")
-    b.add_argument("--model", metavar="M", help=model_help)
+    b.add_argument("--model", metavar="M", help=MODEL_HELP)
     b.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
+
+
+def _no_options(_p: argparse.ArgumentParser) -> None:
+    pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,23 +381,69 @@ def models_command(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# the sub-commands, registered once
+
+
+def _playback(name: str) -> Callable[[argparse.Namespace], int]:
+    """``engine.playback_cli.<name>``, looked up when the command runs (imports the engine's
+    playback side only then)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from engine import playback_cli
+
+        return int(getattr(playback_cli, name)(args))
+
+    return run
+
+
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: its name, its one-line help, the function that declares its options
+    and the function that runs it (``args -> exit status``)."""
+
+    name: str
+    help: str
+    options: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+#: Every headless sub-command, declared once (name → :class:`Command`): :func:`build_parser`,
+#: ``python -m engine.bench`` (the ``bench`` options) and ``app.launcher`` (which first words
+#: skip the GUI) derive from it.
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("play", "play a song headless with a stem mix", _play_options,
+            _playback("play_command")),
+    Command("export", "separate files and write their stems (or a mix)", _export_options,
+            export_command),
+    Command("models", "list the models in models/ with their metadata", _no_options,
+            models_command),
+    Command("devices", "list audio output devices", _no_options, _playback("devices_command")),
+    Command("bench", "speed and latency figures", _bench_options, _playback("bench_command")),
+)}
+COMMAND_NAMES = frozenset(COMMANDS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the whole command line, one sub-parser per :data:`COMMANDS` entry."""
+    parser = _Parser(
+        prog=PROG,
+        description="A music player that separates a song into stems while it plays. "
+        "Without a sub-command, `stemplay [FILE]` opens the player window.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for cmd in COMMANDS.values():
+        cmd.options(sub.add_parser(cmd.name, help=cmd.help))
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "export":
-        return export_command(args)
-    if args.command == "models":
-        return models_command(args)
-    from engine import playback_cli
-
-    if args.command == "play":
-        return int(playback_cli.play_command(args))
-    if args.command == "devices":
-        return int(playback_cli.devices_command(args))
-    if args.command == "bench":
-        return int(playback_cli.bench_command(args))
-    raise AssertionError(f"unhandled command {args.command!r}")
+    return int(COMMANDS[args.command].run(args))
 
 
 class Terminated(BaseException):

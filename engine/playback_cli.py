@@ -1,10 +1,10 @@
 """``stemplay play``, ``stemplay devices`` and ``stemplay bench``: thin layers on the facade.
 
-Runs on the main thread. ``engine/cli.py`` owns the argument parser of the whole command line
-and calls :func:`play_command`, :func:`devices_command` and :func:`bench_command` with its
-``argparse.Namespace`` (attributes: file, model, mute, solo, gain, start, duration, device,
-latency, tempo, pitch, pan, json). :func:`add_arguments` declares the same options; ``python -m engine.playback_cli`` runs
-them without the rest of the CLI.
+Runs on the main thread. ``engine/cli.py`` declares every sub-command and its options once
+(``engine.cli.COMMANDS``) and calls :func:`play_command`, :func:`devices_command` and
+:func:`bench_command` with its ``argparse.Namespace`` (attributes: file, model, mute, solo,
+gain, start, duration, device, latency, tempo, pitch, pan, json); ``--gain`` is read here by
+``engine.cli.parse_gains``, the rule ``export --mix`` uses too.
 
 User errors print one line on stderr and return 1 (2 for a usage error); Ctrl+C stops the
 sound and returns 130 without a traceback.
@@ -194,38 +194,7 @@ def bench_command(args: argparse.Namespace) -> int:
         return _fail(err)
 
 
-def add_arguments(sub: Any) -> None:
-    """Add the ``play``, ``devices`` and ``bench`` sub-commands to an argparse subparsers."""
-    from engine.cli import add_practice_options, latency_ms, parse_pan
+if __name__ == "__main__":  # ``python -m engine.playback_cli play FILE``: the whole command line
+    from engine.cli import main
 
-    p = sub.add_parser("play", help="play a song with a stem mix, headless")
-    p.add_argument("file")
-    p.add_argument("--model", help="model name in models/ or path to an .onnx file")
-    p.add_argument("--mute", action="append", metavar="STEM", default=[])
-    p.add_argument("--solo", action="append", metavar="STEM", default=[])
-    p.add_argument("--gain", action="append", metavar="STEM=DB", default=[])
-    p.add_argument("--start", type=float, default=0.0, metavar="SEC")
-    p.add_argument("--duration", type=float, metavar="SEC")
-    p.add_argument("--device", help="output device id or name (see `stemplay devices`)")
-    p.add_argument("--latency", type=latency_ms, metavar="MS", help="output buffer (ms)")
-    add_practice_options(p)
-    p.add_argument("--pan", type=parse_pan, action="append", default=[], metavar="STEM=PAN")
-    p.set_defaults(func=play_command)
-    d = sub.add_parser("devices", help="list audio output devices")
-    d.set_defaults(func=devices_command)
-    b = sub.add_parser("bench", help="speed and latency figures")
-    b.add_argument("file", nargs="?")
-    b.add_argument("--model", help="model name in models/ or path to an .onnx file")
-    b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.set_defaults(func=bench_command)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stemplay")
-    add_arguments(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
     sys.exit(main())

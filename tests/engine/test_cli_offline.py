@@ -163,6 +163,33 @@ def test_play_devices_bench_are_parsed_and_delegated(monkeypatch: pytest.MonkeyP
     assert (seen["bench_command"].file, seen["bench_command"].json) == ("b.wav", True)
 
 
+def test_one_registry_of_commands_for_stemplay_bench_and_launcher(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app import launcher
+    from engine import bench
+    from engine.cli import COMMAND_NAMES
+
+    assert COMMAND_NAMES == {"play", "export", "models", "devices", "bench"}
+    assert launcher.main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"    {name} " in listing for name in COMMAND_NAMES)
+    for name in sorted(COMMAND_NAMES):  # every command's --help goes through the launcher
+        assert launcher.main([name, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: stemplay {name} ")
+    assert launcher.main(["bench", "--help"]) == 0
+    stemplay_bench = capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:  # `python -m engine.bench`: the same options
+        bench._main(["--help"])
+    assert done.value.code == 0
+    module_bench = capsys.readouterr().out
+    assert "--rss-child" not in module_bench  # internal, not shown
+    options = [line.split()[0] for line in stemplay_bench.splitlines() if line.startswith("  -")]
+    assert options == ["-h,", "--model", "--json"]
+    assert options == [line.split()[0] for line in module_bench.splitlines()
+                       if line.startswith("  -")]
+
+
 def test_headless_commands_never_import_qt_or_torch(band_split_path: Path) -> None:
     code = (
         "import sys\n"
