@@ -1,10 +1,11 @@
-"""Speed of streaming separation (``StreamSeparator``), the figure behind ``rtf_one`` / ``rtf_ab``.
+"""Speed of streaming separation (``StreamSeparator``), the figure behind ``stemplay bench``'s
+``speed_x_one`` / ``speed_x_ab``.
 
 Separates a generated song (``engine.bench.make_song``) with one or two separators fed in turn
 in blocks of the worker's size, several times, and prints the median wall-clock and CPU
-real-time factors (seconds of audio per second), plus, with ``--profile``, the functions that
-took the most time. Built for comparing engine changes on a shared, noisy machine: quote medians,
-compare CPU factors, repeat.
+speeds (× real time: seconds of audio per second of compute), plus, with ``--profile``, the
+functions that took the most time. Built for comparing engine changes on a shared, noisy
+machine: quote medians, compare CPU speeds, repeat.
 
     .venv/bin/python benchmarks/separation_speed.py --model /tmp/tiny.onnx [--slots 2]
         [--seconds 60] [--repeats 5] [--block 16384] [--threads N] [--profile]

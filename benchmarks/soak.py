@@ -375,7 +375,7 @@ def status_dict(st: Any) -> dict[str, Any]:
         "late": int(st.late),
         "behind": bool(st.behind),
         "non_finite": int(st.non_finite),
-        "rtf": float(st.rtf),
+        "speed_x": float(st.rtf),  # separation speed, × real time (EngineStatus.rtf)
         "ahead_s": float(st.ahead_s),
         "source": st.source,
         "separated": bool(st.separated),
@@ -651,7 +651,7 @@ def table(r: dict[str, Any]) -> str:
             "max event-loop gap",
             f"{1e3 * d.get('max_tick_gap_s', 0):.0f} ms ({d.get('ticks')} polls)",
         ),
-        ("separation speed at the end", f"{f.get('rtf', 0):.1f}× real time"),
+        ("separation speed at the end", f"{f.get('speed_x', 0):.1f}× real time"),
     ]
     if not d.get("ok"):
         rows.insert(0, ("RUN INCOMPLETE", f"{d.get('errors')} {d.get('dialogs')}"))

@@ -2,21 +2,22 @@
 
 No sound card is needed: playback figures use :class:`engine.output.NullOutput`, a thread that
 pulls the real audio callback at real-time pace (blocks of 512 samples), with the callback
-wrapped to timestamp what it outputs. How each figure is measured:
+wrapped to timestamp what it outputs. Speeds are ``speed_x_*``: seconds of audio per second of
+compute ("× real time", the inverse of what is usually called a real-time factor; higher is
+faster). How each figure is measured:
 
-* ``rtf_one`` / ``rtf_ab``: seconds of audio separated per second of compute, streaming
-  (``StreamSeparator``, as in playback) over ``BENCH_SECONDS`` of the input, with one model,
-  then with two separators (slots A and B) fed the same audio, each on its own thread and
-  with half the CPUs for its model as in the worker (``rtf_ab`` counts the audio of one slot
-  per wall second). The sustained rate
+* ``speed_x_one`` / ``speed_x_ab``: streaming separation (``StreamSeparator``, as in playback)
+  over ``BENCH_SECONDS`` of the input, with one model, then with two separators (slots A and
+  B) fed the same audio, each on its own thread and with half the CPUs for its model as in the
+  worker (``speed_x_ab`` counts the audio of one slot per wall second). The sustained rate
   that keeps playback ahead: each separator first runs once over one segment of audio
   (FFTW plans of the thread, the model's first run, first touch of its buffers); that cold
   start is part of ``first_separated_ms``, not of these figures.
-* ``engine``: ``rtf_one`` with a near-zero-cost model of the same shape (stems, bins,
-  frames, batch axis; ``engine/nullmodel.py``, built in code): the speed of the engine around
-  the model (STFT, segments, cross-fades, high band, mixture consistency, iSTFT) on its own.
-  ``model_share``: ``1 - rtf_one / engine``, the part of the separation time the model's own
-  ``session.run`` takes.
+* ``speed_x_engine``: ``speed_x_one`` with a near-zero-cost model of the same shape (stems,
+  bins, frames, batch axis; ``engine/nullmodel.py``, built in code): the speed of the engine
+  around the model (STFT, segments, cross-fades, high band, mixture consistency, iSTFT) on its
+  own. ``model_share``: ``1 - speed_x_one / speed_x_engine``, the part of the separation time
+  the model's own ``session.run`` takes.
 * ``first_sound_ms``: from ``Engine.play()`` to the end of the first callback block that
   carries non-silent audio (add the device's own output latency on real hardware).
 * ``first_separated_ms`` / ``seek_separated_ms``: from ``play()`` (resp. ``seek()`` to the
@@ -50,7 +51,7 @@ from engine.config import HOP, SAMPLE_RATE
 from engine.errors import ModelError
 from engine.writers import FEED_CHUNK
 
-BENCH_SECONDS = 20.0  # length of the generated test song and of the RTF measurement
+BENCH_SECONDS = 20.0  # length of the generated test song and of the speed measurement
 BLOCK = 512
 
 
@@ -118,8 +119,9 @@ def _ms(t0: float, t1: float | None) -> float | None:
     return None if t1 is None else round((t1 - t0) * 1000.0, 1)
 
 
-def measure_rtf(model_path: str, audio: np.ndarray, slots: int) -> float:
-    """× real time of streaming separation with ``slots`` separators over ``audio`` (2, n).
+def measure_speed_x(model_path: str, audio: np.ndarray, slots: int) -> float:
+    """Speed (× real time) of streaming separation with ``slots`` separators over ``audio``
+    (2, n).
 
     Each separator runs on its own thread, as the worker runs slots A and B: warm-up
     (module docstring) on that thread, then all start together and the clock runs until the
@@ -268,12 +270,13 @@ def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
         song = Path(file) if file else make_song(Path(tmp) / "bench.wav", BENCH_SECONDS)
         figures["input"] = str(song) if file else f"generated {BENCH_SECONDS:.0f} s"
         audio = read_all(song)[:, : int(BENCH_SECONDS * SAMPLE_RATE)]
-        figures["rtf_one"] = round(measure_rtf(model_path, audio, 1), 2)
+        figures["speed_x_one"] = round(measure_speed_x(model_path, audio, 1), 2)
         null = write_null_model(Path(tmp) / "engine-null.onnx", model_path)
-        figures["engine"] = round(measure_rtf(str(null), audio, 1), 2)
+        figures["speed_x_engine"] = round(measure_speed_x(str(null), audio, 1), 2)
         # the model's share of the separation time: what the engine alone does not spend
-        figures["model_share"] = round(max(0.0, 1.0 - figures["rtf_one"] / figures["engine"]), 3)
-        figures["rtf_ab"] = round(measure_rtf(model_path, audio, 2), 2)
+        figures["model_share"] = round(
+            max(0.0, 1.0 - figures["speed_x_one"] / figures["speed_x_engine"]), 3)
+        figures["speed_x_ab"] = round(measure_speed_x(model_path, audio, 2), 2)
         figures.update(measure_playback(song, model_path))
         for minutes in (10, 60):
             long_song = make_song(Path(tmp) / f"long{minutes}.wav", minutes * 60.0)
