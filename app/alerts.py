@@ -4,6 +4,9 @@ Every user error (bad file, bad model, no device, failed export) arrives here as
 engine's one-line message. The box is window-modal but opened with ``open()``, not ``exec()``:
 the event loop keeps running (playback status, meters), and tests can read ``history`` and
 dismiss ``current`` without patching anything.
+
+:func:`ask` is the one yes/no question (replace files? quit during an export?): modal, "No" is
+the default; callers wrap it in a method that tests replace.
 """
 
 from __future__ import annotations
@@ -42,3 +45,13 @@ class ErrorPresenter:
         if self.current is not None:
             self.current.close()
             self.current = None
+
+
+def ask(parent: QWidget | None, title: str, text: str) -> bool:
+    """A modal yes/no question, "No" by default; True when the user answered "Yes"."""
+    answer = QMessageBox.question(
+        parent, title, text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes

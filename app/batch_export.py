@@ -1,7 +1,8 @@
 """Batch export: a queue of songs separated and written one after the other, with one progress
 bar and one Cancel. The dialog runs on the GUI thread; :class:`BatchJob` runs the songs on one
-daemon thread through ``engine.export.export_file`` (atomic per song: a cancelled or failed
-song leaves nothing behind) with the model loaded once.
+daemon thread (:mod:`app.jobs`) through ``engine.export.export_file`` (atomic per song: a
+cancelled or failed song leaves nothing behind) with the model loaded once. The fields and the
+progress/cancel part it shares with the export dialog are in :mod:`app.export_form`.
 
 Cancel (or a failure) also removes every file the batch wrote for the songs before, and the
 folders it made for them, so a cancelled batch leaves the disk as it was, except files that
@@ -12,34 +13,30 @@ ones and stay.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.export_dialog import FORMATS, SUBTYPES
+from app.alerts import ask
+from app.export_form import SUBTYPES, JobDialog
+from app.jobs import WriteJob
+from app.settings import AUDIO_FILTER
 
 log = logging.getLogger(__name__)
-
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
 
 
 def planned_outputs(song: Path, out_dir: Path, fmt: str, template: str, model_name: str,
@@ -53,92 +50,62 @@ def planned_outputs(song: Path, out_dir: Path, fmt: str, template: str, model_na
     return output_paths(out_dir, title, stems, fmt, model_name, template)
 
 
-class BatchJob(QObject):
+class BatchJob(WriteJob):
     """Exports ``songs`` one after the other on one thread."""
 
-    progress = Signal(float)  # 0..1 over the whole batch
     song_started = Signal(int)  # index of the song being exported
-    finished = Signal(list)  # list[Path] written
-    failed = Signal(str)  # one line; what the batch wrote is removed
-    cancelled = Signal()
+    what = "batch export"
 
     def __init__(self, songs: list[Path], model: str | None, kwargs: dict[str, Any],
                  replace: set[Path] | None = None) -> None:
-        super().__init__()
+        super().__init__("stemplay-batch")
         self.songs = [Path(s) for s in songs]
         self.model = model
         self.kwargs = kwargs  # out_dir, fmt, subtype, name, stems for every song
         self.replace = set(replace or ())  # songs whose existing files may be replaced
-        self.cancel_event = threading.Event()  # GUI thread sets, batch thread reads
         self.written: list[Path] = []  # batch thread; read after it ended
-        self.thread = threading.Thread(target=self._run, name="stemplay-batch", daemon=True)
+        self.created_dirs: list[Path] = []  # batch thread: folders it made
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-    def _run(self) -> None:
+    def work(self) -> list[Path] | None:
         from engine import export
-        from engine.errors import StemplayError
         from engine.model import load_model
 
-        created_dirs: list[Path] = []
         n = len(self.songs)
-        try:
-            key = self.model
-            if not key:
-                from engine.errors import ExportError
-                from engine.model import default_model_path
+        key = self.model
+        if not key:
+            from engine.errors import ExportError
+            from engine.model import default_model_path
 
-                path = default_model_path()
-                if path is None:
-                    raise ExportError("no separation model: choose one for A first")
-                key = str(path)
-            model = load_model(key)
-            out_dir = Path(self.kwargs["out_dir"]).expanduser()
-            for i, song in enumerate(self.songs):
-                if self.cancel_event.is_set():
-                    break
-                self.song_started.emit(i)
-                outputs = planned_outputs(song, out_dir, self.kwargs["fmt"], self.kwargs["name"],
-                                          model.info.name, list(self.kwargs["stems"]))
-                for d in reversed([outputs[0].parent, *outputs[0].parent.parents]):
-                    if not d.exists():
-                        created_dirs.append(d)
-                new = [p for p in outputs if not p.exists()]
-                written = export.export_file(
-                    song, model=model, progress=lambda f, i=i: self.progress.emit(
-                        (i + min(max(f, 0.0), 1.0)) / n),
-                    cancel=self.cancel_event, overwrite=song in self.replace, **self.kwargs)
-                # only files that did not exist before are this batch's to take back
-                self.written += [p for p in written if p in new]
-                if not written:
-                    break
-        except StemplayError as err:
-            self._undo(created_dirs)
+            path = default_model_path()
+            if path is None:
+                raise ExportError("no separation model: choose one for A first")
+            key = str(path)
+        model = load_model(key)
+        out_dir = Path(self.kwargs["out_dir"]).expanduser()
+        for i, song in enumerate(self.songs):
             if self.cancel_event.is_set():
-                self.cancelled.emit()
-            else:
-                self.failed.emit(str(err))
-            return
-        except Exception as err:  # a bug must not take the app down; nothing is kept
-            log.exception("batch export failed")
-            self._undo(created_dirs)
-            self.failed.emit(f"batch export failed: {err}")
-            return
+                break
+            self.song_started.emit(i)
+            outputs = planned_outputs(song, out_dir, self.kwargs["fmt"], self.kwargs["name"],
+                                      model.info.name, list(self.kwargs["stems"]))
+            for d in reversed([outputs[0].parent, *outputs[0].parent.parents]):
+                if not d.exists():
+                    self.created_dirs.append(d)
+            new = [p for p in outputs if not p.exists()]
+            written = export.export_file(
+                song, model=model, progress=lambda f, i=i: self.progress.emit(
+                    (i + min(max(f, 0.0), 1.0)) / n),
+                cancel=self.cancel_event, overwrite=song in self.replace, **self.kwargs)
+            # only files that did not exist before are this batch's to take back
+            self.written += [p for p in written if p in new]
+            if not written:
+                break
         if self.cancel_event.is_set():
-            self._undo(created_dirs)
-            self.cancelled.emit()
-        else:
-            self.progress.emit(1.0)
-            self.finished.emit(list(self.written))
+            return None
+        self.progress.emit(1.0)
+        return self.written
 
-    def _undo(self, created_dirs: list[Path]) -> None:
+    def undo(self) -> None:
         """Remove what this batch wrote (new files only) and the folders it made, if empty."""
         for p in self.written:
             try:
@@ -146,26 +113,23 @@ class BatchJob(QObject):
             except OSError as err:
                 log.warning("could not remove %s: %s", p, err)
         self.written = []
-        for d in sorted(set(created_dirs), key=lambda d: len(d.parts), reverse=True):
+        for d in sorted(set(self.created_dirs), key=lambda d: len(d.parts), reverse=True):
             try:
                 d.rmdir()
             except OSError:
                 pass  # not empty (something else is in it) or gone already
 
 
-class BatchExportDialog(QDialog):
+class BatchExportDialog(JobDialog):
     """A queue of songs, the model and format, one progress bar, Cancel."""
 
     def __init__(self, songs: list[str], choices: list[tuple[str, str, str]], stems: list[str],
                  settings: Any, presenter: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(settings, presenter, parent, "Close")
         self.setWindowTitle("Batch export")
         self.setMinimumWidth(560)
-        self.settings = settings
-        self.presenter = presenter
         self.stems = list(stems)
         self.choices = list(choices)
-        self.job: BatchJob | None = None
         self.written: list[Path] = []
 
         self.list = QListWidget()
@@ -184,13 +148,6 @@ class BatchExportDialog(QDialog):
         self.model_combo = QComboBox()
         for label, key, _name in self.choices:
             self.model_combo.addItem(label, key)
-        self.format = QComboBox()
-        self.format.addItems(list(FORMATS))
-        fmt = settings.export_format if settings.export_format in FORMATS else "wav"
-        self.format.setCurrentText(fmt)
-        self.folder = QLineEdit(settings.export_dir)
-        self.template = QLineEdit(settings.export_template)
-        self.template.setToolTip("Fields: {track}, {stem}, {model}, {ext}")
         form = QFormLayout()
         form.addRow("Model", self.model_combo)
         form.addRow("Format", self.format)
@@ -200,14 +157,9 @@ class BatchExportDialog(QDialog):
         stems_label.setObjectName("dim")
         form.addRow("", stems_label)
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setVisible(False)
-        self.message = QLabel("Add the songs to export.")
-        self.message.setWordWrap(True)
+        self.message.setText("Add the songs to export.")
         self.start_button = QPushButton("Export all")
         self.start_button.setDefault(True)
-        self.cancel_button = QPushButton("Close")
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
@@ -223,7 +175,6 @@ class BatchExportDialog(QDialog):
         self.add_button.clicked.connect(self._add_dialog)
         self.remove_button.clicked.connect(self._remove_selected)
         self.start_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self._cancel_or_close)
         self.add_songs(songs)
 
     # -- queue ----------------------------------------------------------------------------------
@@ -262,13 +213,10 @@ class BatchExportDialog(QDialog):
     # -- run ------------------------------------------------------------------------------------
     def confirm_replace(self, songs: list[Path]) -> bool:
         """Ask before replacing files of earlier exports (a seam for tests)."""
-        answer = QMessageBox.question(
+        return ask(
             self, "Replace existing files?",
             f"{len(songs)} song(s) have files from an earlier export in this folder. Replace "
-            "them? (Each is replaced only once its new files are complete.)",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+            "them? (Each is replaced only once its new files are complete.)")
 
     def start(self) -> None:
         songs = self.songs()
@@ -297,35 +245,29 @@ class BatchExportDialog(QDialog):
         if existing and not self.confirm_replace(existing):
             self.message.setText("Not exported: files of an earlier export exist.")
             return
-        s = self.settings
-        s.export_dir, s.export_template, s.export_format = (self.folder.text(),
-                                                            self.template.text(), fmt)
-        self.job = BatchJob(songs, key, kwargs, replace=set(existing))
-        self.job.progress.connect(lambda f: self.progress.setValue(round(f * 1000)))
-        self.job.song_started.connect(self._on_song)
-        self.job.finished.connect(self._on_finished)
-        self.job.failed.connect(self._on_failed)
-        self.job.cancelled.connect(self._on_cancelled)
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
+        self.remember_fields()
+        job = BatchJob(songs, key, kwargs, replace=set(existing))
+        job.song_started.connect(self._on_song)
+        self.attach_job(job)
         self.cancel_button.setText("Cancel")
-        for w in (self.list, self.add_button, self.remove_button, self.model_combo, self.format,
-                  self.folder, self.template):
-            w.setEnabled(False)
+        self._set_form_enabled(False)
         self._update()
-        self.job.start()
+        job.start()
 
     def _on_song(self, i: int) -> None:
         self.message.setText(f"Song {i + 1} of {self.list.count()}: "
                              f"{self.list.item(i).text()}…")
         self.list.setCurrentRow(i)
 
+    def _set_form_enabled(self, on: bool) -> None:
+        for w in (self.list, self.add_button, self.remove_button, self.model_combo, self.format,
+                  self.folder, self.template):
+            w.setEnabled(on)
+
     def _over(self, text: str) -> None:
         self.job = None
         self.cancel_button.setText("Close")
-        for w in (self.list, self.add_button, self.remove_button, self.model_combo, self.format,
-                  self.folder, self.template):
-            w.setEnabled(True)
+        self._set_form_enabled(True)
         self._update()
         self.message.setText(text)
 
@@ -342,22 +284,3 @@ class BatchExportDialog(QDialog):
     def _on_cancelled(self) -> None:
         self.progress.setVisible(False)
         self._over("Batch export cancelled; the files it had written are removed.")
-
-    def _cancel_or_close(self) -> None:
-        if self.job is not None:
-            self.message.setText("Cancelling…")
-            self.job.cancel()
-        else:
-            self.reject()
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Window closing: cancel a running batch and wait for it to clean up."""
-        if self.job is not None:
-            self.job.cancel()
-            self.job.thread.join(timeout)
-
-    def reject(self) -> None:
-        if self.job is not None:  # Esc while exporting cancels first
-            self.job.cancel()
-            return
-        super().reject()

@@ -3,7 +3,7 @@
 :class:`Envelope` accumulates blocks into a fixed number of buckets with numpy ``reduceat`` (no
 Python loop per sample); :class:`EnvelopeJob` reads the file through the engine's streaming
 decoder in a daemon thread and hands the result to the GUI through a Qt signal (queued
-connection, because the receiver lives in the GUI thread).
+connection, because the receiver lives in the GUI thread; see :mod:`app.jobs`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
+
+from app.jobs import FileJob
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class Envelope:
         return np.sqrt(self._sq / np.maximum(self._n, 1)).astype(np.float32)
 
 
-class EnvelopeJob(QObject):
+class EnvelopeJob(FileJob):
     """Computes the envelope of one file off the GUI thread.
 
     ``progress`` carries partial envelopes (the overview fills in while the file is read);
@@ -69,29 +71,7 @@ class EnvelopeJob(QObject):
     failed = Signal(int, str)
 
     def __init__(self) -> None:
-        super().__init__()
-        self._cancel = threading.Event()  # set by the GUI thread, read by the worker
-        self._thread: threading.Thread | None = None
-        self._token = 0
-
-    def start(self, path: str | Path) -> int:
-        """Cancel any running job and start one for ``path``; returns its token."""
-        self.cancel()
-        self._token += 1
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(Path(path), self._token, self._cancel),
-            name="stemplay-envelope",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._token
-
-    def cancel(self, wait: bool = False) -> None:
-        self._cancel.set()
-        if wait and self._thread is not None:
-            self._thread.join(timeout=5.0)
+        super().__init__("stemplay-envelope")
 
     def _run(self, path: Path, token: int, cancel: threading.Event) -> None:
         from engine.decode import open_audio

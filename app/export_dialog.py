@@ -2,38 +2,36 @@
 
 The dialog (GUI thread) collects stems, format, bit depth, folder and naming template (with a
 live preview of the file names), asks before replacing existing files, then starts an
-:class:`ExportJob` (one daemon thread, one ``export_file`` call for the stems and the mix).
-Progress comes back through Qt signals (queued into the GUI thread); Cancel sets a
-``threading.Event`` the engine polls, and the engine removes only the files this export wrote
-(files of an earlier export stay as they were).
+:class:`ExportJob` (one daemon thread, one ``export_file`` call for the stems and the mix; see
+:mod:`app.jobs`). Progress comes back through Qt signals (queued into the GUI thread); Cancel
+sets a ``threading.Event`` the engine polls, and the engine removes only the files this export
+wrote (files of an earlier export stay as they were). The fields and the progress/cancel part
+it shares with the batch export are in :mod:`app.export_form`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QMessageBox,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.alerts import ask
+from app.export_form import SUBTYPES, JobDialog
+from app.jobs import WriteJob
 from app.theme import stem_colour
 
 
@@ -57,16 +55,6 @@ def safe_component(text: str) -> str:
     return engine_safe_component(text)
 
 
-log = logging.getLogger(__name__)
-
-FORMATS = ("wav", "flac", "ogg", "mp3")
-#: bit depths offered per format: (label, soundfile subtype); empty → the codec decides
-SUBTYPES: dict[str, tuple[tuple[str, str], ...]] = {
-    "wav": (("16-bit", "PCM_16"), ("24-bit", "PCM_24"), ("32-bit float", "FLOAT")),
-    "flac": (("16-bit", "PCM_16"), ("24-bit", "PCM_24")),
-    "ogg": (),
-    "mp3": (),
-}
 MIX_STEM = "mix"  # the {stem} of the "current mix" file (engine.export.MIX_STEM)
 
 
@@ -84,60 +72,26 @@ def preview_names(
         raise ValueError(str(err)) from None
 
 
-class ExportJob(QObject):
+class ExportJob(WriteJob):
     """Runs one ``export_file`` call (the stems and/or the current mix, one separation pass)
     in a thread. Whatever happens, the engine removes only what this job wrote; files that
     existed before are replaced only when every new file is complete."""
 
-    progress = Signal(float)  # 0..1
-    finished = Signal(list)  # list[Path] written
-    failed = Signal(str)
-    cancelled = Signal()
     note = Signal(str)  # a one-line remark from the engine (e.g. a common gain so none clips)
 
     def __init__(self, kwargs: dict[str, Any]) -> None:
-        super().__init__()
+        super().__init__("stemplay-export")
         self.kwargs = kwargs  # keyword arguments of the export_file call
-        self.cancel_event = threading.Event()  # GUI thread sets, export thread reads
-        self.thread = threading.Thread(target=self._run, name="stemplay-export", daemon=True)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-    def _run(self) -> None:
-        from engine.errors import StemplayError
+    def work(self) -> list[Path] | None:
         from engine.export import export_file
 
-        try:
-            written = export_file(
-                **self.kwargs,
-                progress=lambda f: self.progress.emit(min(max(f, 0.0), 1.0)),
-                cancel=self.cancel_event,
-                report=self.note.emit,
-            )
-        except StemplayError as err:
-            if self.cancel_event.is_set():
-                self.cancelled.emit()
-            else:
-                self.failed.emit(str(err))
-            return
-        except Exception as err:  # a bug in export must not take the app down
-            log.exception("export failed")
-            self.failed.emit(f"export failed: {err}")
-            return
-        if self.cancel_event.is_set() or not written:
-            self.cancelled.emit()  # the engine removed what it wrote; earlier files untouched
-        else:
-            self.finished.emit(written)
+        written = export_file(**self.kwargs, progress=self.report_progress,
+                              cancel=self.cancel_event, report=self.note.emit)
+        return written or None  # nothing: cancelled (the engine removed what it wrote)
 
 
-class ExportDialog(QDialog):
+class ExportDialog(JobDialog):
     """Choose what to write; shows progress; ends with "Show in folder"."""
 
     def __init__(
@@ -159,7 +113,7 @@ class ExportDialog(QDialog):
         ``practice``: ``tempo``, ``pitch`` and ``pan`` as heard
         (``Controller.export_practice()``): tempo and pitch apply to every file when the box
         is ticked, the pan to the current mix."""
-        super().__init__(parent)
+        super().__init__(settings, presenter, parent, "Cancel")
         self.setWindowTitle(f"Export stems — {track_title}")
         self.setMinimumWidth(520)
         self.track_path = track_path
@@ -177,9 +131,6 @@ class ExportDialog(QDialog):
         self.model = self.choices[self.model_combo.currentIndex()][1] or None
         self.model_name = self.choices[self.model_combo.currentIndex()][2]
         self.mix_db = dict(mix_db)
-        self.settings = settings
-        self.presenter = presenter
-        self.job: ExportJob | None = None
         self.written: list[Path] = []
         self.notes: list[str] = []
 
@@ -205,16 +156,11 @@ class ExportDialog(QDialog):
         self.practice_check.setVisible(tempo != 1.0 or pitch != 0.0)
         stems_lay.addStretch(1)
 
-        self.format = QComboBox()
-        self.format.addItems(list(FORMATS))
         self.subtype = QComboBox()
-        self.folder = QLineEdit(settings.export_dir)
         browse = QPushButton("Browse…")
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
-        self.template = QLineEdit(settings.export_template)
-        self.template.setToolTip("Fields: {track}, {stem}, {model}, {ext}")
         self.preview = QLabel()
         self.preview.setObjectName("dim")
         self.preview.setWordWrap(True)
@@ -228,15 +174,8 @@ class ExportDialog(QDialog):
         form.addRow("File names", self.template)
         form.addRow("", self.preview)
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.progress.setVisible(False)
-        self.message = QLabel()
-        self.message.setWordWrap(True)
         self.export_button = QPushButton("Export")
         self.export_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
         self.show_button = QPushButton("Show in folder")
         self.show_button.setVisible(False)
         buttons = QHBoxLayout()
@@ -254,8 +193,6 @@ class ExportDialog(QDialog):
         lay.addWidget(self.message)
         lay.addLayout(buttons)
 
-        fmt = settings.export_format if settings.export_format in FORMATS else "wav"
-        self.format.setCurrentText(fmt)
         self._fill_subtypes(settings.export_subtype)
         self.format.currentTextChanged.connect(lambda _t: self._fill_subtypes(None))
         self.format.currentTextChanged.connect(self.update_preview)
@@ -266,7 +203,6 @@ class ExportDialog(QDialog):
         self.model_combo.currentIndexChanged.connect(self._on_model)
         browse.clicked.connect(self._browse)
         self.export_button.clicked.connect(self.start_export)
-        self.cancel_button.clicked.connect(self._cancel_or_close)
         self.show_button.clicked.connect(self.show_in_folder)
         self.update_preview()
 
@@ -291,24 +227,24 @@ class ExportDialog(QDialog):
     def selected_stems(self) -> list[str]:
         return [s for s, cb in self.stem_checks.items() if cb.isChecked()]
 
+    def _outputs(self) -> tuple[Path, list[str]]:
+        """The folder and the file names the form asks for (``ValueError``: the engine would
+        refuse the template)."""
+        names_for = self.selected_stems() + ([MIX_STEM] if self.mix_check.isChecked() else [])
+        names = preview_names(self.template.text(), self.track_title, names_for,
+                              self.format.currentText(), self.model_name)
+        return Path(self.folder.text()).expanduser() / safe_component(self.track_title), names
+
     def update_preview(self) -> bool:
         """Refresh the file-name preview; returns whether the form can be exported."""
-        names_for = self.selected_stems() + ([MIX_STEM] if self.mix_check.isChecked() else [])
         ok = True
-        if not names_for:
+        if not self.selected_stems() and not self.mix_check.isChecked():
             text, ok = "Choose at least one stem.", False
         elif not self.folder.text().strip():
             text, ok = "Choose a folder.", False
         else:
             try:
-                names = preview_names(
-                    self.template.text(),
-                    self.track_title,
-                    names_for,
-                    self.format.currentText(),
-                    self.model_name,
-                )
-                folder = Path(self.folder.text()).expanduser() / safe_component(self.track_title)
+                folder, names = self._outputs()
                 text = f"In {folder}:\n" + "\n".join(names)
             except ValueError as err:
                 text, ok = f"⚠ {err}", False
@@ -344,27 +280,21 @@ class ExportDialog(QDialog):
 
     def target_paths(self) -> list[Path]:
         """The files the export would write (as the preview shows them)."""
-        names_for = self.selected_stems() + ([MIX_STEM] if self.mix_check.isChecked() else [])
         try:
-            names = preview_names(self.template.text(), self.track_title, names_for,
-                                  self.format.currentText(), self.model_name)
+            folder, names = self._outputs()
         except ValueError:
             return []
-        folder = Path(self.folder.text()).expanduser() / safe_component(self.track_title)
         return [folder / n for n in names]
 
     def confirm_overwrite(self, existing: list[Path]) -> bool:
         """Ask before replacing files (a seam for tests)."""
         shown = "\n".join(p.name for p in existing[:6]) + ("\n…" if len(existing) > 6 else "")
-        answer = QMessageBox.question(
+        return ask(
             self,
             "Replace existing files?",
             f"{len(existing)} file(s) exist already in {existing[0].parent}:\n\n{shown}\n\n"
             "Replace them? (They are replaced only once the new files are complete.)",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
         )
-        return answer == QMessageBox.StandardButton.Yes
 
     def start_export(self) -> None:
         if self.job is not None or not self.update_preview():
@@ -375,20 +305,13 @@ class ExportDialog(QDialog):
             return
         kwargs = self.call()
         kwargs["overwrite"] = bool(existing)
-        s = self.settings
-        s.export_dir, s.export_template = self.folder.text(), self.template.text()
-        s.export_format = self.format.currentText()
+        self.remember_fields()
         if self.subtype.currentData():
-            s.export_subtype = self.subtype.currentData()
+            self.settings.export_subtype = self.subtype.currentData()
         self.notes = []
-        self.job = ExportJob(kwargs)
-        self.job.note.connect(self.notes.append)
-        self.job.progress.connect(self._on_progress)
-        self.job.finished.connect(self._on_finished)
-        self.job.failed.connect(self._on_failed)
-        self.job.cancelled.connect(self._on_cancelled)
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
+        job = ExportJob(kwargs)
+        job.note.connect(self.notes.append)
+        self.attach_job(job)
         self.message.setText("Separating and writing…")
         self.show_button.setVisible(False)
         self.export_button.setEnabled(False)
@@ -407,9 +330,6 @@ class ExportDialog(QDialog):
         ]:
             w.setEnabled(on)
         self.subtype.setEnabled(on and bool(SUBTYPES[self.format.currentText()]))
-
-    def _on_progress(self, fraction: float) -> None:
-        self.progress.setValue(round(fraction * 1000))
 
     def _job_over(self) -> None:
         self.job = None
@@ -437,13 +357,6 @@ class ExportDialog(QDialog):
                              "untouched).")
         self._job_over()
 
-    def _cancel_or_close(self) -> None:
-        if self.job is not None:
-            self.message.setText("Cancelling…")
-            self.job.cancel()
-        else:
-            self.reject()
-
     def output_folder(self) -> Path | None:
         return self.written[0].parent if self.written else None
 
@@ -452,19 +365,7 @@ class ExportDialog(QDialog):
         if folder is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Window closing: cancel a running export and wait for it (the engine cleans up)."""
-        if self.job is not None:
-            self.job.cancel()
-            self.job.thread.join(timeout)
-
     def closeEvent(self, event) -> None:
         if self.job is not None:
             self.job.cancel()
         super().closeEvent(event)
-
-    def reject(self) -> None:
-        if self.job is not None:  # Esc while exporting cancels first
-            self.job.cancel()
-            return
-        super().reject()

@@ -50,7 +50,6 @@ class LoopTools(QObject):
         self.music = music  # the tempo/key label under the title
         self.say = say  # a status-bar message (text, milliseconds)
         self.job = AnalysisJob(cache)
-        self._token = 0
         self.analysis: Any = None
         self.count_in_action = QAction("Count-in before the loop restarts\tK", self)
         self.count_in_action.setCheckable(True)
@@ -68,10 +67,10 @@ class LoopTools(QObject):
         if self.count_in_action.isChecked():  # the last song's tempo no more: until this one's
             self.controller.set_count_in(0, 0.0)
         self.music.setText("finding the beat…")
-        self._token = self.job.start(path)
+        self.job.start(path)
 
     def _on_analysis(self, token: int, result: Any) -> None:
-        if token != self._token:
+        if not self.job.is_current(token):
             return
         self.analysis = result
         self.music.setText(result.label() or "no steady beat")
@@ -80,7 +79,7 @@ class LoopTools(QObject):
             self.on_count_in(True)
 
     def _on_analysis_failed(self, token: int, message: str) -> None:
-        if token == self._token:
+        if self.job.is_current(token):
             log.warning("beat analysis: %s", message)
             self.music.setText("")
 

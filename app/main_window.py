@@ -26,14 +26,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app import keys, theme
-from app.alerts import ErrorPresenter
+from app.alerts import ErrorPresenter, ask
 from app.batch_export import BatchExportDialog
 from app.controller import Controller
 from app.elided import ElidedLabel
@@ -45,7 +44,7 @@ from app.mixstate import PRESETS, MixState, apply_preset, db_to_fader
 from app.model_picker import ModelPicker, SourceSelector, model_label
 from app.model_slots import ModelSlots
 from app.overview import Overview
-from app.settings import AppSettings
+from app.settings import AUDIO_FILTER, AppSettings
 from app.settings_dialog import SettingsDialog
 from app.status_line import StatusLine
 from app.stem_strip import StripRow
@@ -55,7 +54,6 @@ from app.waveform import WaveformView
 
 log = logging.getLogger(__name__)
 
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
 #: Minimum size of the main window: every control keeps its own room (nothing overlaps).
 MIN_WINDOW_SIZE = (900, 580)
 #: Opacity of the stem strips while the original mix plays (they do nothing then).
@@ -526,14 +524,8 @@ class MainWindow(QMainWindow):
 
     def confirm_quit_during_export(self) -> bool:
         """Ask whether to stop a running export and quit (a seam for tests)."""
-        answer = QMessageBox.question(
-            self,
-            "Export in progress",
-            "An export is still running. Stop it (nothing half-written is kept) and quit?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return ask(self, "Export in progress",
+                   "An export is still running. Stop it (nothing half-written is kept) and quit?")
 
     #: Set (e.g. on SIGTERM) to close without asking.
     force_close = False

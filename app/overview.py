@@ -37,7 +37,6 @@ class Overview(QObject):
         self.waveform = waveform
         self.controller = controller
         self.envelope = EnvelopeJob()
-        self._token = 0
         self.stem_tap = StemEnvelopes()  # the separated stems' envelopes, per slot
         self.shown: Any = None  # the slot envelope the overview shows
         self._drawn = 0.0  # time.monotonic() of its last update
@@ -48,18 +47,18 @@ class Overview(QObject):
         self.envelope.failed.connect(self._on_envelope_failed)
 
     def song_opened(self, path: str | Path) -> None:
-        self._token = self.envelope.start(path)
+        self.envelope.start(path)
         self.stem_tap = StemEnvelopes()
 
     def close(self) -> None:
         self.envelope.cancel(wait=True)
 
     def _on_envelope(self, token: int, peak: Any, rms: Any) -> None:
-        if token == self._token:
+        if self.envelope.is_current(token):
             self.waveform.set_envelope(peak, rms)
 
     def _on_envelope_failed(self, token: int, message: str) -> None:
-        if token == self._token:
+        if self.envelope.is_current(token):
             log.warning("waveform: %s", message)
             self.waveform.empty_text = message
 

@@ -15,6 +15,8 @@ MAX_RECENT = 10
 BLOCK_SIZES = (256, 512, 1024, 2048)
 #: The model's name is in the default file names: exports of A and B never overwrite each other.
 DEFAULT_EXPORT_TEMPLATE = "{track} - {stem} ({model}).{ext}"
+#: The songs the file dialogs offer (File → Open, Batch export → Add songs).
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
 
 
 class AppSettings:
