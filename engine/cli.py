@@ -114,34 +114,31 @@ def latency_ms(text: str) -> float:
     return value / 1000.0
 
 
+def _checked(text: str, check: Callable[[float], float], what: str) -> float:
+    """``check(float(text))`` as an argparse type: its one-line ValueError for a number out of
+    range, "... is not <what>" for text that is no number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    try:
+        return check(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def tempo_ratio(text: str) -> float:
     """A speed ratio within engine.stretch's limits (0.5..1.5)."""
     from engine.stretch import check_tempo
 
-    try:
-        return check_tempo(float(text))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err) if _is_number(text) else
-                                         f"{text!r} is not a speed ratio (e.g. 0.8)") from None
+    return _checked(text, check_tempo, "a speed ratio (e.g. 0.8)")
 
 
 def semitones(text: str) -> float:
     """A transposition in semitones within engine.stretch's limits (±6; fractions = cents)."""
     from engine.stretch import check_pitch
 
-    try:
-        return check_pitch(float(text))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err) if _is_number(text) else
-                                         f"{text!r} is not a number of semitones") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _checked(text, check_pitch, "a number of semitones")
 
 
 def parse_pan(text: str) -> dict[str, float]:
