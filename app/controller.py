@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,6 @@ class Controller(QObject):
         self.status: Any = None  # last EngineStatus
         self.track: Any = None  # TrackInfo of the open song
         self.models: dict[str, str | None] = {"A": None, "B": None}  # accepted name-or-path
-        self.model_infos: dict[str, Any] = {"A": None, "B": None}
         self.mix = MixState.unity(())
         self.master_db = 0.0
         self.source = "A"
@@ -94,6 +93,13 @@ class Controller(QObject):
             self.presenter.show_error(title, str(err))
             return False, None
 
+    @property
+    def model_infos(self) -> Mapping[str, Any]:
+        """slot -> ``ModelInfo`` | None: the engine's (``Engine.models``), not a copy."""
+        if self.engine is None:
+            return {"A": None, "B": None}
+        return self.engine.models
+
     def _on_timer(self) -> None:
         self.poll()
         self.tick.emit()
@@ -108,12 +114,10 @@ class Controller(QObject):
             self._report_async(str(err))
             return
         self.status = st
-        for slot in ("A", "B"):  # the worker may revert a model that failed while playing
-            info = st.models.get(slot)
-            if info is None and self.model_infos[slot] is not None and self.models[slot]:
+        for slot in ("A", "B"):  # the worker may drop a model that failed while playing
+            if st.models.get(slot) is None and self.models[slot]:
                 self.models[slot] = None
                 self.model_changed.emit(slot, None)
-            self.model_infos[slot] = info
         if st.error and st.error != self._last_error:
             self._report_async(st.error)
         self._last_error = st.error
@@ -154,7 +158,6 @@ class Controller(QObject):
             self.presenter.show_error(f"Cannot use this model for {slot}", str(err))
             return False
         self.models[slot] = key
-        self.model_infos[slot] = info
         if slot == "A" and info is not None:
             self._adopt_stems(tuple(info.stems))
         if slot == "B" and key is None and self.source == "B":

@@ -7,7 +7,9 @@ which validate their argument (decode the header, load the ONNX model).
 Mixer settings reach the callback as a new frozen :class:`~engine.mixer.MixSettings` swapped
 by reference; a seek bumps the generation (``Mixer.seek_request``) and hands the worker a new
 :class:`~engine.timeline.Timeline`. ``status()`` only reads published values: cheap enough for a
-30 Hz poll.
+30 Hz poll. The slots' models and the worker's errors come from one immutable snapshot the
+worker swaps in (:class:`~engine.worker.WorkerState`); a model just sent is shown until the
+worker's snapshot has taken it in.
 
 Practice tools: ``set_tempo(ratio)`` (0.5–1.5, pitch kept) and ``set_pitch(semitones)`` (±6,
 speed kept) act after the mixer (:mod:`engine.stretch`; tempo 1 / pitch 0 is an exact bypass);
@@ -41,7 +43,7 @@ from engine.mixer import PAN_MAX, SOURCES, Mixer, MixSettings, click_track
 from engine.output import Output, OutputOpener, open_output
 from engine.stretch import LiveStretch, check_pitch, check_tempo, is_neutral
 from engine.timeline import Timeline, start_timeline
-from engine.worker import SLOTS, OpenTrack, Worker
+from engine.worker import SLOTS, OpenTrack, Worker, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,9 @@ class Engine:
         self._generation = 0
         self._seek_target = 0  # track sample of the last seek (shown until it takes effect)
         self._loop: tuple[int, int] | None = None
-        self._models: dict[str, Any] = {slot: None for slot in SLOTS}
+        # slot -> (serial, ModelInfo | None) of a model command the worker has not handled
+        # yet: shown as the slot's model until ``worker.state`` has it (GUI thread only).
+        self._sent_models: dict[str, tuple[int, Any]] = {}
         self._error: str | None = None
         self._device_error: str | None = None  # the output failed after play() (GUI thread)
         self.mixer.settings = MixSettings(source="A")
@@ -164,17 +168,29 @@ class Engine:
         if slot not in SLOTS:
             raise ValueError(f"unknown model slot {slot!r}; use A or B")
         if name_or_path is None:
-            self._models[slot] = None
-            self.worker.set_model(slot, None)
+            self._sent_models[slot] = (self.worker.set_model(slot, None), None)
             return None
         from engine.model import load_model
 
         model = load_model(str(name_or_path), threads=self.config.threads)
-        self._models[slot] = model.info
-        self._error = None
-        self.worker.error = None
-        self.worker.set_model(slot, model)
+        self._error = None  # (the worker clears its own error when it takes the model)
+        self._sent_models[slot] = (self.worker.set_model(slot, model), model.info)
         return model.info
+
+    @property
+    def models(self) -> Mapping[str, Any]:
+        """slot -> ``ModelInfo`` of the model in it, or None: what the worker published
+        (``worker.state``), a model just sent to it shown as already there."""
+        return self._models_in(self.worker.state)
+
+    def _models_in(self, state: WorkerState) -> Mapping[str, Any]:
+        models = {slot: state.models.get(slot) for slot in SLOTS}
+        for slot, (serial, info) in list(self._sent_models.items()):
+            if serial > state.handled:
+                models[slot] = info
+            else:
+                del self._sent_models[slot]  # the worker's state says what became of it
+        return MappingProxyType(models)
 
     def select(self, source: str) -> None:
         """What is heard: "A", "B", "mix" or "reference"; switched at the next block."""
@@ -360,8 +376,10 @@ class Engine:
         heard = mixer.heard
         shown = settings.source if settings.source in sources else "A"
         stems = sources[shown].stems if shown in sources else None
+        state = self.worker.state  # one snapshot: the models and the error agree
+        models = self._models_in(state)
         if stems is None:
-            info = self._models.get("A")
+            info = models.get("A")
             stems = tuple(info.stems) if info is not None else DEFAULT_STEMS
         levels: dict[str, tuple[float, float]] = {name: (0.0, 0.0) for name in stems}
         if heard in sources:
@@ -369,10 +387,6 @@ class Engine:
             for k, name in enumerate(sources[heard].stems):
                 levels[name] = (float(lv[k, 0]), float(lv[k, 1]))
         levels["master"] = (float(mixer.master_level[0]), float(mixer.master_level[1]))
-        for slot, info in list(self.worker.reverted.items()):  # asynchronous model failures
-            self._models[slot] = info
-            self.worker.reverted.pop(slot, None)
-        models = MappingProxyType(dict(self._models))
         prov_info = models.get(settings.source) or models.get("A")
         frames = self._info.frames if self._info is not None else 0
         pos = self._track_position() if self._info is not None else 0
@@ -396,7 +410,7 @@ class Engine:
             levels=levels,
             has_reference="reference" in sources,
             separated=heard != "mix",
-            error=self._device_error or self.worker.error or self._error,
+            error=self._device_error or state.error or self._error,
             finished=bool(mixer.finished),
             loop=loop,
             track=self._info,

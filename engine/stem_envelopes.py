@@ -4,8 +4,8 @@ each slot's separation is ahead of the playhead.
 Thread: whoever polls (the app: the GUI thread, a few times a second). It only *reads* the
 engine's public state, never writes it: ``engine.mixer.sources`` (slot -> ``Source(ring,
 stems)``, swapped by reference by the worker), ``engine.worker.timeline`` (stream -> track
-positions, swapped by reference) and ``engine.worker.models``. A ring is read like the audio
-callback reads it, without publishing a read position: take one snapshot of ``state``, copy
+positions, swapped by reference) and ``engine.worker.state.models``. A ring is read like the
+audio callback reads it, without publishing a read position: take one snapshot of ``state``, copy
 the samples not yet seen, then keep only those still valid (the worker overwrites only
 samples before the callback's published read position, and a seek changes the generation;
 see :mod:`engine.ring`). The rings hold every separated sample from when it is written until
@@ -78,7 +78,7 @@ class StemEnvelopes:
             self.slots.clear()
             return False
         sources = engine.mixer.sources
-        models = engine.worker.models
+        models = engine.worker.state.models
         changed = False
         for slot in ("A", "B"):
             src = sources.get(slot)

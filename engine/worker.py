@@ -49,7 +49,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +105,26 @@ class ModelSlot:
             self.writer.close()
 
 
+@dataclass(frozen=True)
+class WorkerState:
+    """What the worker tells the GUI thread: one immutable snapshot, swapped by reference.
+
+    ``models``: slot -> ``ModelInfo`` of the model each slot holds now (a slot whose model
+    failed while playing is back on its previous model, or gone); ``error``: the last
+    asynchronous error, one line (a new model clears it); ``handled``: serial of the last
+    command handled (see :meth:`Worker.set_model`).
+    """
+
+    models: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    error: str | None = None
+    handled: int = 0
+
+
 @dataclass
 class _Cmd:
     kind: str
     args: tuple[Any, ...] = field(default_factory=tuple)
+    serial: int = 0
 
 
 class Worker(threading.Thread):
@@ -120,21 +136,20 @@ class Worker(threading.Thread):
         self.ahead = int(ahead_s * SAMPLE_RATE)
         self.capacity = int((ahead_s + RING_SLACK_S) * SAMPLE_RATE)
         self._queue: queue.Queue[_Cmd] = queue.Queue()
+        self._sent = 0  # serial of the last command sent (GUI thread only, like the API)
         # --- shared members: written by the worker, read by the GUI thread (status) --------
         self.timeline: Timeline | None = None  # swapped by reference
-        self.models: MappingProxyType[str, Any] = MappingProxyType({})  # slot -> ModelInfo
-        self.error: str | None = None  # last asynchronous error, one line
+        self.state = WorkerState()  # slots, models, errors: swapped by reference
         self.rtf: float = 0.0  # separation speed of the slot being heard (× real time)
         self.ahead_s: float = 0.0  # how far the heard source is ahead of the playhead
-        # slot -> ModelInfo | None the slot went back to after a model failed while running;
-        # written by the worker, read and emptied by the GUI thread (status).
-        self.reverted: dict[str, Any] = {}
         # --- worker-owned ---------------------------------------------------------------
         self._track: OpenTrack | None = None
         self._mix: DecodeWriter | None = None
         self._ref: DecodeWriter | None = None
         self._slots: dict[str, ModelSlot] = {}
         self._running = True
+        self._error: str | None = None  # published in ``state``
+        self._handled = 0  # published in ``state``
         # A seek (or an open: its track) held back until the callback has faded the old
         # position out, and the monotonic time after which it applies anyway (module docstring).
         self._deferred: tuple[Timeline, float, OpenTrack | None] | None = None
@@ -146,27 +161,36 @@ class Worker(threading.Thread):
         self._jobs: dict[str, tuple[Future[StepResult], SeparatorWriter, int]] = {}
 
     # ---------------------------------------------------------------- GUI-thread API
+    def _send(self, kind: str, *args: Any) -> int:
+        self._sent += 1
+        self._queue.put(_Cmd(kind, args, self._sent))
+        return self._sent
+
     def open(self, track: OpenTrack, timeline: Timeline) -> None:
-        self._queue.put(_Cmd("open", (track, timeline)))
+        self._send("open", track, timeline)
 
     def seek(self, timeline: Timeline) -> None:
-        self._queue.put(_Cmd("seek", (timeline,)))
+        self._send("seek", timeline)
 
-    def set_model(self, slot: str, model: Any | None) -> None:
-        self._queue.put(_Cmd("model", (slot, model)))
+    def set_model(self, slot: str, model: Any | None) -> int:
+        """Put ``model`` into ``slot`` (None empties it); a model clears ``state.error``.
+
+        Returns the command's serial: ``state`` shows the change once ``state.handled`` has
+        reached it."""
+        return self._send("model", slot, model)
 
     def set_loop(self, loop: tuple[int, int] | None) -> None:
-        self._queue.put(_Cmd("loop", (loop,)))
+        self._send("loop", loop)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._queue.put(_Cmd("stop"))
+        self._send("stop")
         if self.is_alive():
             self.join(timeout)
 
     def sync(self, timeout: float = 10.0) -> bool:
         """Block until every command sent before has been handled (tests, CLI)."""
         done = threading.Event()
-        self._queue.put(_Cmd("sync", (done,)))
+        self._send("sync", done)
         return done.wait(timeout)
 
     # ---------------------------------------------------------------- worker thread
@@ -186,10 +210,12 @@ class Worker(threading.Thread):
             try:
                 self._handle(cmd)
             except StemplayError as err:
-                self.error = str(err)
+                self._error = str(err)
             except Exception as err:
                 log.exception("worker command %s failed", cmd.kind)
-                self.error = f"internal error in {cmd.kind}: {err}"
+                self._error = f"internal error in {cmd.kind}: {err}"
+            self._handled = cmd.serial
+            self._publish_state()
         self._close_all()
 
     def _handle(self, cmd: _Cmd) -> None:
@@ -206,6 +232,8 @@ class Worker(threading.Thread):
         elif cmd.kind == "seek":
             self._seek(*cmd.args)
         elif cmd.kind == "model":
+            if cmd.args[1] is not None:
+                self._error = None  # a new model: the last failure is no longer news
             self._model(*cmd.args)
         elif cmd.kind == "loop":
             self._loop(*cmd.args)
@@ -221,7 +249,12 @@ class Worker(threading.Thread):
             sources["reference"] = Source(self._ref.ring, self._ref.stems)
         self.mixer.sources = MappingProxyType(sources)
         self.mixer.mix_ring = self._mix.ring if self._mix is not None else None
-        self.models = MappingProxyType({s: m.model.info for s, m in self._slots.items()})
+        self._publish_state()
+
+    def _publish_state(self) -> None:
+        """Hand the GUI thread a new :class:`WorkerState` (one reference swap)."""
+        models = MappingProxyType({s: m.model.info for s, m in self._slots.items()})
+        self.state = WorkerState(models, self._error, self._handled)
 
     def _close_all(self) -> None:
         for _fut, w, _epoch in self._jobs.values():
@@ -270,8 +303,8 @@ class Worker(threading.Thread):
                 writer = SeparatorWriter(slot, old.model, reader, self.capacity)
                 self._slots[slot] = ModelSlot(old.model, writer)
             except Exception as err:  # noqa: BLE001 - the track still plays (plain mix)
-                self.error = f"model in slot {slot} failed: {err}".splitlines()[0]
-                log.warning("%s", self.error)
+                self._error = f"model in slot {slot} failed: {err}".splitlines()[0]
+                log.warning("%s", self._error)
         for w in (old_mix, old_ref):
             if w is not None:
                 w.close()
@@ -400,8 +433,8 @@ class Worker(threading.Thread):
                 writer.restart(self.timeline.generation, start)
         except Exception as err:  # noqa: BLE001 - any failure keeps the previous model
             name = getattr(getattr(model, "info", None), "name", "model")
-            self.error = f"model {name} failed, keeping the previous one: {err}".splitlines()[0]
-            log.warning("%s", self.error)
+            self._error = f"model {name} failed, keeping the previous one: {err}".splitlines()[0]
+            log.warning("%s", self._error)
             return
         self._slots[slot] = ModelSlot(model, writer)
         self._publish()
@@ -544,7 +577,7 @@ class Worker(threading.Thread):
             w.close()  # a writer already replaced (new model or new track): nothing to undo
             return True
         log.warning("separation in %s failed: %s", w.name, err)
-        self.error = f"separation ({w.name}) failed: {err}".splitlines()[0]
+        self._error = f"separation ({w.name}) failed: {err}".splitlines()[0]
         if isinstance(w, SeparatorWriter):
             prev = w.previous
             w.previous = None
@@ -556,7 +589,6 @@ class Worker(threading.Thread):
                 self._slots[w.name] = ModelSlot(prev.model, prev)
             else:
                 self._slots.pop(w.name, None)
-            self.reverted[w.name] = prev.model.info if prev is not None else None
         elif w is self._ref:
             self._ref = None
         self._publish()

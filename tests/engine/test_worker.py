@@ -6,16 +6,19 @@ known exactly (``tests.tinymodels.expected_band_split``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from engine.errors import DecodeError, ModelError
+from engine.model import load_model
 from engine.player import Engine, EngineConfig
 from engine.ring import NO_EOF
 from engine.timeline import Piece, Timeline, start_timeline
@@ -173,6 +176,41 @@ def test_corrupt_model_keeps_the_previous_one(engine: Engine, files, expected) -
     start_playing(engine)
     out = pull(engine, 40)
     np.testing.assert_allclose(out[:, BLOCK:], expected[1, :, BLOCK : out.shape[1]], atol=2e-5)
+
+
+class BrokenModel:
+    """A model that loads but fails when it runs (a graph that breaks on real input)."""
+
+    narrowed = None  # never swapped for a working narrowed copy
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.info = dataclasses.replace(model.info, name="broken")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def run(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
+        raise RuntimeError("the graph broke")
+
+
+def test_a_model_failing_while_playing_falls_back_and_says_so(engine: Engine, files) -> None:
+    engine.set_model("A", files["model"])
+    engine.open(files["song"])
+    engine.wait_ready()
+    engine.worker.set_model("A", BrokenModel(load_model(str(files["model"]))))
+    engine.worker.set_model("B", BrokenModel(load_model(str(files["model"]))))
+    engine.wait_ready()  # both taken; then they fail when they run:
+    wait_for(lambda: engine.status().models["B"] is None)
+    wait_for(lambda: engine.status().models["A"].name == "bandsplit")  # the previous model
+    st = engine.status()
+    assert st.error is not None and "failed: the graph broke" in st.error
+    assert set(engine.mixer.sources) == {"A"}
+    engine.set_model("B", files["model"])  # a new model clears the error
+    engine.wait_ready()
+    st = engine.status()
+    assert st.error is None and st.models["B"].name == "bandsplit"
+    wait_all_ahead(engine)  # and both slots separate again
 
 
 def test_bad_file_keeps_the_open_track(engine: Engine, files, tmp_path) -> None:
