@@ -1,4 +1,6 @@
-"""Fixtures of the GUI tests: offscreen Qt, private settings, a short song with true stems."""
+"""Fixtures of the GUI tests: offscreen Qt, private settings, a short song with true stems, and
+the real main window on the real engine playing into the device-less, real-time-paced "null"
+output (``window``: the band-split model; ``two_models``: "hybrid" and "unet" for A/B)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests import tinymodels
+
 SR = 44100
 STEMS = ("vocals", "drums", "bass", "other")
 
@@ -20,6 +24,51 @@ def settings(tmp_path):
     from app.settings import AppSettings
 
     return AppSettings(tmp_path / "settings.ini")
+
+
+def null_engine(settings):
+    """The window's engine factory: no sound card, the models chosen by the window."""
+    from engine.player import Engine, EngineConfig
+
+    return Engine(
+        EngineConfig(device="null", blocksize=settings.blocksize, latency=settings.latency,
+                     model=None, ahead_s=3.0)
+    )
+
+
+def open_window(qtbot, settings, factory=null_engine):
+    """The main window shown and active, its models loaded as at start; the caller closes it."""
+    from app.alerts import ErrorPresenter
+    from app.main_window import MainWindow
+
+    w = MainWindow(settings, factory, ErrorPresenter())
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    w.load_initial_models()
+    return w
+
+
+@pytest.fixture
+def bandsplit(models_dir):
+    """``models/bandsplit.onnx``: the 4-band band-split model (stem k keeps band k)."""
+    return tinymodels.band_split_model(models_dir / "bandsplit.onnx", name="bandsplit")
+
+
+@pytest.fixture
+def two_models(models_dir):
+    """Two band-split models named like the shipped ones, so B defaults to the other."""
+    tinymodels.band_split_model(models_dir / "hybrid.onnx", name="hybrid")
+    tinymodels.band_split_model(models_dir / "unet.onnx", name="unet")
+    return models_dir
+
+
+@pytest.fixture
+def window(qtbot, settings, bandsplit):
+    w = open_window(qtbot, settings)
+    yield w
+    w.close()
 
 
 #: One tone per stem, each inside the band that the 4-band band-split test model gives that

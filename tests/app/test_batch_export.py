@@ -10,8 +10,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt
 
-from tests.app.conftest import TONE_LEVEL, tone_levels, tone_song
-from tests.app.test_compare_and_polish import make_window, two_models  # noqa: F401
+from tests.app.conftest import TONE_LEVEL, open_window, tone_levels, tone_song
 
 SR = 44100
 STEMS = ("vocals", "drums", "bass", "other")
@@ -23,8 +22,8 @@ def three(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, settings, two_models):  # noqa: F811
-    w = make_window(qtbot, settings)
+def window(qtbot, settings, two_models):
+    w = open_window(qtbot, settings)
     yield w
     w.close()
 

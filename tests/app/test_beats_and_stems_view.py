@@ -9,28 +9,20 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.alerts import ErrorPresenter
-from app.main_window import MainWindow
 from app.theme import stem_colour
 from tests import tinymodels
-from tests.app.conftest import tone_song
-from tests.app.test_main_window import null_engine
+from tests.app.conftest import open_window, tone_song
 from tests.engine.test_analysis import click_track
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
 
 @pytest.fixture
-def window(qtbot, settings, models_dir, tmp_path):
-    tinymodels.band_split_model(models_dir / "bandsplit.onnx", name="bandsplit")
+def window(qtbot, settings, bandsplit, models_dir):
+    """B starts with a second model, bandsplit2; the analysis cache is beside the settings
+    file (``tmp_path / "analysis-cache"``)."""
     tinymodels.band_split_model(models_dir / "bandsplit2.onnx", name="bandsplit2")
-    w = MainWindow(settings, null_engine, ErrorPresenter())
-    w.loops.job.cache = tmp_path / "analysis-cache"
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    w.load_initial_models()
+    w = open_window(qtbot, settings)
     yield w
     w.close()
 

@@ -9,32 +9,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QRect, Qt
 
-from app.alerts import ErrorPresenter
-from app.main_window import MainWindow
-from tests import tinymodels
-from tests.app.test_main_window import null_engine
-
-
-@pytest.fixture
-def two_models(models_dir):
-    tinymodels.band_split_model(models_dir / "hybrid.onnx", name="hybrid")
-    tinymodels.band_split_model(models_dir / "unet.onnx", name="unet")
-    return models_dir
-
-
-def make_window(qtbot, settings):
-    w = MainWindow(settings, null_engine, ErrorPresenter())
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    w.load_initial_models()
-    return w
+from tests.app.conftest import open_window
 
 
 @pytest.fixture
 def window(qtbot, settings, two_models):
-    w = make_window(qtbot, settings)
+    w = open_window(qtbot, settings)
     yield w
     w.close()
 
@@ -47,7 +27,7 @@ def test_model_b_defaults_to_the_other_shipped_model(window):
 
 def test_b_chosen_none_stays_none(qtbot, settings, two_models):
     settings.set_model("B", None)  # the user picked "(none)" last time
-    w = make_window(qtbot, settings)
+    w = open_window(qtbot, settings)
     try:
         assert w.controller.models["B"] is None
         assert not w.sources.buttons["B"].isEnabled()

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject
 from app.alerts import ErrorPresenter
 from app.gui_gc import GuiThreadCollector
 from app.main_window import MainWindow
-from tests.app.test_main_window import null_engine
+from tests.app.conftest import null_engine
 
 
 class _Cyclic(QObject):

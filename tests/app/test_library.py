@@ -10,8 +10,7 @@ import sqlite3
 import pytest
 
 from app.library import SCHEMA_VERSION, Library
-from tests.app.conftest import tone_song
-from tests.app.test_compare_and_polish import make_window, two_models  # noqa: F401
+from tests.app.conftest import open_window, tone_song
 
 
 @pytest.fixture
@@ -19,9 +18,9 @@ def songs(tmp_path):
     return tone_song(tmp_path / "First Song", 6.0), tone_song(tmp_path / "Second Song", 6.0)
 
 
-def test_reopening_a_song_restores_its_mix(qtbot, settings, two_models, songs):  # noqa: F811
+def test_reopening_a_song_restores_its_mix(qtbot, settings, two_models, songs):
     first, second = songs
-    w = make_window(qtbot, settings)
+    w = open_window(qtbot, settings)
     c = w.controller
     w.open_path(first)
     c.set_gain("vocals", -6.0)
@@ -56,7 +55,7 @@ def test_reopening_a_song_restores_its_mix(qtbot, settings, two_models, songs): 
     w.open_path(second)
     assert c.mix.muted == frozenset() and c.source == "A" and not c.loop_enabled
     w.close()
-    w2 = make_window(qtbot, settings)  # a new session: the database on disk
+    w2 = open_window(qtbot, settings)  # a new session: the database on disk
     try:
         c, w = w2.controller, w2
         w2.open_path(first)
@@ -73,11 +72,11 @@ def test_reopening_a_song_restores_its_mix(qtbot, settings, two_models, songs): 
         w2.close()
 
 
-def test_corrupt_library_is_one_warning_and_the_app_works(qtbot, settings, two_models,  # noqa: F811
+def test_corrupt_library_is_one_warning_and_the_app_works(qtbot, settings, two_models,
                                                           songs, caplog):
     (settings.file_path.parent / "library.sqlite3").write_bytes(b"not a database" * 100)
     with caplog.at_level(logging.WARNING, logger="app.library"):
-        w = make_window(qtbot, settings)
+        w = open_window(qtbot, settings)
     try:
         assert not w.library.usable
         warnings = [r for r in caplog.records if r.name == "app.library"]
@@ -123,10 +122,10 @@ def test_library_of_a_newer_version_is_left_alone(tmp_path, caplog):
     assert lib.recall(path) is None and lib.recent() == []
 
 
-def test_pan_tempo_and_pitch_come_back_with_the_song(qtbot, settings, two_models,  # noqa: F811
+def test_pan_tempo_and_pitch_come_back_with_the_song(qtbot, settings, two_models,
                                                      songs):
     first, second = songs
-    w = make_window(qtbot, settings)
+    w = open_window(qtbot, settings)
     try:
         c = w.controller
         w.open_path(first)

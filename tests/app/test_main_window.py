@@ -13,34 +13,10 @@ import soundfile as sf
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from app.alerts import ErrorPresenter
-from app.main_window import MainWindow
 from tests import tinymodels
 from tests.app.conftest import TONE_LEVEL, TONES, tone_levels
 
 SR = 44100
-
-
-def null_engine(settings):
-    from engine.player import Engine, EngineConfig
-
-    return Engine(
-        EngineConfig(device="null", blocksize=settings.blocksize, latency=settings.latency, model=None,
-                     ahead_s=3.0)
-    )
-
-
-@pytest.fixture
-def window(qtbot, settings, models_dir):
-    tinymodels.band_split_model(models_dir / "bandsplit.onnx", name="bandsplit")
-    w = MainWindow(settings, null_engine, ErrorPresenter())
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    w.load_initial_models()
-    yield w
-    w.close()
 
 
 def dismiss(w) -> tuple[str, str]:

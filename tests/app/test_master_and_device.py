@@ -6,11 +6,9 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QColor
 
-from app.alerts import ErrorPresenter
-from app.main_window import MainWindow
 from app.meters import level_to_fraction
 from app.transport import MASTER_METER_COLOUR, TransportBar
-from tests import tinymodels
+from tests.app.conftest import null_engine, open_window
 
 
 def lit_width(widget, colour: str) -> int:
@@ -43,12 +41,6 @@ def test_master_meter_sits_by_the_master_fader_and_shows_the_level(qtbot) -> Non
     assert meter.hold_db == pytest.approx(-6.02, abs=0.01)
 
 
-def null_engine(settings):
-    from engine.player import Engine, EngineConfig
-
-    return Engine(EngineConfig(device="null", model=None, ahead_s=3.0))
-
-
 def missing_device_engine(settings):
     from engine.player import Engine, EngineConfig
 
@@ -56,18 +48,12 @@ def missing_device_engine(settings):
 
 
 @pytest.fixture
-def make_window(qtbot, settings, models_dir):
-    tinymodels.band_split_model(models_dir / "bandsplit.onnx", name="bandsplit")
+def make_window(qtbot, settings, bandsplit):
     made = []
 
-    def make(factory) -> MainWindow:
-        w = MainWindow(settings, factory, ErrorPresenter())
-        qtbot.addWidget(w)
-        w.show()
-        qtbot.waitExposed(w)
-        w.load_initial_models()
-        made.append(w)
-        return w
+    def make(factory):
+        made.append(open_window(qtbot, settings, factory))
+        return made[-1]
 
     yield make
     for w in made:

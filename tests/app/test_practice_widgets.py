@@ -7,25 +7,13 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from app.alerts import ErrorPresenter
-from app.main_window import MainWindow
 from app.mixstate import format_pan, format_pitch, split_pitch
-from tests import tinymodels
-from tests.app.test_main_window import null_engine
 
 
 @pytest.fixture
-def window(qtbot, settings, models_dir, song):
-    tinymodels.band_split_model(models_dir / "bandsplit.onnx", name="bandsplit")
-    w = MainWindow(settings, null_engine, ErrorPresenter())
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    w.load_initial_models()
-    assert w.open_path(song)
-    yield w
-    w.close()
+def window(window, song):
+    assert window.open_path(song)
+    return window
 
 
 def test_pan_slider_pans_the_stem_and_double_click_centres(qtbot, window):

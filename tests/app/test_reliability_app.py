@@ -8,8 +8,6 @@ import soundfile as sf
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 
-from tests.app.test_main_window import window  # noqa: F401 - the fixture
-
 SR = 44100
 
 
@@ -20,7 +18,7 @@ def export_all(qtbot, dlg) -> list:
 
 
 def test_reexport_asks_and_cancel_keeps_the_first_export(
-    qtbot, window, song, tmp_path, monkeypatch  # noqa: F811
+    qtbot, window, song, tmp_path, monkeypatch
 ):
     import engine.export
 
@@ -60,7 +58,7 @@ def test_reexport_asks_and_cancel_keeps_the_first_export(
 
 
 def test_closing_during_an_export_asks_and_no_keeps_it_running(
-    qtbot, window, song, tmp_path, monkeypatch  # noqa: F811
+    qtbot, window, song, tmp_path, monkeypatch
 ):
     window.open_path(song)
     dlg = window.open_export()
@@ -74,7 +72,7 @@ def test_closing_during_an_export_asks_and_no_keeps_it_running(
     assert not window.isVisible() and window.controller.engine is None
 
 
-def test_shift_digit_solos_even_when_qt_finds_it_ambiguous(qtbot, window, song):  # noqa: F811
+def test_shift_digit_solos_even_when_qt_finds_it_ambiguous(qtbot, window, song):
     window.open_path(song)
     bang = [s for s in window.findChildren(QShortcut) if s.key() == QKeySequence("!")]
     assert len(bang) == 1
@@ -85,7 +83,7 @@ def test_shift_digit_solos_even_when_qt_finds_it_ambiguous(qtbot, window, song):
 
 
 def test_opening_a_song_without_reference_leaves_reference_mode(
-    qtbot, window, song, tmp_path  # noqa: F811
+    qtbot, window, song, tmp_path
 ):
     window.open_path(song)
     qtbot.waitUntil(lambda: window.controller.engine.status().has_reference, timeout=15000)
