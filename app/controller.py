@@ -177,18 +177,20 @@ class Controller(QObject):
         self.mix_changed.emit(mix)
 
     def _push_mix(self) -> None:
+        """Hand the whole mix to the engine: the strips and the master in one swap, then tempo,
+        pitch and count-in."""
         if self.engine is None:
             return
-        for s in self.mix.stems:
-            self._call("Mixer", self.engine.set_gain_db, s, self.mix.gain(s))
-            self._call("Mixer", self.engine.set_mute, s, s in self.mix.muted)
-            self._call("Mixer", self.engine.set_solo, s, s in self.mix.soloed)
-        self._call("Mixer", self.engine.set_master_db, self.master_db)
-        for s in self.mix.stems:
-            self._call("Mixer", self.engine.set_pan, s, self.mix.pan(s))
+        self._push_strips()
         self._call("Tempo", self.engine.set_tempo, self.tempo)
         self._call("Pitch", self.engine.set_pitch, self.pitch)
         self._call("Count-in", self.engine.set_count_in, *self.count_in)
+
+    def _push_strips(self) -> None:
+        """Every stem's gain, mute, solo and pan and the master: one ``MixSettings`` swap."""
+        mix = self.mix
+        self._call("Mixer", self.engine.set_mix, {s: mix.gain(s) for s in mix.stems},
+                   mix.muted, mix.soloed, {s: mix.pan(s) for s in mix.stems}, self.master_db)
 
     # -- transport ------------------------------------------------------------------------------
     @property
@@ -278,8 +280,10 @@ class Controller(QObject):
             self.set_solo(s, s not in self.mix.soloed)
 
     def apply_preset(self, name: str) -> None:
+        """A preset reaches the engine as one swap: heard all at once, never stem by stem."""
         self.mix = apply_preset(self.mix, name)
-        self._push_mix()
+        if self.engine is not None:
+            self._push_strips()
         self.mix_changed.emit(self.mix)
 
     def set_master(self, db: float) -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from engine.levels import PAN_MAX
+from engine.mixsettings import stem_audible
+
 FADER_MAX_DB = 6.0
 FADER_MIN_DB = -66.0  # the bottom of the fader travel; the very bottom is -inf
 FADER_STEPS = 1000  # integer resolution of a fader (QSlider positions)
@@ -40,9 +43,6 @@ def format_db(db: float) -> str:
     if db == -math.inf:
         return "-∞ dB"
     return f"{db:+.1f} dB"
-
-
-PAN_MAX = 100.0
 
 
 def clamp_pan(value: float) -> float:
@@ -113,11 +113,10 @@ class MixState:
         return replace(self, soloed=self.soloed | {stem} if on else self.soloed - {stem})
 
     def audible(self, stem: str) -> bool:
-        """Standard semantics: a muted stem is silent; if any stem is soloed, only soloed
-        stems that are not muted are heard."""
-        if stem in self.muted:
-            return False
-        return not self.soloed or stem in self.soloed
+        """Whether the engine lets ``stem`` through: its solo/mute rule
+        (:func:`engine.mixsettings.stem_audible`: mute beats solo; when any stem is soloed only the
+        soloed ones play)."""
+        return stem_audible(stem, self.muted, self.soloed)
 
     def effective_db(self) -> dict[str, float]:
         """What each stem contributes to the mix, in dB (``-inf`` when not audible)."""

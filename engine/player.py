@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -39,7 +39,9 @@ from typing import Any, Self
 
 from engine.config import DEFAULT_STEMS, OUTPUT_LATENCY_S, SAMPLE_RATE
 from engine.errors import DecodeError, ModelError
-from engine.mixer import PAN_MAX, SOURCES, Mixer, MixSettings, click_track
+from engine.levels import PAN_MAX
+from engine.mixer import Mixer
+from engine.mixsettings import SOURCES, MixSettings, click_track
 from engine.output import Output, OutputOpener, open_output
 from engine.stretch import LiveStretch, check_pitch, check_tempo, is_neutral
 from engine.timeline import Timeline, start_timeline
@@ -97,6 +99,13 @@ class EngineStatus:
     pan: Mapping[str, float] = field(default_factory=dict)  # stem -> -100..100
     count_in: tuple[int, float] = (0, 0.0)  # (beats, beat seconds); 0 beats = off
     counting_in: bool = False  # the count-in clicks play now (the playhead waits)
+
+
+def _check_pan(value: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and -PAN_MAX <= value <= PAN_MAX):
+        raise ValueError(f"pan {value} is outside -{PAN_MAX:g}..{PAN_MAX:g}")
+    return value
 
 
 class Engine:
@@ -316,10 +325,27 @@ class Engine:
 
     def set_pan(self, stem: str, value: float) -> None:
         """Pan ``stem`` from -100 (hard left) to +100 (hard right); 0 = as separated."""
-        value = float(value)
-        if not (math.isfinite(value) and -PAN_MAX <= value <= PAN_MAX):
-            raise ValueError(f"pan {value} is outside -{PAN_MAX:g}..{PAN_MAX:g}")
-        self._swap(self.mixer.settings.with_pan(stem, value))
+        self._swap(self.mixer.settings.with_pan(stem, _check_pan(value)))
+
+    def set_mix(
+        self,
+        gains_db: Mapping[str, float],
+        mute: Iterable[str],
+        solo: Iterable[str],
+        pan: Mapping[str, float],
+        master_db: float,
+    ) -> None:
+        """Every stem's gain, mute, solo and pan and the master at once (a preset, a restored
+        mix): one swap, so the callback hears the old mix or the new one, never a mixture."""
+        pans = {stem: _check_pan(v) for stem, v in pan.items()}
+        self._swap(replace(
+            self.mixer.settings,
+            gains_db=MappingProxyType({stem: float(db) for stem, db in gains_db.items()}),
+            mute=frozenset(mute),
+            solo=frozenset(solo),
+            pan=MappingProxyType(pans),
+            master_db=float(master_db),
+        ))
 
     def _stretch_ready(self, tempo: float, pitch: float) -> None:
         """Build the callback's stretcher the first time tempo or pitch leave 1 / 0 (here, on
