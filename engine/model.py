@@ -240,6 +240,7 @@ class SeparationModel:
         self.batch_dynamic = not isinstance(session.get_inputs()[0].shape[0], int)
         self.non_finite = 0  # NaN/Inf output values replaced by 0 so far (this model's thread)
         self._narrow: SeparationModel | None = None
+        self._binding = None  # the session's IOBinding for runs into a given buffer (made once)
 
     def narrowed(self) -> SeparationModel:
         """The same model with half the CPUs for its intra-op threads (a second session of the
@@ -267,27 +268,44 @@ class SeparationModel:
     def stems(self) -> tuple[str, ...]:
         return self.info.stems
 
-    def run(self, x: np.ndarray, check: bool = True, cancel: RunCancel | None = None) -> np.ndarray:
+    def run(self, x: np.ndarray, check: bool = True, cancel: RunCancel | None = None,
+            out: np.ndarray | None = None) -> np.ndarray:
         """x ``(batch, 4, F, T)`` float32 → ``(batch, S, 4, F, T)`` float32.
 
         ``check``: NaN/Inf output values are replaced by 0 (one pass over the output). The
         streaming separator passes False and finds them far cheaper in what it synthesises
         (non-finite input rows make non-finite FFT output rows), then calls
         :meth:`silence_non_finite` on the outputs involved. ``cancel``: see :class:`RunCancel`.
+        ``out``: a C-contiguous float32 buffer of the output's shape that onnxruntime writes
+        the output into (returned): a buffer used again costs no fresh memory; without it,
+        onnxruntime's output is copied into a new array, whose 12 MB (a shipped model's
+        segment) are page-faulted in on every run.
         """
         x = np.ascontiguousarray(x, dtype=np.float32)
         b, _, f, t = x.shape
+        want = (b, len(self.info.stems), 4, f, t)
+        if out is not None and (out.shape != want or out.dtype != np.float32
+                                or not out.flags.c_contiguous):
+            raise ValueError(f"out must be C-contiguous float32 {want}, got {out.shape}")
         if cancel is not None and cancel.cancelled:
             raise RunCancelled()
         try:
             opts = cancel.options if cancel is not None else None
-            (y,) = self._sess.run([OUTPUT_NAME], {INPUT_NAME: x}, opts)
+            if out is None:
+                (y,) = self._sess.run([OUTPUT_NAME], {INPUT_NAME: x}, opts)
+            else:
+                if self._binding is None:
+                    self._binding = self._sess.io_binding()
+                self._binding.bind_cpu_input(INPUT_NAME, x)
+                self._binding.bind_output(OUTPUT_NAME, "cpu", 0, np.float32, want,
+                                          out.ctypes.data)
+                self._sess.run_with_iobinding(self._binding, opts)
+                y = out
         except Exception as err:  # noqa: BLE001 -- onnxruntime's own error classes
             if cancel is not None and cancel.cancelled:
                 raise RunCancelled() from None
             raise ModelError(
                 f"model {self.info.path}: inference failed ({_ort_reason(err)})") from None
-        want = (b, len(self.info.stems), 4, f, t)
         if y.shape != want:
             raise ModelError(f"model {self.info.path}: output shape {y.shape}, expected {want}")
         y = np.asarray(y, dtype=np.float32)

@@ -194,8 +194,13 @@ class StreamSeparator:
         self._mix: np.ndarray
         self._alloc(self.frames + self.step + INITIAL_SPARE_FRAMES)
         self._batch = np.empty((1, 4, self.bins, self.frames), dtype=np.float32)  # model input
-        # model outputs (stems, 4, F, T) of the segments whose frames are not all final
+        # model outputs (stems, 4, F, T) of the segments whose frames are not all final: views
+        # of batch buffers (batch, stems, 4, F, T) that the model writes into; a buffer goes back
+        # to _free once none of its segments is live (the same few buffers serve every run)
         self._y: dict[int, np.ndarray] = {}
+        self._y_buf: dict[int, np.ndarray] = {}  # segment → the buffer its output is in
+        self._buf_live: dict[int, int] = {}  # id(buffer) → its live segments
+        self._free: dict[int, list[np.ndarray]] = {}  # batch size → unused buffers
         # cross-fade weights (float32, as they multiply the model output) of the first and of
         # any later segment; where segment j fades out, j + 1 fades in: they sum to one
         w_first = segment_weights(self.frames, self.overlap, first=True)
@@ -228,7 +233,8 @@ class StreamSeparator:
         self._out_pos = position  # absolute sample of the next output sample
         self._mix_start = start  # absolute frame index of frame 0 of _mix
         self._n = 0
-        self._y.clear()
+        for j in list(self._y):
+            self._drop(j)
         self._finished = False
         self._started = False  # some output since the reset
         return self._ana.first_sample
@@ -350,10 +356,33 @@ class StreamSeparator:
             # (2, k, F) frame-major complex → (L re, L im, R re, R im) of (F, k)
             spec_to_model(self._mix[:, lo:hi].transpose(0, 2, 1), f, out=batch[b, :, :, : hi - lo])
             batch[b, :, :, hi - lo :] = 0.0
-        # NaN/Inf in the output are found in the synthesised rows (_synthesise), not here
-        y = self.model.run(batch, check=False, cancel=self.cancel)  # (batch, stems, 4, F, T)
+        free = self._free.setdefault(len(segs), [])
+        buf = free.pop() if free else np.empty(
+            (len(segs), len(self.stems), 4, f, self.frames), dtype=np.float32)
+        try:
+            # NaN/Inf in the output are found in the synthesised rows (_synthesise), not here
+            y = self.model.run(batch, check=False, cancel=self.cancel, out=buf)
+        except BaseException:
+            free.append(buf)
+            raise
+        if y is not buf:  # a model (wrapper) that returned an array of its own
+            free.append(buf)
+        else:
+            self._buf_live[id(buf)] = len(segs)
         for b, j in enumerate(segs):
             self._y[j] = y[b]
+            if y is buf:
+                self._y_buf[j] = buf
+
+    def _drop(self, j: int) -> None:
+        """Segment ``j``'s output is no longer needed: its buffer is free once all are."""
+        del self._y[j]
+        buf = self._y_buf.pop(j, None)
+        if buf is not None:
+            self._buf_live[id(buf)] -= 1
+            if not self._buf_live[id(buf)]:
+                del self._buf_live[id(buf)]
+                self._free[buf.shape[0]].append(buf)
 
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
@@ -378,7 +407,7 @@ class StreamSeparator:
         self._n = live
         self._mix_start = until
         for j in [j for j in self._y if j * self.step + self.frames <= until]:
-            del self._y[j]  # every frame of segment j is final
+            self._drop(j)  # every frame of segment j is final
         return out
 
     def _model_rows(self, j: int, t: int, k: int, stem: int | None, f0: int) -> np.ndarray:
