@@ -86,15 +86,7 @@ class AlsaSink:
 
     def run_python(self, code: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run ``code`` in a fresh interpreter that sees this sink as its default device."""
-        return subprocess.run(
-            [sys.executable, "-c", code],
-            check=False,
-            env=self.env,
-            cwd=str(ROOT),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return self.run([sys.executable, "-c", code], timeout)
 
     def run(self, args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run a command (e.g. ``[sys.executable, "-m", "engine.playback_cli", "play", f]``)."""

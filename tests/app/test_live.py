@@ -10,15 +10,13 @@ checks independent of device latency and of underruns on a busy machine.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from tests import tinymodels
-from tests.app.conftest import TONE_LEVEL, other_level, tone_levels, tone_song
-from tests.audiosink import alsa_sink
+from tests.app.conftest import TONE_LEVEL, other_level, tone_levels
+from tests.app.gui_driver import play_in_sink
 
 MARGIN_S = 0.3  # song time after a command before its effect is checked (blocks + ramps)
 END_S = 0.15  # and before the next command: half a 0.1 s window + a block
@@ -40,24 +38,8 @@ def db(x) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Scenario:
-    tmp = tmp_path_factory.mktemp("live")
-    models = tmp / "models"
-    tinymodels.band_split_model(models / "bandsplit.onnx", name="bandsplit")
-    tinymodels.band_split_model(models / "bandsplit2.onnx", name="bandsplit2")
-    song = tone_song(tmp / "Tone Song", seconds=12.0)
-    report_path = tmp / "report.json"
-    code = (
-        "import sys; from tests.app.gui_driver import run; "
-        f"sys.exit(run({str(song)!r}, {str(tmp / 's.ini')!r}, {str(report_path)!r}))"
-    )
-    with alsa_sink(tmp / "sink", paced=True) as sink:
-        sink.env.update(QT_QPA_PLATFORM="offscreen", STEMPLAY_MODELS=str(models))
-        proc = sink.run_python(code, timeout=120)
-        audio = sink.captured()
-    np.save(tmp / "captured.npy", audio)  # kept in pytest's tmp dir for a look after a failure
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(report_path.read_text())
-    assert report["ok"], report
+    report, audio = play_in_sink(tmp_path_factory.mktemp("live"), "tests.app.gui_driver:run",
+                                 ("bandsplit", "bandsplit2"), timeout=120)
     lv = tone_levels(audio)
     # clean windows: the bass tone (never touched) at its level, i.e. no dropout or fade inside
     clean = np.abs(db(lv["bass"] / TONE_LEVEL)) < 0.05

@@ -148,16 +148,18 @@ def test_export_current_mix_follows_the_faders(qtbot, window, song, tmp_path):
     assert np.all(np.abs(lv["bass"] - TONE_LEVEL) < 0.002)
 
 
-def test_cancelled_export_leaves_no_file(qtbot, window, song, tmp_path, monkeypatch):
+def held_export(qtbot, window, song, out, monkeypatch):
+    """Start an export of ``song`` into ``out`` through the dialog; it is held at its first
+    progress report until cancelled. Returns the dialog once the export runs."""
     import engine.export
 
     window.open_path(song)
     dlg = window.open_export()
-    dlg.folder.setText(str(tmp_path / "out"))
+    dlg.folder.setText(str(out))
     started = threading.Event()
     real = engine.export.export_file
 
-    def slow_start(*args, progress=None, cancel=None, **kw):
+    def held(*args, progress=None, cancel=None, **kw):
         def report(f):  # hold the export at its first progress report until cancelled
             started.set()
             cancel.wait(10)
@@ -165,9 +167,14 @@ def test_cancelled_export_leaves_no_file(qtbot, window, song, tmp_path, monkeypa
 
         return real(*args, progress=report, cancel=cancel, **kw)
 
-    monkeypatch.setattr(engine.export, "export_file", slow_start)
+    monkeypatch.setattr(engine.export, "export_file", held)
     qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
     assert started.wait(30)
+    return dlg
+
+
+def test_cancelled_export_leaves_no_file(qtbot, window, song, tmp_path, monkeypatch):
+    dlg = held_export(qtbot, window, song, tmp_path / "out", monkeypatch)
     qtbot.mouseClick(dlg.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dlg.job is None, timeout=30000)
     assert "cancelled" in dlg.message.text()
@@ -232,25 +239,7 @@ def test_closing_while_playing_stops_everything(qtbot, window, song):
 def test_closing_while_exporting_cancels_and_leaves_no_file(
     qtbot, window, song, tmp_path, monkeypatch
 ):
-    import engine.export
-
-    window.open_path(song)
-    dlg = window.open_export()
-    dlg.folder.setText(str(tmp_path / "out"))
-    started = threading.Event()
-    real = engine.export.export_file
-
-    def held(*args, progress=None, cancel=None, **kw):
-        def report(f):
-            started.set()
-            cancel.wait(10)
-            progress(f)
-
-        return real(*args, progress=report, cancel=cancel, **kw)
-
-    monkeypatch.setattr(engine.export, "export_file", held)
-    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
-    assert started.wait(30)
+    dlg = held_export(qtbot, window, song, tmp_path / "out", monkeypatch)
     job = dlg.job
     asked = []
     monkeypatch.setattr(window, "confirm_quit_during_export", lambda: asked.append(1) or True)

@@ -14,16 +14,15 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests import tinymodels
-from tests.app.conftest import TONE_LEVEL, TONES, other_level, tone_song
-from tests.audiosink import alsa_sink, first_sound
+from tests.app.conftest import TONE_LEVEL, TONES, other_level
+from tests.app.gui_driver import Steps, open_main_window, play_in_sink
+from tests.audiosink import first_sound
 
 SR = 44100
 WIN = 4410  # 0.1 s analysis windows
@@ -36,19 +35,8 @@ def drive(song: str, settings_path: str, report_path: str) -> int:
     """Run in the subprocess whose ALSA default device is the capture sink."""
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from app.main import engine_factory
-    from app.main_window import MainWindow
-    from app.settings import AppSettings
-
-    app = QApplication([])
-    w = MainWindow(AppSettings(settings_path), engine_factory)
-    w.resize(1000, 680)
-    w.show()
-    QTest.qWaitForWindowExposed(w)
-    w.activateWindow()
-    w.load_initial_models()
+    app, w = open_main_window(settings_path, (1000, 680))
     report: dict = {"steps": {}, "ok": False}
     if not w.open_path(song):
         report["errors"] = w.presenter.history
@@ -56,10 +44,7 @@ def drive(song: str, settings_path: str, report_path: str) -> int:
         return 1
     c = w.controller
     t = w.transport
-    t0 = [0.0]
-
-    def played(label: str, seconds: float):
-        return lambda st: c.position_s - report["steps"][label]["pos"] >= seconds
+    run = Steps(app, w, report, STEP_TIMEOUT_S)
 
     def half_speed() -> None:
         t.tempo.setValue(50)
@@ -73,55 +58,27 @@ def drive(song: str, settings_path: str, report_path: str) -> int:
         t.practice_reset.click()
         w.strips.strips["vocals"].pan.setValue(-100)
 
-    steps = [
+    played = run.played
+    run.steps = [
         ("play", lambda st: True, half_speed),
         ("slow", lambda st: st.playing and st.separated and st.position_s > 0.3, None),
         ("pitch", played("slow", 1.3), pitch_up),
         ("pan", played("pitch", 1.6), pan_left),
         ("pause", played("pan", 2.2), lambda: QTest.keyClick(w, Qt.Key.Key_Space)),
-        ("end", lambda st: time.monotonic() - t0[0] - report["steps"]["pause"]["wall"] > 0.5,
-         None),
+        ("end", run.since("pause", 0.5), None),
     ]
-    state = {"i": 0, "deadline": time.monotonic() + STEP_TIMEOUT_S}
 
     def finish() -> None:
         st = c.status
         report.update(
-            ok="timeout_at" not in report,
             tempo_text=t.tempo.text(), pitch_values=[t.semitones.value(), t.cents.value()],
             pan_label=w.strips.strips["vocals"].pan_label.text(),
             controller=[c.tempo, c.pitch, c.pan],
             status=[st.tempo, st.pitch, dict(st.pan)] if st else None,
             errors=w.presenter.history,
         )
-        c.tick.disconnect(on_tick)
-        w.close()
-        app.quit()
 
-    def on_tick() -> None:
-        now = time.monotonic()
-        st = c.status
-        if st is None or state["i"] >= len(steps):
-            return
-        label, ready, action = steps[state["i"]]
-        if now > state["deadline"]:
-            report["timeout_at"] = label
-            finish()
-            return
-        if not ready(st):
-            return
-        if label == "play":
-            t0[0] = now
-        state["i"] += 1
-        state["deadline"] = now + STEP_TIMEOUT_S
-        report["steps"][label] = {"wall": now - t0[0], "pos": c.position_s}
-        if action is not None:
-            action()
-        if label == "end":
-            finish()
-
-    c.tick.connect(on_tick)
-    app.exec()
+    run.run(finish)
     Path(report_path).write_text(json.dumps(report))
     return 0
 
@@ -165,21 +122,8 @@ def cents(f: float, ref: float) -> float:
 
 @pytest.fixture(scope="module")
 def phases(tmp_path_factory) -> Phases:
-    tmp = tmp_path_factory.mktemp("practice")
-    models = tmp / "models"
-    tinymodels.band_split_model(models / "bandsplit.onnx", name="bandsplit")
-    song = tone_song(tmp / "Tone Song", seconds=12.0)
-    report_path = tmp / "report.json"
-    code = ("import sys; from tests.app.test_practice_live import drive; "
-            f"sys.exit(drive({str(song)!r}, {str(tmp / 's.ini')!r}, {str(report_path)!r}))")
-    with alsa_sink(tmp / "sink", paced=True) as sink:
-        sink.env.update(QT_QPA_PLATFORM="offscreen", STEMPLAY_MODELS=str(models))
-        proc = sink.run_python(code, timeout=150)
-        audio = sink.captured()
-    np.save(tmp / "captured.npy", audio)  # kept in pytest's tmp dir for a look after a failure
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(report_path.read_text())
-    assert report["ok"], report
+    report, audio = play_in_sink(tmp_path_factory.mktemp("practice"),
+                                 "tests.app.test_practice_live:drive", ("bandsplit",), timeout=150)
     win = windows(audio)
     start = first_sound(audio) // WIN + 6  # after the fade-in and the stretcher's start
     voc = np.array([peak(x[:, 0], 1060.0, 0.1) for x in win])  # 1000 or 1122 Hz
