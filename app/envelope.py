@@ -83,7 +83,7 @@ class EnvelopeJob(FileJob):
             self.failed.emit(token, str(err))
             return
         try:
-            env = Envelope(reader.info.frames)
+            env = Envelope(reader.info.samples)
             reads = 0
             while not cancel.is_set():
                 block = reader.read(READ_BLOCK)

@@ -144,7 +144,7 @@ def _read_mono(path: str | Path, cancel: threading.Event | None,
 
     parts = []
     with open_audio(path) as reader:
-        total = max(1, reader.info.frames)
+        total = max(1, reader.info.samples)
         done = 0
         while True:
             if cancel is not None and cancel.is_set():

@@ -67,12 +67,12 @@ _ROLE_GAINS = {  # role -> (gain to left, gain to right)
 
 @dataclass(frozen=True)
 class TrackInfo:
-    """What the player shows about a file. ``frames`` counts samples at 44.1 kHz."""
+    """What the player shows about a file. ``samples``: its length in samples at 44.1 kHz."""
 
     path: Path
     title: str
     duration_s: float
-    frames: int
+    samples: int
     source_rate: int
     source_channels: int
     format: str  # e.g. "FLAC PCM_16", "WAV FLOAT", "MP3 MPEG_LAYER_III"
@@ -136,12 +136,12 @@ class AudioReader:
         self._rate = int(handle.samplerate)
         self._matrix = downmix_matrix(handle.channels)
         frames = max(0, int(handle.frames))
-        out_frames = self._out_len(frames)
+        out_samples = self._out_len(frames)
         self.info = TrackInfo(
             path=path,
             title=_title(path, handle),
-            duration_s=out_frames / config.SAMPLE_RATE,
-            frames=out_frames,
+            duration_s=out_samples / config.SAMPLE_RATE,
+            samples=out_samples,
             source_rate=self._rate,
             source_channels=int(handle.channels),
             format=f"{handle.format} {handle.subtype}",

@@ -341,7 +341,7 @@ def export_file(
                       else [StreamStretch(tempo, pitch) for _ in outputs])
         sep = StreamSeparator(sep_model)
         sep.reset(0)
-        total = max(1, info.frames)
+        total = max(1, info.samples)
         done = 0
         peak = 0.0
         weight = 0.8 if scan else 1.0  # share of the progress bar for separating

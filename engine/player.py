@@ -162,14 +162,14 @@ class Engine:
         self._info = info
         self._loop = None
         timeline = self._new_timeline(0)
-        self.worker.open(OpenTrack(Path(info.path), info.frames, reader, open_audio), timeline)
+        self.worker.open(OpenTrack(Path(info.path), info.samples, reader, open_audio), timeline)
         self.mixer.seek_request = (timeline.generation, 0)
         return info
 
     def _new_timeline(self, track: int) -> Timeline:
         self._generation += 1
         self._seek_target = track
-        return start_timeline(self._generation, self._info.frames, track, self._loop)
+        return start_timeline(self._generation, self._info.samples, track, self._loop)
 
     # ---------------------------------------------------------------- models
     def set_model(self, slot: str, name_or_path: str | Path | None) -> Any:
@@ -280,8 +280,8 @@ class Engine:
         self._require_track()
         if not math.isfinite(seconds):
             raise ValueError(f"cannot seek to {seconds} s")
-        frames = self._info.frames
-        track = min(max(0, round(seconds * SAMPLE_RATE)), max(0, frames - 1))
+        length = self._info.samples
+        track = min(max(0, round(seconds * SAMPLE_RATE)), max(0, length - 1))
         timeline = self._new_timeline(track)
         self.mixer.seek_request = (timeline.generation, 0)
         self.worker.seek(timeline)
@@ -295,9 +295,8 @@ class Engine:
             return
         if not (math.isfinite(start_s) and math.isfinite(end_s)):
             raise ValueError(f"loop {start_s}–{end_s} s is not a pair of finite times")
-        frames = self._info.frames
         a = max(0, round(start_s * SAMPLE_RATE))
-        b = min(frames, round(end_s * SAMPLE_RATE))
+        b = min(self._info.samples, round(end_s * SAMPLE_RATE))
         if b - a < MIN_LOOP_S * SAMPLE_RATE:
             raise ValueError(f"loop {start_s:.2f}–{end_s:.2f} s is too short or outside the song")
         self._loop = (a, b)
@@ -414,15 +413,15 @@ class Engine:
                 levels[name] = (float(lv[k, 0]), float(lv[k, 1]))
         levels["master"] = (float(mixer.master_level[0]), float(mixer.master_level[1]))
         prov_info = models.get(settings.source) or models.get("A")
-        frames = self._info.frames if self._info is not None else 0
+        length = self._info.samples if self._info is not None else 0
         pos = self._track_position() if self._info is not None else 0
         loop = None
         if self._loop is not None:
             loop = (self._loop[0] / SAMPLE_RATE, self._loop[1] / SAMPLE_RATE)
         return EngineStatus(
             playing=bool(mixer.play_request and not mixer.finished),
-            position_s=min(pos, frames) / SAMPLE_RATE,
-            duration_s=frames / SAMPLE_RATE,
+            position_s=min(pos, length) / SAMPLE_RATE,
+            duration_s=length / SAMPLE_RATE,
             source=settings.source,
             stems=tuple(stems),
             models=models,

@@ -90,7 +90,7 @@ class StemEnvelopes:
             key = (str(status_track.path), str(getattr(info, "path", info)))
             env = self.slots.get(slot)
             if env is None or env.key != key or env.stems != tuple(src.stems):
-                frames = max(1, int(status_track.frames))
+                frames = max(1, int(status_track.samples))
                 b = int(min(self.buckets, frames))
                 env = SlotEnvelope(key, tuple(src.stems), frames, b,
                                    np.zeros((len(src.stems), b)), np.zeros(b, np.int64))

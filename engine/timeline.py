@@ -29,7 +29,7 @@ class Timeline:
     """Map from stream positions of one generation to track positions (immutable)."""
 
     generation: int
-    frames: int  # track length in samples
+    samples: int  # track length
     pieces: tuple[Piece, ...]
 
     def _piece(self, s: int) -> tuple[Piece, int | None]:
@@ -60,7 +60,7 @@ class Timeline:
                 t, run = a + d2, (b - a) - d2
         else:
             t = piece.track + d
-            run = max(0, self.frames - t)
+            run = max(0, self.samples - t)
         if nxt is not None:
             run = min(run, nxt - s)
         return t, run
@@ -71,7 +71,7 @@ class Timeline:
     def rewritten(self, s: int, loop: tuple[int, int] | None) -> Timeline:
         """This timeline with a new piece from stream ``s`` on (same track position there)."""
         kept = tuple(p for p in self.pieces if p.stream < s)
-        return Timeline(self.generation, self.frames, (*kept, Piece(s, self.track_at(s), loop)))
+        return Timeline(self.generation, self.samples, (*kept, Piece(s, self.track_at(s), loop)))
 
     def with_loop(self, pos: int, margin: int, loop: tuple[int, int] | None) -> Timeline:
         """This timeline after setting (or clearing, ``loop`` None) a loop while the playhead
@@ -87,7 +87,7 @@ class Timeline:
             if margin <= b - t_play <= run:
                 cut = pos + (b - t_play)  # wrap exactly at the loop end
                 kept = tuple(p for p in self.pieces if p.stream < cut)
-                return Timeline(self.generation, self.frames, (*kept, Piece(cut, a, loop)))
+                return Timeline(self.generation, self.samples, (*kept, Piece(cut, a, loop)))
         return self.rewritten(pos + margin, loop)
 
 
@@ -122,8 +122,8 @@ def reuse_point(old: Timeline, new: Timeline, lo: int, hi: int) -> int | None:
 
 
 def start_timeline(
-    generation: int, frames: int, track: int, loop: tuple[int, int] | None
+    generation: int, samples: int, track: int, loop: tuple[int, int] | None
 ) -> Timeline:
     """The timeline of a seek to ``track``: the loop applies when the seek lands inside it."""
     inside = loop is not None and loop[0] <= track < loop[1]
-    return Timeline(generation, frames, (Piece(0, track, loop if inside else None),))
+    return Timeline(generation, samples, (Piece(0, track, loop if inside else None),))

@@ -87,7 +87,7 @@ class OpenTrack:
     """A track handed to the worker: its path, its length and the first reader (validated)."""
 
     path: Path
-    frames: int
+    samples: int  # track length
     reader: Any
     open_reader: Callable[[Path], Any]  # opens another reader of a file (engine.decode)
 

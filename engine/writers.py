@@ -251,7 +251,7 @@ class SeparatorWriter(Writer):
         (``SeparationModel.narrowed``, same output) so the two do not oversubscribe them.
         """
         t, run = timeline.run_at(w)
-        frames = timeline.frames
+        length = timeline.samples
         t0 = time.perf_counter()
         self.sep.cancel = cancel
         narrowed = getattr(self.model, "narrowed", None)
@@ -263,7 +263,7 @@ class SeparatorWriter(Writer):
             self.priming = True
         priming = self.priming
         while True:
-            out, finished = self._feed_next(frames)
+            out, finished = self._feed_next(length)
             if out.shape[2] or finished or not priming:
                 break
             if cancel is not None and cancel.cancelled:
@@ -276,7 +276,7 @@ class SeparatorWriter(Writer):
             # arrive behind the playhead and wait for one more step.
             slow = time.perf_counter() - t0 > 0.5 * out.shape[2] / SAMPLE_RATE
             if priming and slow and not finished:
-                more, finished = self._feed_next(frames)
+                more, finished = self._feed_next(length)
                 out = np.concatenate([out, more], axis=2)
         if self.mono and out.shape[2]:
             from engine.separate import dual_mono
@@ -289,15 +289,15 @@ class SeparatorWriter(Writer):
         self.next_out = at + take if m <= take else None  # None: the rest lies beyond a wrap
         return StepResult(out, at, run, finished)
 
-    def _feed_next(self, frames: int) -> tuple[np.ndarray, bool]:
+    def _feed_next(self, length: int) -> tuple[np.ndarray, bool]:
         """Feed the next chunk of mixture (or finish at the end of the track): (the separated
         samples it gave ``(stems, channels, m)``, whether the separator has finished)."""
-        if self.feed_pos < frames:
-            block = self.reader.read(min(FEED_CHUNK, frames - self.feed_pos))
+        if self.feed_pos < length:
+            block = self.reader.read(min(FEED_CHUNK, length - self.feed_pos))
             if block.shape[1]:
                 self.feed_pos += block.shape[1]
                 return self.sep.feed(block), False
-            self.feed_pos = frames  # the decoder ended before the announced length
+            self.feed_pos = length  # the decoder ended before the announced length
         return self.sep.finish(), True
 
     def commit(self, res: StepResult, epoch: int) -> None:

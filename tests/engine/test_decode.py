@@ -46,7 +46,7 @@ def test_formats_rates_channels(
     sf.write(path, tone(rate, 1.0, channels=channels), rate, format=fmt, subtype=subtype)
     with open_audio(path) as reader:
         info = reader.info
-    assert (info.source_rate, info.source_channels, info.frames) == (rate, channels, SR)
+    assert (info.source_rate, info.source_channels, info.samples) == (rate, channels, SR)
     assert info.duration_s == pytest.approx(1.0, abs=1e-3)
     assert info.format == f"{fmt} {subtype}"
     audio = read_all(path)
@@ -184,7 +184,7 @@ def test_one_hour_file_decodes_with_bounded_memory(tmp_path: Path) -> None:
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "while (b := r.read(1 << 16)).shape[1]: total += b.shape[1]\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(total, r.info.frames, peak - base)\n"
+        "print(total, r.info.samples, peak - base)\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                           text=True, cwd=ROOT, check=True)

@@ -116,12 +116,12 @@ def test_far_seek_still_plays_the_right_audio(engine: Engine, without_vocals) ->
 
 def test_reuse_point_and_divergence_follow_the_timelines() -> None:
     old = Timeline(1, 1000, (Piece(0, 100, (200, 300)),))  # 100..299, then 200..299, ...
-    new = start_timeline(2, frames=1000, track=250, loop=(200, 300))
+    new = start_timeline(2, samples=1000, track=250, loop=(200, 300))
     assert reuse_point(old, new, 0, 400) == 150  # stream 150 plays track 250
     assert reuse_point(old, new, 160, 400) == 250  # after the wrap: track 250 again
     assert reuse_point(old, new, 0, 150) is None  # not in what the ring holds
     assert divergence(old, 150, new, 1000) is None  # same loop: the same future
-    plain = start_timeline(2, frames=1000, track=250, loop=None)
+    plain = start_timeline(2, samples=1000, track=250, loop=None)
     assert divergence(old, 150, plain, 1000) == 50  # the old one wraps at 300, the new plays on
     ended = Timeline(1, 1000, (Piece(0, 900, None),))
     assert divergence(ended, 50, start_timeline(2, 1000, 950, None), 5000) is None

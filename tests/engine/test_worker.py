@@ -89,12 +89,12 @@ def start_playing(eng: Engine) -> None:
 
 
 def test_timeline_loop_wraps_seamlessly() -> None:
-    tl = start_timeline(1, frames=1000, track=100, loop=(50, 300))
+    tl = start_timeline(1, samples=1000, track=100, loop=(50, 300))
     assert tl.run_at(0) == (100, 200)
     assert tl.run_at(199) == (299, 1)
     assert tl.run_at(200) == (50, 250)  # wraps to the loop start
     assert tl.run_at(700) == (50, 250)
-    outside = start_timeline(1, frames=1000, track=400, loop=(50, 300))
+    outside = start_timeline(1, samples=1000, track=400, loop=(50, 300))
     assert outside.run_at(0) == (400, 600)  # a seek outside the loop plays on
     assert outside.run_at(600) == (1000, 0)  # end of track
     cleared = Timeline(1, 1000, (Piece(0, 100, (50, 300)),)).rewritten(250, None)
