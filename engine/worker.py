@@ -6,8 +6,11 @@ only writer of the rings. Inference runs on one separation thread per model slot
 (``stemplay-separate-A`` / ``-B``), driven by the worker thread; a step that runs while the
 other slot's is in flight uses the model with half the CPUs (``SeparationModel.narrowed``,
 the same output), so A + B cost the CPU what A and B cost apart instead of asking for twice
-the cores. The GUI thread talks to it through a command queue (``open``,
-``seek``, ``model``, ``loop``, ``stop``); the audio callback only reads the rings.
+the cores. The GUI thread talks to it through a command queue (``open``, ``seek``, ``model``,
+``loop``, ``stop``) and reads what it publishes, each swapped by reference: ``state`` (one
+immutable :class:`WorkerState`: the slots' models, the last error), ``timeline``, ``rtf``,
+``ahead_s``; the audio callback only reads the rings. The writers that fill the rings are in
+``engine/writers.py``; this module decides which of them steps next.
 
 Stream positions and the timeline: the rings are addressed by *stream positions* (samples
 played since the current generation started). A :class:`~engine.timeline.Timeline` maps them
