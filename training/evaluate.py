@@ -25,27 +25,19 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.config import SAMPLE_RATE
-from engine.errors import DecodeError, StemplayError
+from engine.errors import StemplayError
+from training.data.multitrack import Multitrack, find_multitracks, load_multitrack
 
 log = logging.getLogger(__name__)
 
 SILENT_DB = -50.0  # a reference stem quieter than this (RMS, dBFS) over the track is not scored
 EPS = 1e-10
-
-
-@dataclass
-class Track:
-    """One song: ``mix (2, samples)``, ``stems (stems, 2, samples)`` float32 at 44.1 kHz."""
-
-    name: str
-    mix: np.ndarray
-    stems: np.ndarray
 
 
 @dataclass
@@ -62,37 +54,21 @@ class Scores:
         self.glob.setdefault(kind, {}).setdefault(stem, []).append(glob)
 
 
-def find_tracks(root: Path, stems: tuple[str, ...]) -> list[Path]:
-    from training.data.real import find_multitracks
-
-    return find_multitracks([root], stems)
-
-
-def load_track(folder: Path, stems: tuple[str, ...], seconds: float | None = None) -> Track:
-    """Decode one MUSDB-style folder with the engine's decoder (resampled, stereo).
-
-    The mixture file is used when present (what the listener plays), else the stems' sum.
-    ``seconds`` keeps only the middle ``seconds`` of the song (for quick runs).
-    """
-    from engine.decode import read_all
-    from training.data.real import stem_file
-
-    parts = []
-    for name in stems:
-        path = stem_file(folder, name)
-        if path is None:
-            raise DecodeError(f"{folder} has no {name}.wav or {name}.flac")
-        parts.append(read_all(path))
-    mix_path = stem_file(folder, "mixture")
-    mix = read_all(mix_path) if mix_path is not None else None
-    n = min([p.shape[1] for p in parts] + ([mix.shape[1]] if mix is not None else []))
-    ref = np.stack([p[:, :n] for p in parts]).astype(np.float32)
-    mix = ref.sum(0) if mix is None else mix[:, :n].astype(np.float32)
+def load_track(track: Multitrack, stems: tuple[str, ...], seconds: float | None = None
+               ) -> Multitrack:
+    """``track`` decoded with the engine's decoder (resampled, stereo): ``stems`` and ``mix``
+    (the mixture file when present, what the listener plays, else the stems' sum).
+    ``seconds`` keeps only the middle ``seconds`` of the song (for quick runs)."""
+    song = load_multitrack(track, stems, mixture=True)
+    ref, mix = song.stems, song.mix
+    assert ref is not None and mix is not None
+    n = ref.shape[-1]
     if seconds is not None and n > seconds * SAMPLE_RATE:
         keep = int(seconds * SAMPLE_RATE)
         start = (n - keep) // 2
         ref, mix = ref[..., start : start + keep], mix[:, start : start + keep]
-    return Track(folder.name, np.ascontiguousarray(mix), np.ascontiguousarray(ref))
+    return replace(song, samples=ref.shape[-1], stems=np.ascontiguousarray(ref),
+                   mix=np.ascontiguousarray(mix))
 
 
 def global_sdr(ref: np.ndarray, est: np.ndarray) -> float:
@@ -138,7 +114,7 @@ def bss_v4(ref: np.ndarray, est: np.ndarray) -> np.ndarray:
     return out
 
 
-def score_track(track: Track, est: np.ndarray, kind: str, names: tuple[str, ...],
+def score_track(track: Multitrack, est: np.ndarray, kind: str, names: tuple[str, ...],
                 scores: Scores, bss: bool) -> None:
     rms_db = 10 * np.log10(np.mean(track.stems.astype(np.float64) ** 2, axis=(1, 2)) + 1e-20)
     medians = bss_v4(track.stems, est) if bss else np.full(len(names), np.nan)
@@ -160,14 +136,14 @@ def evaluate(model_path: str, data: Path, tracks: int | None = None,
 
     model = load_model(model_path, threads=threads, provider="cpu")
     names = model.stems
-    folders = find_tracks(data, names)
-    if not folders:
+    found = find_multitracks([data], names)
+    if not found:
         raise StemplayError(f"no MUSDB-style track folders (with {', '.join(names)}) in {data}")
-    folders = folders[:tracks] if tracks else folders
+    found = found[:tracks] if tracks else found
     scores = Scores()
     done = []
-    for folder in folders:
-        track = load_track(folder, names, seconds)
+    for song in found:
+        track = load_track(song, names, seconds)
         scores.seconds += track.mix.shape[1] / SAMPLE_RATE
         if model_row:
             separate(model, track.mix[:, : 4 * SAMPLE_RATE])  # warm-up (plans, arenas)

@@ -162,7 +162,14 @@ def _plain(x: Any) -> Any:
 # ----------------------------------------------------------------------------- data
 
 
+#: Dotted names of earlier versions (in old run configs) -> where that class lives now.
+RENAMED_TARGETS = {
+    "training.data.musdb.MusdbDataset": "training.data.synthetic.SyntheticDataset",
+}
+
+
 def _import(target: str) -> Any:
+    target = RENAMED_TARGETS.get(target, target)
     module, _, attr = target.replace(":", ".").rpartition(".")
     try:
         return getattr(importlib.import_module(module), attr)
@@ -237,9 +244,9 @@ def load_valid_excerpts(
 ) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, list[bool]]]:
     """Fixed validation excerpts: per track ``(name, x (k, 4, bins, T), ref_spec (k, S, 4, bins,
     T), ref_wave (k, S, 2, samples), present per stem)``."""
-    from training.data.real import find_multitracks, load_multitrack
+    from training.data.multitrack import Multitrack, find_multitracks, load_multitrack
 
-    tracks: list[Path] = []
+    tracks: list[Multitrack] = []
     for d in cfg.valid.dirs:
         if d == "real":
             from training.data.splits import real_tracks
@@ -254,7 +261,7 @@ def load_valid_excerpts(
         song = load_multitrack(track, cfg.stems)
         stems = torch.from_numpy(np.asarray(song.stems, dtype=np.float32))  # (S, 2, samples)
         if stems.shape[-1] < n:
-            log.warning("validation track %s shorter than one excerpt, skipped", track)
+            log.warning("validation track %s shorter than one excerpt, skipped", track.path)
             continue
         starts = np.linspace(0, stems.shape[-1] - n, cfg.valid.excerpts).astype(int)
         chunk = torch.stack([stems[..., s : s + n] for s in starts])  # (k, S, 2, n)

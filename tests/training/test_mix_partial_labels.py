@@ -20,6 +20,7 @@ import yaml
 from engine.config import SAMPLE_RATE
 from engine.errors import StemplayError
 from training.data.augment import double_take, ride_level, rms_db, shift_voice
+from training.data.banks import RealMusicBank, VocalClip, activity, split_voice_files
 from training.data.levels import (
     VOCALS_DB,
     LevelConfig,
@@ -28,14 +29,8 @@ from training.data.levels import (
     quantiles_of,
     stem_levels,
 )
-from training.data.mix import (
-    REAL_MUSIC_SOURCES,
-    MixConfig,
-    MixDataset,
-    VocalProduction,
-    voice_window,
-)
-from training.data.real import RealMusicBank, VocalClip, activity, split_voice_files
+from training.data.mix import REAL_MUSIC_SOURCES, MixConfig, MixDataset
+from training.data.voices import VocalProduction, voice_window
 
 STEMS = ("vocals", "drums", "bass", "other")
 # real-music tracks, each a pure tone so the test can tell which one an excerpt came from
@@ -391,7 +386,7 @@ def test_train_takes_partial_label_batches_and_plain_ones(
                        "cache_dir": None, "samples_per_epoch": 4},
         }
     else:  # a dataset of (mix, stems) pairs still trains
-        dataset = {"target": "training.data.musdb.MusdbDataset",
+        dataset = {"target": "training.data.synthetic.SyntheticDataset",
                    "kwargs": {"root": str(toy_dataset), "samples_per_epoch": 4}}
     cfg = train.config_from_dict({
         "name": "tiny", "run_dir": str(tmp_path / "run"), "frames": 16, "data": dataset,

@@ -16,28 +16,14 @@ import torch
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import DecodeError, StemplayError
-from training.data.augment import AugmentConfig
-from training.data.levels import LevelConfig
-from training.data.mix import (
-    REAL_MUSIC_SOURCES,
-    SOURCES,
-    MixConfig,
-    MixDataset,
-    VocalProduction,
-    active_rms_db,
-    rms_db,
-    voice_window,
-)
-from training.data.real import (
-    AudioCache,
-    MultitrackBank,
-    VocalBank,
-    VocalClip,
-    activity,
-    find_multitracks,
-    read_audio,
-)
+from training.data.audiofiles import AudioCache, read_audio
+from training.data.augment import AugmentConfig, rms_db
+from training.data.banks import VocalBank, VocalClip, activity
+from training.data.levels import LevelConfig, active_rms_db
+from training.data.mix import REAL_MUSIC_SOURCES, SOURCES, MixConfig, MixDataset
+from training.data.multitrack import MultitrackBank, find_multitracks
 from training.data.splits import REAL_VALID_SONGS, real_tracks, write_valid_folder
+from training.data.voices import VocalProduction, voice_window
 
 # stem → tone frequency (Hz) of the fixture songs, so a stem can be recognised by its spectrum
 TONES = {"vocals": 660.0, "drums": 150.0, "bass": 55.0, "other": 1320.0}
@@ -137,7 +123,7 @@ def test_read_audio_mono_downmix_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "st.wav"
     sf.write(str(path), np.stack([np.full(100, 0.5), np.full(100, -0.1)], axis=1), 44100)
     np.testing.assert_allclose(read_audio(path, channels=1), np.full((1, 100), 0.2), atol=1e-4)
-    with pytest.raises(DecodeError, match="cannot read"):
+    with pytest.raises(DecodeError, match="missing.flac: file not found"):  # the engine's words
         read_audio(tmp_path / "missing.flac")
     (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
     with pytest.raises(DecodeError):
@@ -550,7 +536,7 @@ def test_listening_check_writes_musdb_folders(
     folders = sorted((tmp_path / "out").iterdir())
     assert len(folders) == 3 and "training mix:" in capsys.readouterr().out
     # the written folders are a MUSDB-style dataset: found again by the multitrack reader
-    assert find_multitracks([tmp_path / "out"]) == folders
+    assert [t.path for t in find_multitracks([tmp_path / "out"])] == folders
     mix = sf.read(str(folders[0] / "mixture.wav"), dtype="float32")[0]
     stems = [sf.read(str(folders[0] / f"{s}.wav"), dtype="float32")[0] for s in DEFAULT_STEMS]
     np.testing.assert_allclose(mix, np.sum(stems, axis=0), atol=1e-6)

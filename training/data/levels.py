@@ -183,7 +183,7 @@ def measure_songs(root: str | Path | None = None) -> list[tuple[str, dict[str, f
                                                                 dict[str, np.ndarray]]]:
     """``(song, whole-song levels, window levels)`` for every real multitrack song (train and
     validation splits) under the real data root."""
-    from training.data.real import load_multitrack
+    from training.data.multitrack import load_multitrack
     from training.data.splits import real_tracks
 
     out = []

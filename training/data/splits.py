@@ -26,7 +26,7 @@ import soundfile as sf
 
 from engine.config import DEFAULT_STEMS, ROOT, SAMPLE_RATE
 from engine.errors import StemplayError
-from training.data.real import find_multitracks, load_multitrack
+from training.data.multitrack import Multitrack, find_multitracks, load_multitrack
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ def default_real_root() -> Path:
     return ROOT.resolve().parent / "shared" / "data" / "real"
 
 
-def real_tracks(split: str, root: str | Path | None = None) -> list[Path]:
-    """Real multitrack song folders of ``split`` ("train", "valid" or "all"), sorted.
+def real_tracks(split: str, root: str | Path | None = None) -> list[Multitrack]:
+    """Real multitrack songs (``Multitrack``, not loaded) of ``split`` ("train", "valid" or "all"), sorted.
 
     Returns an empty list when the real data folder does not exist (e.g. on CI).
     """
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         for split in ("train", "valid"):
             for track in real_tracks(split, args.root):
-                print(f"{split}\t{track}")
+                print(f"{split}\t{track.path}")
     except StemplayError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -25,10 +25,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from training.data.multitrack import Multitrack
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +95,11 @@ def _mib(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 2**20
 
 
-def _song(track: Path, out: Path, rel: str, kbps: int, seconds: float | None,
+def _song(track: Multitrack, out: Path, rel: str, kbps: int, seconds: float | None,
           rng: random.Random) -> tuple[dict, list[Path]]:
-    """Encode the four stems of a MUSDB-style folder (optionally one random excerpt)."""
-    from training.data.real import read_audio, stem_file
-
-    arrays = [read_audio(stem_file(track, s)) for s in DEFAULT_STEMS]  # type: ignore[arg-type]
-    n = min(a.shape[-1] for a in arrays)
+    """Encode the four stems of a MUSDB-style song (optionally one random excerpt)."""
+    arrays = track.read(DEFAULT_STEMS)  # (stems, 2, samples), cut to the shortest stem
+    n = arrays.shape[-1]
     start = 0
     if seconds is not None and n > seconds * SAMPLE_RATE:
         start = rng.randrange(0, n - int(seconds * SAMPLE_RATE))
@@ -113,7 +115,7 @@ def _song(track: Path, out: Path, rel: str, kbps: int, seconds: float | None,
 
 
 def build(args: argparse.Namespace) -> dict:
-    from training.data.real import find_audio_files, read_audio
+    from training.data.audiofiles import find_audio_files, read_audio
     from training.data.splits import real_tracks, real_vocal_dirs
 
     out: Path = args.out

@@ -19,7 +19,8 @@ from PIL import Image, ImageDraw
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
-from training.data import musdb
+from training.data.multitrack import Multitrack
+from training.data.synthetic import find_tracks
 
 N_FFT, HOP, ROWS = 2048, 512, 256
 F_LO, F_HI, RANGE_DB = 30.0, 16000.0, 80.0
@@ -77,23 +78,20 @@ def to_image(db: np.ndarray, label: str, top_db: float) -> Image.Image:
     return img
 
 
-def best_window(track: musdb.Track, samples: int) -> int:
+def best_window(track: Multitrack, samples: int) -> int:
     """Start sample of the window with the most vocal energy (on a 1 s grid)."""
     if track.samples <= samples:
         return 0
-    if track.is_mp4:
-        vocals = musdb.read_stem_mp4(str(track.path))[4]
-    else:
-        vocals = musdb.read_audio(track.files["vocals"])
+    vocals = track.read(["vocals"])[0]
     power = np.concatenate([[0.0], np.cumsum(np.sum(vocals.astype(np.float64) ** 2, axis=0))])
     starts = np.arange(0, len(power) - samples, SAMPLE_RATE)
     return int(starts[np.argmax(power[starts + samples] - power[starts])])
 
 
-def preview_song(track: musdb.Track, out: Path, seconds: float) -> list[Path]:
+def preview_song(track: Multitrack, out: Path, seconds: float) -> list[Path]:
     samples = int(seconds * SAMPLE_RATE)
     start = best_window(track, samples)
-    stems = musdb.read_excerpt(track, DEFAULT_STEMS, start, samples)
+    stems = track.read(DEFAULT_STEMS, start, samples)
     audio = {"mixture": stems.sum(axis=0), **dict(zip(DEFAULT_STEMS, stems, strict=True))}
     folder = out / track.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -131,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default=None, help="sub-folder such as train or test")
     args = p.parse_args(argv)
     try:
-        tracks = musdb.find_tracks(args.dataset, args.split)[: args.songs]
+        tracks = find_tracks(args.dataset, args.split)[: args.songs]
         if not tracks:
             raise StemplayError(f"no song with {', '.join(DEFAULT_STEMS)} under {args.dataset}")
         for track in tracks:

@@ -1,180 +1,48 @@
-"""Readers for real recorded audio used in training: isolated-vocal folders and real multitracks.
-
-Owns decoding of any file soundfile reads (WAV, FLAC, MP3, OGG, AIFF) at any sample rate to
-float32 at 44.1 kHz, the optional on-disk cache of decoded audio (``.npy`` files memory-mapped
-so that DataLoader worker processes share one copy through the page cache), and two in-memory
-banks the mix dataset draws from:
+"""Banks of isolated real recordings the training mix draws from (multitracks: ``multitrack.py``).
 
 - ``VocalBank``: isolated real voices, mono ``(samples,)`` at 44.1 kHz, with a per-block
-  voice-activity envelope so excerpts can be drawn where somebody sings.
+  voice-activity envelope so excerpts can be drawn where somebody sings;
+  ``split_voice_files`` tells speech folders (``speech/``) from singing ones under ``vocals/``.
 - ``StemBank``: isolated stereo recordings of one stem class (e.g. guitar tracks for
   ``other``), drawn where they play.
-- ``MultitrackBank``: MUSDB-style songs ``DIR/<song>/{vocals,drums,bass,other}.{wav,flac}``
-  (mono sources become stereo), each held as ``(stems, channels=2, samples)``.
 - ``RealMusicBank``: the screened instrumental tracks of the real-music bank built by
   ``training/data/realmusic.py`` (its ``manifest.json``; int16 ``(2, samples)`` arrays, memory-
   mapped, never read whole), optionally only those with / without drums.
 - ``DrumBank``: real drums to lay over drum-free music: short loops tiled at a drawn tempo, and
   drum stems of generated songs read per excerpt.
 
-``split_voice_files`` tells speech folders (``speech/``) from singing ones under ``vocals/``.
-
-Runs in the caller's thread (the training main process or a DataLoader worker). No torch here:
-the dataset in ``training/data/mix.py`` turns arrays into tensors.
+Files are decoded by the engine's reader through ``training.data.audiofiles.AudioCache``
+(memory-mapped ``.npy``, shared by DataLoader workers). Runs in the caller's thread (the
+training main process or a DataLoader worker). No torch here: the dataset in
+``training/data/mix.py`` turns arrays into tensors.
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
-from engine.config import CHANNELS, DEFAULT_STEMS, SAMPLE_RATE
+from engine.config import CHANNELS, SAMPLE_RATE
+from engine.decode import read_window
 from engine.errors import DecodeError
+from training.data.audiofiles import AudioCache, find_audio_files
+from training.data.multitrack import stem_present
+from training.data.realmusic import default_root as default_realmusic_root
+from training.data.realmusic import kept_tracks
 
 log = logging.getLogger(__name__)
 
-#: File types read as isolated-vocal clips.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
-#: File types of the stems of a multitrack folder (MUSDB18-HQ is WAV; FLAC saves space).
-MULTITRACK_EXTENSIONS = (".wav", ".flac")
 #: Block length of the voice-activity envelope, in samples.
 ACTIVITY_BLOCK = 1024
 #: A block is "active" when its RMS is above this absolute level ...
 ACTIVITY_FLOOR_DB = -55.0
 #: ... and within this many dB of the loudest block of the clip.
 ACTIVITY_RANGE_DB = 40.0
-CACHE_VERSION = 1
-
-
-def read_audio(path: str | Path, channels: int = CHANNELS) -> np.ndarray:
-    """Decode a whole file to float32 ``(channels, samples)`` at 44.1 kHz.
-
-    ``channels=2``: mono is duplicated, more than two channels keep the first two.
-    ``channels=1``: the channels are averaged. Raises ``DecodeError`` (one line) when the file
-    is missing, unreadable or empty.
-    """
-    path = Path(path)
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, ch)
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise DecodeError(f"cannot read audio file {path}: {err}") from None
-    if data.shape[0] == 0:
-        raise DecodeError(f"audio file {path} holds no samples")
-    if rate != SAMPLE_RATE:
-        data = soxr.resample(data, rate, SAMPLE_RATE, quality="HQ").astype(np.float32, copy=False)
-    if channels == 1:
-        out = data.mean(axis=1, keepdims=True)
-    elif data.shape[1] == 1:
-        out = np.repeat(data, channels, axis=1)
-    else:
-        out = data[:, :channels]
-    return np.ascontiguousarray(out.T, dtype=np.float32)
-
-
-def find_audio_files(roots: Iterable[str | Path]) -> list[Path]:
-    """Every audio file under the given folders (recursively), sorted for reproducibility."""
-    found: list[Path] = []
-    for root in roots:
-        root = Path(root)
-        if root.is_file() and root.suffix.lower() in AUDIO_EXTENSIONS:
-            found.append(root)
-            continue
-        for dirpath, _, filenames in os.walk(root):
-            for name in filenames:
-                if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                    found.append(Path(dirpath) / name)
-    return sorted(set(found))
-
-
-def stem_file(track_dir: str | Path, name: str) -> Path | None:
-    """``track_dir/name.wav`` or ``track_dir/name.flac`` (WAV preferred), or None."""
-    for ext in MULTITRACK_EXTENSIONS:
-        candidate = Path(track_dir) / f"{name}{ext}"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def is_multitrack(track_dir: str | Path, stems: Sequence[str] = DEFAULT_STEMS) -> bool:
-    """True when the folder holds one WAV or FLAC file per stem (``mixture`` is not needed)."""
-    return all(stem_file(track_dir, s) is not None for s in stems)
-
-
-def find_multitracks(
-    roots: Iterable[str | Path], stems: Sequence[str] = DEFAULT_STEMS
-) -> list[Path]:
-    """MUSDB-style song folders under the given folders (recursively), sorted by path."""
-    found: set[Path] = set()
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        if is_multitrack(root, stems):
-            found.add(root)
-        for dirpath, dirnames, _ in os.walk(root):
-            for d in dirnames:
-                if is_multitrack(Path(dirpath) / d, stems):
-                    found.add(Path(dirpath) / d)
-    return sorted(found)
-
-
-class AudioCache:
-    """Decoded audio as ``.npy`` files keyed by source path, size, mtime and the decode settings.
-
-    ``load`` and ``cached`` return a read-only memory map, so several processes share one copy
-    in RAM. With ``root=None`` nothing is written and arrays stay in the process.
-    """
-
-    def __init__(self, root: str | Path | None) -> None:
-        self.root = Path(root) if root is not None else None
-        if self.root is not None:
-            self.root.mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def _key(paths: Sequence[Path], kind: str) -> str:
-        parts = [kind, str(SAMPLE_RATE), str(CACHE_VERSION)]
-        for path in paths:
-            st = path.stat()
-            parts.append(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}")
-        return hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
-
-    def cached(
-        self, paths: Sequence[Path], kind: str, label: str, build: Callable[[], np.ndarray]
-    ) -> np.ndarray:
-        """``build()``, or its cached result for these source files (a read-only memory map)."""
-        if self.root is None:
-            return build()
-        target = self.root / f"{label[:40]}-{self._key(paths, kind)}.npy"
-        if target.is_file():
-            try:
-                return np.load(target, mmap_mode="r")
-            except (OSError, ValueError):
-                log.warning("ignoring unreadable cache file %s", target)
-        audio = build()
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, audio)
-            os.replace(tmp, target)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return np.load(target, mmap_mode="r")
-
-    def load(self, path: str | Path, channels: int) -> np.ndarray:
-        """``read_audio(path, channels)``, from the cache when present: ``(channels, samples)``."""
-        path = Path(path)
-        return self.cached([path], f"ch{channels}", path.stem, lambda: read_audio(path, channels))
 
 
 def activity(mono: np.ndarray, block: int = ACTIVITY_BLOCK) -> np.ndarray:
@@ -249,22 +117,6 @@ class VocalBank:
         return self.clips[int(rng.choice(len(self.clips), p=w / w.sum()))]
 
 
-def expand_patterns(patterns: Iterable[str | Path]) -> list[Path]:
-    """Audio files named by glob patterns (``**`` allowed) or folders (searched recursively)."""
-    found: set[Path] = set()
-    for pattern in patterns:
-        text = os.path.expanduser(str(pattern))
-        if Path(text).is_dir():
-            found.update(find_audio_files([text]))
-            continue
-        found.update(
-            Path(p)
-            for p in glob.glob(text, recursive=True)
-            if Path(p).is_file() and Path(p).suffix.lower() in AUDIO_EXTENSIONS
-        )
-    return sorted(found)
-
-
 @dataclass(frozen=True)
 class StemClip:
     """One isolated stereo recording of a stem class (e.g. a guitar track for ``other``).
@@ -330,101 +182,6 @@ class StemBank:
         return out
 
 
-def stem_present(stem: np.ndarray, threshold_db: float = -50.0) -> bool:
-    """True when a stem ``(channels, samples)`` is not silent (RMS above ``threshold_db``)."""
-    x = np.asarray(stem)
-    power = np.mean(np.square(x, dtype=np.float64)) if x.size else 0.0
-    return bool(power > 10 ** (threshold_db / 10))
-
-
-@dataclass(frozen=True)
-class Multitrack:
-    """One real song. ``stems``: ``(stems, channels=2, samples)`` float32 at 44.1 kHz;
-    ``present``: per stem, whether it is audible over the song (computed once at load)."""
-
-    name: str
-    path: Path
-    stems: np.ndarray
-    present: tuple[bool, ...]
-
-    @property
-    def samples(self) -> int:
-        return int(self.stems.shape[-1])
-
-    @property
-    def seconds(self) -> float:
-        return self.samples / SAMPLE_RATE
-
-    def has_stem(self, index: int) -> bool:
-        """True when stem ``index`` is not silent over the song (RMS above -50 dBFS)."""
-        return self.present[index]
-
-
-def load_multitrack(
-    track_dir: str | Path,
-    stems: Sequence[str] = DEFAULT_STEMS,
-    cache: AudioCache | None = None,
-) -> Multitrack:
-    """Read one MUSDB-style folder: ``(stems, 2, samples)``; stems are cut to the shortest one."""
-    cache = cache or AudioCache(None)
-    track_dir = Path(track_dir)
-    paths = []
-    for name in stems:
-        path = stem_file(track_dir, name)
-        if path is None:
-            raise DecodeError(f"{track_dir} has no {name}.wav or {name}.flac")
-        paths.append(path)
-
-    def build() -> np.ndarray:
-        parts = [read_audio(p, CHANNELS) for p in paths]
-        n = min(p.shape[-1] for p in parts)
-        if any(p.shape[-1] != n for p in parts):
-            log.warning("%s: stems differ in length, cut to %d samples", track_dir, n)
-        return np.stack([p[:, :n] for p in parts])  # (stems, 2, samples)
-
-    stems_arr = cache.cached(paths, "multitrack-" + ",".join(stems), track_dir.name, build)
-    present = tuple(stem_present(p) for p in stems_arr)
-    return Multitrack(name=track_dir.name, path=track_dir, stems=stems_arr, present=present)
-
-
-class MultitrackBank:
-    """Real multitrack songs held in memory (or memory-mapped from the cache)."""
-
-    def __init__(
-        self,
-        track_dirs: Iterable[str | Path],
-        stems: Sequence[str] = DEFAULT_STEMS,
-        cache_dir: str | Path | None = None,
-    ) -> None:
-        cache = AudioCache(cache_dir)
-        self.stems = tuple(stems)
-        self.songs = [load_multitrack(d, self.stems, cache) for d in track_dirs]
-        self._weights = np.array([s.seconds for s in self.songs], dtype=np.float64)
-        # (songs, stems) bool: which stems are audible in which song
-        self._has = np.array([s.present for s in self.songs], dtype=bool).reshape(
-            len(self.songs), len(self.stems)
-        )
-
-    def __len__(self) -> int:
-        return len(self.songs)
-
-    @property
-    def seconds(self) -> float:
-        return float(self._weights.sum())
-
-    def draw(self, rng: np.random.Generator, with_stem: int | None = None) -> Multitrack:
-        """A song drawn with probability proportional to its length; optionally one in which
-        stem ``with_stem`` is not silent (any song when none has it)."""
-        if not self.songs:
-            raise IndexError("the multitrack bank is empty")
-        w = self._weights.copy()
-        if with_stem is not None:
-            has = self._has[:, with_stem]
-            if has.any():
-                w = w * has
-        return self.songs[int(rng.choice(len(self.songs), p=w / w.sum()))]
-
-
 # --------------------------------------------------------------------------- voices by kind
 
 #: Folders (anywhere under a vocals root) whose clips are speech, not singing: a rarer "voice"
@@ -449,16 +206,6 @@ def split_voice_files(roots: Iterable[str | Path]) -> tuple[list[Path], list[Pat
 
 # --------------------------------------------------------------------------- real music bank
 
-#: Environment variable and default of the real-music bank (``training/data/realmusic.py``).
-REALMUSIC_ENV = "STEMPLAY_REALMUSIC"
-DEFAULT_REALMUSIC_ROOT = Path("/work/data/realmusic")
-
-
-def default_realmusic_root() -> Path:
-    """``$STEMPLAY_REALMUSIC`` or ``/work/data/realmusic``."""
-    env = os.environ.get(REALMUSIC_ENV)
-    return Path(env) if env else DEFAULT_REALMUSIC_ROOT
-
 
 @dataclass(frozen=True)
 class MusicTrack:
@@ -474,23 +221,6 @@ class MusicTrack:
     @property
     def seconds(self) -> float:
         return self.audio.shape[-1] / SAMPLE_RATE
-
-
-def read_realmusic_manifest(root: str | Path) -> list[dict]:
-    """The track entries of ``root/manifest.json`` as written by ``training.data.realmusic``
-    (keys ``package, file, licence, duration_s, path, verdict, has_drums, ...``); ``[]`` when
-    the bank has no manifest yet."""
-    import json
-
-    path = Path(root) / "manifest.json"
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        log.warning("cannot read real-music manifest %s: %s", path, err)
-        return []
-    return [t for t in data.get("tracks", []) if isinstance(t, dict)]
 
 
 class RealMusicBank:
@@ -510,12 +240,13 @@ class RealMusicBank:
     ) -> None:
         self.root = Path(root) if root is not None else default_realmusic_root()
         self.tracks: list[MusicTrack] = []
-        for entry in read_realmusic_manifest(self.root):
-            if entry.get("verdict") != "keep":
-                continue
-            if drums is not None and entry.get("has_drums") is not drums:
-                continue
-            path = self.root / str(entry.get("path", ""))
+        try:
+            entries = kept_tracks(self.root, drums)
+        except (OSError, ValueError, TypeError) as err:
+            log.warning("cannot read the real-music manifest under %s: %s", self.root, err)
+            entries = []
+        for entry in entries:
+            path = self.root / entry.path
             try:
                 audio = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as err:
@@ -528,13 +259,8 @@ class RealMusicBank:
             if audio.shape[-1] < min_seconds * SAMPLE_RATE:
                 log.warning("real-music track %s shorter than %g s: skipped", path, min_seconds)
                 continue
-            self.tracks.append(MusicTrack(
-                name=str(entry.get("file", path.name)),
-                package=str(entry.get("package", "")),
-                licence=str(entry.get("licence", "")),
-                audio=audio,
-                has_drums=entry.get("has_drums"),
-            ))
+            self.tracks.append(MusicTrack(entry.file, entry.package, entry.licence, audio,
+                                          entry.has_drums))
         self._weights = np.array([t.seconds for t in self.tracks], dtype=np.float64)
 
     def __len__(self) -> int:
@@ -622,13 +348,11 @@ class DrumBank:
         use_loop = bool(self.loops) and (not self.songs or rng.random() < self.loop_prob)
         if use_loop:
             return self._loop(rng, samples)
-        from training.data.musdb import read_audio as read_window
-
         path, n = self.songs[int(rng.integers(len(self.songs)))]
         out = np.zeros((2, samples), dtype=np.float32)
         for attempt in range(4):
             start = int(rng.integers(0, max(n - samples, 0) + 1))
-            out = read_window(path, start, samples)[:, :samples]
+            out = read_window(path, start, samples)
             if stem_present(out) or attempt == 3:
                 break
         return np.ascontiguousarray(out, dtype=np.float32)

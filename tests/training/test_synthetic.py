@@ -1,4 +1,4 @@
-"""MUSDB18-HQ loader: layout discovery (WAV, FLAC, mono, other rates, .stem.mp4), excerpt
+"""The generated songs' loader (any MUSDB-style folder): layout discovery (WAV, FLAC, mono, other rates, .stem.mp4), excerpt
 shapes, the mixture = sum of stems contract and each augmentation setting."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 import soundfile as sf
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
+from engine.decode import read_all
 from engine.errors import StemplayError
-from training.data import musdb
+from training.data import synthetic
 from training.data.augment import AugmentConfig
 
 SECONDS = 3.0
@@ -51,19 +52,19 @@ def musdb_root(tmp_path_factory) -> Path:
 
 
 def test_find_tracks_reads_the_split_folders(musdb_root: Path) -> None:
-    train = musdb.find_tracks(musdb_root, "train")
+    train = synthetic.find_tracks(musdb_root, "train")
     assert [t.name for t in train] == ["song_flac", "song_wav"]
-    assert [t.name for t in musdb.find_tracks(musdb_root, "test")] == ["other_song"]
-    assert len(musdb.find_tracks(musdb_root)) == 3
+    assert [t.name for t in synthetic.find_tracks(musdb_root, "test")] == ["other_song"]
+    assert len(synthetic.find_tracks(musdb_root)) == 3
     assert abs(train[0].samples - SECONDS * SAMPLE_RATE) <= 2
     with pytest.raises(StemplayError):
-        musdb.find_tracks(musdb_root / "missing")
+        synthetic.find_tracks(musdb_root / "missing")
 
 
 def test_flac_mono_and_22k_are_resampled_to_stereo_44k(musdb_root: Path) -> None:
-    track = musdb.find_tracks(musdb_root, "train")[0]
+    track = synthetic.find_tracks(musdb_root, "train")[0]
     start = SAMPLE_RATE  # one second in
-    x = musdb.read_excerpt(track, DEFAULT_STEMS, start, 4410)
+    x = track.read(DEFAULT_STEMS, start, 4410)
     assert x.shape == (4, 2, 4410) and x.dtype == np.float32
     ref = _stem_signal(1, 2 * SAMPLE_RATE, SAMPLE_RATE)[start : start + 4410].T  # drums
     assert np.max(np.abs(x[1] - ref)) < 2e-3  # resampled, not just relabelled
@@ -91,8 +92,8 @@ def _make_stem_mp4(folder: Path) -> Path:
 
 def test_stem_mp4_stream_order(tmp_path: Path) -> None:
     _make_stem_mp4(tmp_path)
-    (track,) = [t for t in musdb.find_tracks(tmp_path) if t.is_mp4]
-    x = musdb.read_excerpt(track, ("vocals", "drums", "bass", "other"), 22050, 44100)
+    (track,) = [t for t in synthetic.find_tracks(tmp_path) if t.is_mp4]
+    x = track.read(("vocals", "drums", "bass", "other"), 22050, 44100)
     assert x.shape == (4, 2, 44100)
     for stem, want in zip(x, (1000, 400, 600, 800), strict=True):
         spectrum = np.abs(np.fft.rfft(stem[0]))
@@ -100,7 +101,7 @@ def test_stem_mp4_stream_order(tmp_path: Path) -> None:
 
 
 def test_dataset_items_have_the_requested_shape_and_exact_mix(musdb_root: Path) -> None:
-    ds = musdb.MusdbDataset(musdb_root, "train", seconds=1.0, samples_per_epoch=5, seed=3)
+    ds = synthetic.SyntheticDataset(musdb_root, "train", seconds=1.0, samples_per_epoch=5, seed=3)
     assert len(ds) == 5
     mix, stems = ds[0]
     assert tuple(mix.shape) == (2, SAMPLE_RATE) and tuple(stems.shape) == (4, 2, SAMPLE_RATE)
@@ -130,8 +131,8 @@ def test_augmentation_settings_are_respected(musdb_root: Path, swap: float, flip
         polarity_flip_prob=flip,
         vocal_redraws=0,
     )
-    ds = musdb.MusdbDataset(musdb_root / "test", seconds=0.01, samples_per_epoch=3, augment=cfg)
-    drums = musdb.read_audio(musdb_root / "test" / "other_song" / "drums.wav")
+    ds = synthetic.SyntheticDataset(musdb_root / "test", seconds=0.01, samples_per_epoch=3, augment=cfg)
+    drums = read_all(musdb_root / "test" / "other_song" / "drums.wav")
     want_sign = -1.0 if flip else 1.0
     for i in range(3):
         x = ds.example(i)[1]  # drums
@@ -147,8 +148,8 @@ def test_gain_range_is_applied(musdb_root: Path) -> None:
         polarity_flip_prob=0.0,
         vocal_redraws=0,
     )
-    plain = musdb.MusdbDataset(musdb_root / "test", seconds=0.5, augment=AugmentConfig.none())
-    loud = musdb.MusdbDataset(musdb_root / "test", seconds=0.5, augment=cfg)
+    plain = synthetic.SyntheticDataset(musdb_root / "test", seconds=0.5, augment=AugmentConfig.none())
+    loud = synthetic.SyntheticDataset(musdb_root / "test", seconds=0.5, augment=cfg)
     ratio = np.abs(loud.example(0)).max() / np.abs(plain.example(0)).max()
     assert ratio == pytest.approx(10 ** (6 / 20), rel=1e-4)
 
@@ -158,7 +159,7 @@ def test_silence_aware_sampling_avoids_silent_vocals(musdb_root: Path) -> None:
     silence-aware sampling rarely."""
 
     def silent_share(cfg: AugmentConfig) -> float:
-        ds = musdb.MusdbDataset(
+        ds = synthetic.SyntheticDataset(
             musdb_root / "train" / "song_wav", seconds=0.5, samples_per_epoch=40, augment=cfg
         )
         return float(np.mean([np.abs(ds.example(i)[0]).max() < 1e-4 for i in range(40)]))
@@ -187,7 +188,7 @@ def test_speed_change_keeps_the_length_and_moves_pitch(musdb_root: Path) -> None
         speed_range=(1.06, 1.06),
         vocal_redraws=0,
     )
-    ds = musdb.MusdbDataset(musdb_root / "test", seconds=1.0, augment=cfg)
+    ds = synthetic.SyntheticDataset(musdb_root / "test", seconds=1.0, augment=cfg)
     x = ds.example(0)
     assert x.shape == (4, 2, SAMPLE_RATE)
     peak_hz = np.argmax(np.abs(np.fft.rfft(x[1, 0]))) * SAMPLE_RATE / x.shape[-1]
