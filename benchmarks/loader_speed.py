@@ -32,13 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 from training import train
 from training.data.mix import SOURCES, MixConfig, MixDataset
-from training.data.real import default_realmusic_root, read_realmusic_manifest
+from training.data.realmusic import MANIFEST
+from training.data.realmusic import default_root as default_realmusic_root
 
 
 def pending_as_kept(root: Path, out_dir: Path) -> Path:
     """A copy of the bank's manifest with every unscreened track kept (absolute paths)."""
     tracks = []
-    for i, t in enumerate(read_realmusic_manifest(root)):
+    for i, t in enumerate(json.loads((root / MANIFEST).read_text()).get("tracks", [])):
         if t.get("verdict") == "drop":
             continue
         t = dict(t, path=str(root / t["path"]))
