@@ -160,17 +160,11 @@ class BatchExportDialog(JobDialog):
         self.message.setText("Add the songs to export.")
         self.start_button = QPushButton("Export all")
         self.start_button.setDefault(True)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.start_button)
 
         lay = QVBoxLayout(self)
         lay.addLayout(queue)
         lay.addLayout(form)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.message)
-        lay.addLayout(buttons)
+        self.add_bottom(lay, self.start_button)
 
         self.add_button.clicked.connect(self._add_dialog)
         self.remove_button.clicked.connect(self._remove_selected)

@@ -13,10 +13,12 @@ from typing import Any
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -58,6 +60,20 @@ class JobDialog(QDialog):
         self.message.setWordWrap(True)
         self.cancel_button = QPushButton(cancel_text)
         self.cancel_button.clicked.connect(self._cancel_or_close)
+
+    def add_bottom(self, lay: QVBoxLayout, start: QPushButton,
+                   left: QWidget | None = None) -> None:
+        """The dialog's last rows: the progress bar, the message, then the buttons (``left``
+        on the left; Cancel and ``start`` on the right)."""
+        buttons = QHBoxLayout()
+        if left is not None:
+            buttons.addWidget(left)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(start)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.message)
+        lay.addLayout(buttons)
 
     def remember_fields(self) -> None:
         """The folder, template and format become the next export's defaults."""

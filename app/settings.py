@@ -5,7 +5,9 @@ Typed accessors so that the rest of the app never handles raw QVariants.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -17,6 +19,24 @@ BLOCK_SIZES = (256, 512, 1024, 2048)
 DEFAULT_EXPORT_TEMPLATE = "{track} - {stem} ({model}).{ext}"
 #: The songs the file dialogs offer (File → Open, Batch export → Add songs).
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
+
+
+class _Text:
+    """A string setting of :class:`AppSettings` stored under ``key``; ``default`` (or what it
+    returns, when callable) while none is stored."""
+
+    def __init__(self, key: str, default: str | Callable[[], str]) -> None:
+        self.key = key
+        self.default = default
+
+    def __get__(self, obj: AppSettings | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        default = self.default() if callable(self.default) else self.default
+        return obj._str(self.key, default)
+
+    def __set__(self, obj: AppSettings, v: str) -> None:
+        obj._s.setValue(self.key, v)
 
 
 class AppSettings:
@@ -152,34 +172,7 @@ class AppSettings:
         return bool(self._s.contains(f"models/{slot}"))
 
     # -- export ---------------------------------------------------------------------------------
-    @property
-    def export_dir(self) -> str:
-        return self._str("export/dir", str(Path.home() / "Music" / "stemplay"))
-
-    @export_dir.setter
-    def export_dir(self, v: str) -> None:
-        self._s.setValue("export/dir", v)
-
-    @property
-    def export_template(self) -> str:
-        return self._str("export/template", DEFAULT_EXPORT_TEMPLATE)
-
-    @export_template.setter
-    def export_template(self, v: str) -> None:
-        self._s.setValue("export/template", v)
-
-    @property
-    def export_format(self) -> str:
-        return self._str("export/format", "wav")
-
-    @export_format.setter
-    def export_format(self, v: str) -> None:
-        self._s.setValue("export/format", v)
-
-    @property
-    def export_subtype(self) -> str:
-        return self._str("export/subtype", "PCM_24")
-
-    @export_subtype.setter
-    def export_subtype(self, v: str) -> None:
-        self._s.setValue("export/subtype", v)
+    export_dir = _Text("export/dir", lambda: str(Path.home() / "Music" / "stemplay"))
+    export_template = _Text("export/template", DEFAULT_EXPORT_TEMPLATE)
+    export_format = _Text("export/format", "wav")
+    export_subtype = _Text("export/subtype", "PCM_24")
