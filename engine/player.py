@@ -1,8 +1,9 @@
 """The ``Engine`` facade: what the GUI and ``stemplay play`` use to play and mix a song.
 
 Runs on the GUI / main thread. It owns a :class:`~engine.mixer.Mixer` (whose ``callback`` runs
-on the audio thread), a :class:`~engine.worker.Worker` thread and the output stream. Every method returns within a few ms except ``open`` and ``set_model``,
-which validate their argument (decode the header, load the ONNX model).
+on the audio thread), a :class:`~engine.worker.Worker` thread and the output stream. Every
+method returns within a few ms except ``open`` and ``set_model``, which validate their argument
+(decode the header, load the ONNX model).
 
 Mixer settings reach the callback as a new frozen :class:`~engine.mixer.MixSettings` swapped
 by reference; a seek bumps the generation (``Mixer.seek_request``) and hands the worker a new

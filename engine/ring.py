@@ -9,8 +9,8 @@ Threads: the worker is the only writer (``reset``, ``rebase``, ``write``, ``trun
 no lock: the writer publishes ``(generation, start, end, eof)`` as one tuple, swapped by
 reference (atomic under the GIL), *after* the samples are in place; the reader takes one
 snapshot, copies, then checks the generation again (a seqlock) and drops the block if it
-changed meanwhile. The writer never overwrites samples at or after the reader's published position of the same generation, so
-within a generation a copy is never torn.
+changed meanwhile. The writer never overwrites samples at or after the reader's published
+position of the same generation, so within a generation a copy is never torn.
 
 A seek bumps the generation: ``reset(generation, position)`` empties the ring, or, for a seek
 into audio the ring already holds, ``rebase`` keeps that audio as the start of the new

@@ -22,7 +22,8 @@ position far enough ahead of the playhead and truncates the rings there.
 Seek: when the new position lies inside audio already in the rings (a short seek forward or
 back, the start of a loop already written after its wrap) and the old timeline goes on from
 there exactly as the new one does, the rings keep that audio, shifted to the new generation
-(:func:`~engine.timeline.reuse_point`); the writers carry on from where they were and nothing is re-separated.
+(:func:`~engine.timeline.reuse_point`, ``StemRing.rebase``); the writers carry on from where they
+were and nothing is re-separated.
 Otherwise every ring restarts empty at the new position; a separation step still running for
 the old position is cancelled (``engine.model.RunCancel``: its model run stops at the next
 operator), and the slot's first step at the new position feeds the separator until its first
