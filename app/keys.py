@@ -72,10 +72,10 @@ def build_menus(w: MainWindow) -> None:
     models = mb.addMenu("&Models")
     models.addAction("Hear A / B\tTab", c.toggle_ab)
     models.addAction("Original mix\tO", c.toggle_original)
-    models.addAction("Add model for A…", w.picker_a._on_add)
-    models.addAction("Add model for B…", w.picker_b._on_add)
+    models.addAction("Add model for A…", w.picker_a.add_model)
+    models.addAction("Add model for B…", w.picker_b.add_model)
     help_ = mb.addMenu("&Help")
-    help_.addAction("Keyboard shortcuts", w._show_shortcuts)
+    help_.addAction("Keyboard shortcuts", w.show_shortcuts)
     help_.addAction("About stemplay", lambda: show_about(w))
 
 

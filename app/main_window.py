@@ -514,7 +514,8 @@ class MainWindow(QMainWindow):
         """Every key of the window with what it does (Help → Keyboard shortcuts)."""
         return keys.shortcut_rows(self)
 
-    def _show_shortcuts(self) -> QDialog:
+    def show_shortcuts(self) -> QDialog:
+        """Help → Keyboard shortcuts."""
         return keys.show_shortcuts(self)
 
     # -- closing --------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class ModelPicker(QWidget):
         self._current: str | None = None  # what the engine accepted last
         self._filling = False
         self.combo.activated.connect(self._on_activated)
-        self.add_button.clicked.connect(self._on_add)
+        self.add_button.clicked.connect(self.add_model)
 
     def set_models(self, entries: list[tuple[str, str]], current: str | None) -> None:
         """``entries``: (label, name-or-path) pairs; ``current`` is the accepted key."""
@@ -104,7 +104,8 @@ class ModelPicker(QWidget):
         if key != self._current:
             self.model_chosen.emit(self.slot, key)
 
-    def _on_add(self) -> None:
+    def add_model(self) -> None:
+        """The "Add…" button (and Models → Add model for A/B…): a user ``.onnx`` for this slot."""
         path, _ = QFileDialog.getOpenFileName(
             self, f"Add a model for {self.slot}", str(Path.home()), "ONNX models (*.onnx)"
         )

@@ -136,7 +136,7 @@ def main() -> int:
     at(18200, lambda: shot(w.export_dialog, "export-dialog.png"))
     at(18300, lambda: (w.export_dialog.close(), batch()))
     at(19000, lambda: shot(w.batch_dialog, "batch-export.png"))
-    at(19100, lambda: (w.batch_dialog.close(), w._show_shortcuts()))
+    at(19100, lambda: (w.batch_dialog.close(), w.show_shortcuts()))
     at(19700, lambda: shot(w.shortcuts_dialog, "shortcuts.png"))
     at(19800, lambda: (w.shortcuts_dialog.close(), c.toggle_original(),
                        theme.apply_theme(app, "light")))

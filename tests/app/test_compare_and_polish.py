@@ -161,7 +161,7 @@ def test_shortcuts_dialog_is_a_table_of_every_key(qtbot, window):
     from PySide6.QtGui import QShortcut
     from PySide6.QtWidgets import QTableWidget
 
-    dlg = window._show_shortcuts()
+    dlg = window.show_shortcuts()
     table = dlg.findChild(QTableWidget, "shortcuts")
     keys = [table.item(r, 0).text() for r in range(table.rowCount())]
     does = [table.item(r, 1).text() for r in range(table.rowCount())]
