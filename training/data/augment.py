@@ -63,8 +63,9 @@ def random_gain(
 
 
 def channel_swap(x: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:
-    """Swap left and right of ``(2, samples)`` with probability ``prob``."""
-    return x[::-1].copy() if rng.random() < prob else x
+    """Swap left and right of ``(2, samples)`` (or of every stem of ``(stems, 2, samples)``)
+    with probability ``prob``."""
+    return np.ascontiguousarray(x[..., ::-1, :]) if rng.random() < prob else x
 
 
 def polarity_flip(x: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:

@@ -71,7 +71,7 @@ from torch.utils.data import Dataset
 from engine.config import SAMPLE_RATE
 from engine.errors import StemplayError
 from training.data.audiofiles import expand_patterns
-from training.data.augment import augment_stem, change_speed, rms_db
+from training.data.augment import augment_stem, change_speed, channel_swap, polarity_flip, rms_db
 from training.data.banks import (
     DrumBank,
     RealMusicBank,
@@ -122,10 +122,8 @@ def finish_example(
     of the mixture or of a stem beyond ±0.99.
     """
     stems = np.ascontiguousarray(stems, dtype=np.float32)
-    if rng.random() < config.channel_swap_prob:
-        stems = np.ascontiguousarray(stems[:, ::-1])
-    if rng.random() < config.polarity_flip_prob:
-        stems = -stems
+    stems = channel_swap(stems, rng, config.channel_swap_prob)
+    stems = polarity_flip(stems, rng, config.polarity_flip_prob)
     level = rms_db(stems.sum(axis=0))
     if level > SILENT_DB:
         stems *= np.float32(10 ** ((rng.uniform(*config.loudness_db) - level) / 20))

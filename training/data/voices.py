@@ -12,7 +12,7 @@ Runs in the caller's thread (a DataLoader worker). No torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pedalboard as pb
@@ -23,6 +23,7 @@ from engine.levels import pan_gains
 from training.data.augment import double_take, ride_level, shift_voice
 from training.data.banks import ACTIVITY_BLOCK, VocalBank, VocalClip
 from training.data.levels import VOCALS_DB, active_rms_db, draw_level
+from training.synth.production import VocalFx, vocal_eq, vocal_space
 
 #: Pre-roll (seconds) processed before an excerpt so reverb, delay and compressor are settled.
 PRE_ROLL_S = 0.5
@@ -124,30 +125,12 @@ def voice_window(
     return fit(out, pre + samples, 0)
 
 
-def _effect_chain(rng: np.random.Generator, prod: VocalProduction) -> pb.Pedalboard:
-    """Mono voice EQ + compression of a produced vocal: high-pass, low shelf, presence, air."""
-    chain: list[pb.Plugin] = [
-        pb.HighpassFilter(cutoff_frequency_hz=float(rng.uniform(70, 180))),
-        pb.LowShelfFilter(cutoff_frequency_hz=250.0, gain_db=float(rng.uniform(-4, 2))),
-        pb.PeakFilter(
-            cutoff_frequency_hz=float(rng.uniform(1500, 5000)),
-            gain_db=float(rng.uniform(-2, 5)),
-            q=float(rng.uniform(0.6, 1.5)),
-        ),
-        pb.HighShelfFilter(
-            cutoff_frequency_hz=float(rng.uniform(7000, 11000)), gain_db=float(rng.uniform(-3, 4))
-        ),
-    ]
-    if rng.random() < prod.compress_prob:
-        chain.append(
-            pb.Compressor(
-                threshold_db=float(rng.uniform(-32, -14)),
-                ratio=float(rng.uniform(2, 6)),
-                attack_ms=float(rng.uniform(2, 15)),
-                release_ms=float(rng.uniform(40, 200)),
-            )
-        )
-    return pb.Pedalboard(chain)
+def vocal_fx(prod: VocalProduction, backing: bool) -> VocalFx:
+    """The vocal chain's settings for a produced real voice: the chain's defaults with this
+    config's compressor, delay and reverb chances and the lead's or backing's reverb level."""
+    wet = prod.backing_wet if backing else prod.lead_wet
+    return replace(VocalFx(), compress_prob=prod.compress_prob, delay_prob=prod.delay_prob,
+                   reverb_prob=prod.reverb_prob, wet=wet)
 
 
 def produce_vocal(
@@ -163,31 +146,13 @@ def produce_vocal(
     if level <= SILENT_DB:
         return np.zeros((2, len(voice)), dtype=np.float32)
     x = (voice * np.float32(10 ** ((VOICE_REF_DB - level) / 20)))[None, :].astype(np.float32)
-    x = _effect_chain(rng, prod)(x, SAMPLE_RATE)
+    fx = vocal_fx(prod, backing)
+    x = pb.Pedalboard(vocal_eq(rng, fx))(x, SAMPLE_RATE)
     side = 1.0 if rng.random() < 0.5 else -1.0
     position = side * rng.uniform(0.3, 0.9) if backing else rng.uniform(-0.15, 0.15)
     gl, gr = pan_gains(position)
     stereo = np.concatenate([x * np.float32(gl), x * np.float32(gr)]).astype(np.float32)
-    post: list[pb.Plugin] = []
-    if rng.random() < prod.delay_prob:
-        post.append(
-            pb.Delay(
-                delay_seconds=float(rng.uniform(0.08, 0.45)),
-                feedback=float(rng.uniform(0.05, 0.4)),
-                mix=float(rng.uniform(0.05, 0.2)),
-            )
-        )
-    if rng.random() < prod.reverb_prob:
-        wet = prod.backing_wet if backing else prod.lead_wet
-        post.append(
-            pb.Reverb(
-                room_size=float(rng.uniform(0.15, 0.85)),
-                damping=float(rng.uniform(0.2, 0.8)),
-                wet_level=float(rng.uniform(*wet)),
-                dry_level=1.0,
-                width=float(rng.uniform(0.6, 1.0)),
-            )
-        )
+    post = vocal_space(rng, fx)
     if post:
         stereo = pb.Pedalboard(post)(stereo, SAMPLE_RATE)
     out_level = active_rms_db(stereo)

@@ -10,6 +10,8 @@ stays the sum of the stems. Runs in a generator worker process.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.signal
 from pedalboard import (
@@ -54,20 +56,87 @@ def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
 
 
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class VocalFx:
+    """The one vocal effect chain's settings (generated songs and produced real voices alike).
+
+    Ranges ``(low, high)`` are drawn uniformly, in the order the fields are listed; a stage set
+    to None is left out; a probability of None means "always" (no coin is drawn for it).
+    """
+
+    highpass_hz: Range = (70.0, 180.0)
+    low_shelf_db: Range | None = (-4.0, 2.0)  # at 250 Hz
+    presence_hz: Range = (1500.0, 5000.0)
+    presence_db: Range = (-2.0, 5.0)
+    presence_q: Range | float = (0.6, 1.5)  # a number: fixed
+    air_hz: Range | None = (7000.0, 11000.0)  # high shelf
+    air_db: Range = (-3.0, 4.0)
+    compress_prob: float | None = 0.8
+    threshold_db: Range = (-32.0, -14.0)
+    ratio: Range = (2.0, 6.0)
+    attack_ms: Range = (2.0, 15.0)
+    release_ms: Range = (40.0, 200.0)
+    delay_prob: float | None = 0.25
+    delay_s: Range = (0.08, 0.45)
+    feedback: Range = (0.05, 0.4)
+    delay_mix: Range = (0.05, 0.2)
+    reverb_prob: float | None = 0.85
+    room: Range = (0.15, 0.85)
+    damping: Range = (0.2, 0.8)
+    wet: Range = (0.03, 0.25)
+    width: Range = (0.6, 1.0)
+
+
+#: The generated songs' vocal settings (``chain("vocal")``): no shelves, always compressed and
+#: reverberated.
+SYNTH_VOCAL_FX = VocalFx(
+    highpass_hz=(70.0, 140.0), low_shelf_db=None, presence_hz=(2000.0, 5000.0),
+    presence_q=1.0, air_hz=None, compress_prob=None, threshold_db=(-26.0, -16.0),
+    ratio=(2.5, 6.0), attack_ms=(2.0, 10.0), release_ms=(60.0, 200.0), delay_prob=0.4,
+    delay_s=(0.12, 0.45), feedback=(0.1, 0.4), reverb_prob=None, room=(0.2, 0.8),
+    damping=(0.3, 0.7), wet=(0.05, 0.3), width=(0.5, 1.0),
+)
+
+
+def _coin(rng: np.random.Generator, prob: float | None) -> bool:
+    return prob is None or bool(rng.random() < prob)
+
+
+def vocal_eq(rng: np.random.Generator, fx: VocalFx) -> list:
+    """The tone half of the vocal chain: high-pass, low shelf, presence, air, compressor."""
+    out: list = [HighpassFilter(_u(rng, *fx.highpass_hz))]
+    if fx.low_shelf_db is not None:
+        out.append(LowShelfFilter(250.0, _u(rng, *fx.low_shelf_db)))
+    freq, gain = _u(rng, *fx.presence_hz), _u(rng, *fx.presence_db)
+    q = fx.presence_q if isinstance(fx.presence_q, float) else _u(rng, *fx.presence_q)
+    out.append(PeakFilter(freq, gain, q))
+    if fx.air_hz is not None:
+        out.append(HighShelfFilter(_u(rng, *fx.air_hz), _u(rng, *fx.air_db)))
+    if _coin(rng, fx.compress_prob):
+        out.append(Compressor(_u(rng, *fx.threshold_db), _u(rng, *fx.ratio),
+                              _u(rng, *fx.attack_ms), _u(rng, *fx.release_ms)))
+    return out
+
+
+def vocal_space(rng: np.random.Generator, fx: VocalFx) -> list:
+    """The space half of the vocal chain (after panning): echo delay, then reverb."""
+    out: list = []
+    if _coin(rng, fx.delay_prob):
+        out.append(Delay(_u(rng, *fx.delay_s), _u(rng, *fx.feedback), _u(rng, *fx.delay_mix)))
+    if _coin(rng, fx.reverb_prob):
+        out.append(Reverb(_u(rng, *fx.room), _u(rng, *fx.damping), _u(rng, *fx.wet), 1.0,
+                          _u(rng, *fx.width)))
+    return out
+
+
 def chain(kind: str, rng: np.random.Generator) -> tuple[Pedalboard, list[str]]:
     """The effect chain of one track and a short description of it (for the manifest)."""
     fx: list = []
     if kind == "vocal":
-        fx += [
-            HighpassFilter(_u(rng, 70, 140)),
-            PeakFilter(_u(rng, 2000, 5000), _u(rng, -2, 5), 1.0),
-            Compressor(_u(rng, -26, -16), _u(rng, 2.5, 6), _u(rng, 2, 10), _u(rng, 60, 200)),
-        ]
-        if rng.random() < 0.4:
-            fx.append(Delay(_u(rng, 0.12, 0.45), _u(rng, 0.1, 0.4), _u(rng, 0.05, 0.2)))
-        fx.append(
-            Reverb(_u(rng, 0.2, 0.8), _u(rng, 0.3, 0.7), _u(rng, 0.05, 0.3), 1.0, _u(rng, 0.5, 1.0))
-        )
+        fx += vocal_eq(rng, SYNTH_VOCAL_FX) + vocal_space(rng, SYNTH_VOCAL_FX)
     elif kind == "bass":
         fx += [
             HighpassFilter(_u(rng, 25, 45)),
