@@ -22,8 +22,9 @@ model: the pre-roll covers every segment that touches sample ``p``). :func:`sepa
 Shapes: audio ``(channels=2, samples)``; stems ``(stems, channels, samples)``; the mixture
 spectrum is kept frame-major, ``(channels, frames, nb_bins)``, in a preallocated buffer (so the
 FFTs read and write contiguous rows); model tensors ``(batch, 4, F, T)`` → ``(batch, S, 4, F,
-T)``, kept as the model returned them until their frames are final, then read straight into
-the rows of one batched inverse FFT ``(synthesised stems × channels × frames, nb_bins)``.
+T)``, kept in that layout until their frames are final (the cross-fades written into the later
+segment), then read straight into the rows of one batched inverse FFT ``(synthesised stems ×
+channels × frames, nb_bins)``.
 
 Thread: the worker slot or export thread that owns the model (one StreamSeparator each).
 """
@@ -155,12 +156,14 @@ class StreamSeparator:
     ``reset(position)`` → sample to feed from; ``feed(block (2, n))`` → ``(S, 2, m)``;
     ``finish()`` → the rest, so outputs total ``N - position`` samples.
 
-    Hot path, per ``FINAL_CHUNK`` frames that became final: the cross-faded model output of the
-    (one or two) segments covering them goes straight from the model's layout into the rows
-    of one batched inverse FFT (synthesised stems × channels × frames), the high band is
-    written next to it, one FFTW call and one windowing pass make every row, and the rows are
-    overlap-added. No full-band stem spectrum is kept: the model outputs stay as the model
-    returned them until their last frame is final.
+    Hot path: when a segment's output arrives, NaN/Inf in it become 0 (one pass) and the
+    previous segment's fading-out frames are cross-faded into its fading-in ones (_blend), so
+    every frame is then read from one segment. Per ``FINAL_CHUNK`` frames that became final,
+    that output goes straight from the model's layout into the rows of one batched inverse FFT
+    (synthesised stems × channels × frames), the high band is written next to it, one FFTW
+    call and one windowing pass make every row, and the rows are overlap-added. No full-band
+    stem spectrum is kept: the model outputs stay in the model's layout until their last
+    frame is final.
     """
 
     def __init__(self, model: SeparationModel, overlap: int | None = None,
@@ -208,13 +211,12 @@ class StreamSeparator:
         wsum = w_first[self.step :] + w_next[: self.overlap]
         assert np.all(np.abs(wsum - 1.0) < 1e-6), f"cross-fade weights sum to {wsum.min()}"
         self._w = (w_first.astype(np.float32), w_next.astype(np.float32))
-        # scratch of _synthesise: the fading-in term of a cross-fade, `other`'s top bins and
-        # the stems' mean top-bin magnitudes
+        # scratch: the fading-out term of a cross-fade (_blend); `other`'s top bins and the
+        # stems' mean top-bin magnitudes (_synthesise)
         self._top_bins = min(HIGH_BAND_TOP_BINS, self.bins)
         self._chunk = k = FINAL_CHUNK
-        self._fade = np.empty((self._n_synth, 2, 2, k, self.bins), dtype=np.float32)
+        self._fade = np.empty((4, self.bins, self.overlap), dtype=np.float32)
         self._otop = np.empty((2, k, self._top_bins, 2), dtype=np.float32)
-        self._otop_fade = np.empty((2, 2, k, self._top_bins), dtype=np.float32)
         self._top = np.empty((n_stems, 2, k), dtype=np.float32)
         self.reset(0)
 
@@ -360,19 +362,43 @@ class StreamSeparator:
         buf = free.pop() if free else np.empty(
             (len(segs), len(self.stems), 4, f, self.frames), dtype=np.float32)
         try:
-            # NaN/Inf in the output are found in the synthesised rows (_synthesise), not here
-            y = self.model.run(batch, check=False, cancel=self.cancel, out=buf)
+            # NaN/Inf output values become 0 (one pass over the output, only where they are)
+            y = self.model.run(batch, check=True, cancel=self.cancel, out=buf)
         except BaseException:
             free.append(buf)
             raise
-        if y is not buf:  # a model (wrapper) that returned an array of its own
+        if y is not buf:  # silenced NaN/Inf, or a model (wrapper) with an array of its own
             free.append(buf)
+            if not y.flags.writeable:
+                y = y.copy()
         else:
             self._buf_live[id(buf)] = len(segs)
         for b, j in enumerate(segs):
             self._y[j] = y[b]
             if y is buf:
                 self._y_buf[j] = buf
+            self._blend(j)
+
+    def _blend(self, j: int) -> None:
+        """Cross-fade segment ``j - 1``'s last ``overlap`` frames into segment ``j``'s first
+        ones, in ``j``'s output (model layout, frames contiguous): from then on each frame is
+        read from one segment, the latest that covers it. Only what is synthesised: every
+        stem but a time-domain `other`, whose top bins alone (they share out the high band).
+
+        Without segment ``j - 1`` (``j`` is the first after a reset) those frames come before
+        the first frame output, or ``j`` is 0, whose leading weights are flat."""
+        prev = self._y.get(j - 1)
+        if prev is None:
+            return
+        y, ov, step = self._y[j], self.overlap, self.step
+        w_prev = self._w[0 if j == 1 else 1][step:]  # where j - 1 fades out
+        w_this = self._w[1][:ov]  # where j fades in: they sum to one
+        for s in range(len(self.stems)):
+            f0 = self.bins - self._top_bins if s == self._resid else 0
+            head, fade = y[s, :, f0:, :ov], self._fade[:, f0:]
+            np.multiply(prev[s, :, f0:, step:], w_prev, out=fade)
+            np.multiply(head, w_this, out=head)
+            head += fade
 
     def _drop(self, j: int) -> None:
         """Segment ``j``'s output is no longer needed: its buffer is free once all are."""
@@ -391,14 +417,10 @@ class StreamSeparator:
             return np.zeros((len(self.stems), 2, 0), dtype=np.float32)
         i = max(0, min(n, self._t_first - self._mix_start))  # pre-roll frames: not output
         while i < n:
-            t = self._mix_start + i
-            j, r = divmod(t, self.step)  # segment j starts at or before t and covers it
-            if j >= 1 and r < self.overlap:  # segment j - 1 fades out where j fades in
-                k = min(self._chunk, n - i, self.overlap - r)
-                self._synthesise(i, k, j, fading=True)
-            else:
-                k = min(self._chunk, n - i, self.step - r)
-                self._synthesise(i, k, j, fading=False)
+            # segment j, the latest that covers frame t, holds it (cross-faded: _blend)
+            j, r = divmod(self._mix_start + i, self.step)
+            k = min(self._chunk, n - i, self.step - r)
+            self._synthesise(i, k, j)
             i += k
         out = self._assemble(self._ola.ready())
         live = self._n - n  # frames kept for later segments: moved to the front
@@ -410,46 +432,27 @@ class StreamSeparator:
             self._drop(j)  # every frame of segment j is final
         return out
 
-    def _model_rows(self, j: int, t: int, k: int, stem: int | None, f0: int) -> np.ndarray:
-        """Model output of segment ``j`` for frames ``[t, t + k)`` (absolute), bins ``f0..F``,
-        as a ``(channels, re/im, k, bins)`` float32 view (``(stems, ...)`` of the synthesised
-        stems in internal order when ``stem`` is None: only when they are the model's first)."""
-        a = t - j * self.step
-        y = self._y[j]
-        f = self.bins
-        if stem is None:
-            ys = y[: self._n_synth].reshape(self._n_synth, 2, 2, f, self.frames)
-            return ys[..., f0:, a : a + k].swapaxes(-1, -2)
-        return y[stem].reshape(2, 2, f, self.frames)[..., f0:, a : a + k].swapaxes(-1, -2)
-
-    def _crossfaded(self, out: np.ndarray, fade: np.ndarray, j: int, t: int, k: int,
-                    stem: int | None, fading: bool, f0: int = 0) -> None:
-        """``out`` (``_model_rows``' layout) = the model output of frames ``[t, t + k)``:
-        segment ``j``'s, or, ``fading``, segment ``j - 1`` × its fade-out + segment ``j`` × its
-        fade-in (``fade``: scratch of ``out``'s shape).
+    def _rows(self, out: np.ndarray, j: int, a: int, stem: int | None, f0: int = 0) -> None:
+        """``out`` ``(channels, re/im, k, bins)`` float32 (``(stems, ...)`` of the synthesised
+        stems in internal order when ``stem`` is None: only when they are the model's first) =
+        segment ``j``'s output for its frames ``[a, a + k)``, bins ``f0..F``.
 
         Real and imaginary parts are copied apart: one numpy loop over all of them would run
         its inner loop over (re, im), two values at a time."""
-        src = self._model_rows(j, t, k, stem, f0)
-        if fading:
-            a = t - j * self.step
-            w_prev = self._w[0 if j == 1 else 1][a + self.step : a + self.step + k, None]
-            w_this = self._w[1][a : a + k, None]
-            prev = self._model_rows(j - 1, t, k, stem, f0)
+        k, f, y = out.shape[-2], self.bins, self._y[j]
+        if stem is None:
+            src = y[: self._n_synth].reshape(self._n_synth, 2, 2, f, self.frames)
+        else:
+            src = y[stem].reshape(2, 2, f, self.frames)
+        src = src[..., f0:, a : a + k].swapaxes(-1, -2)
         for ri in (0, 1):
-            o, s = out[..., ri, :, :], src[..., ri, :, :]
-            if not fading:
-                np.copyto(o, s)  # weight one
-                continue
-            np.multiply(prev[..., ri, :, :], w_prev, out=o)
-            np.multiply(s, w_this, out=fade[..., ri, :, :])
-            o += fade[..., ri, :, :]
+            np.copyto(out[..., ri, :, :], src[..., ri, :, :])
 
-    def _synthesise(self, i: int, k: int, j: int, fading: bool, retry: bool = True) -> None:
-        """Frames ``[i, i + k)`` of ``_mix`` (all covered by segment ``j``, and by ``j - 1``
-        when ``fading``) → the synthesised stems' windowed frames, overlap-added."""
+    def _synthesise(self, i: int, k: int, j: int) -> None:
+        """Frames ``[i, i + k)`` of ``_mix`` (held by segment ``j``) → the synthesised stems'
+        windowed frames, overlap-added."""
         f, ns, kk = self.bins, self._n_synth, self._chunk
-        t = self._mix_start + i
+        a = self._mix_start + i - j * self.step  # frame of segment j
         plan = Stft.for_thread().inverse_batch(ns * 2 * kk)
         spec_all = plan.spec.reshape(ns, 2, kk, NB_BINS)  # (stems, channels, frames, bins)
         spec = spec_all[:, :, :k]
@@ -458,12 +461,11 @@ class StreamSeparator:
         # (stems, channels, re/im, frames, bins) view of the modelled bins
         low = plan.spec.view(np.float32).reshape(ns, 2, kk, NB_BINS, 2)[:, :, :k, :f]
         low = low.transpose(0, 1, 4, 2, 3)
-        fade = self._fade[:, :, :, :k]
         if not self._reordered:
-            self._crossfaded(low, fade, j, t, k, None, fading)
+            self._rows(low, j, a, None)
         else:
             for s in range(ns):
-                self._crossfaded(low[s], fade[s], j, t, k, self._order[s], fading)
+                self._rows(low[s], j, a, self._order[s])
         mix = self._mix[:, i : i + k]
         if self._resid is None:
             complete_stems(mix, spec, f, self._internal_names)
@@ -473,8 +475,7 @@ class StreamSeparator:
             top = self._top[:, :, :k]
             np.abs(spec[..., f0:f]).mean(axis=3, out=top[:ns])
             otop = self._otop[:, :k]  # `other`'s estimate there (it is made in time otherwise)
-            self._crossfaded(otop.transpose(0, 3, 1, 2), self._otop_fade[:, :, :k], j, t, k,
-                             self._resid, fading, f0)
+            self._rows(otop.transpose(0, 3, 1, 2), j, a, self._resid, f0)
             np.abs(otop.view(np.complex64)[..., 0]).mean(axis=2, out=top[ns])
             share = high_band_shares(top)
             # real share × complex bin in float32 (re and im alike): half the work of a complex
@@ -483,17 +484,7 @@ class StreamSeparator:
             mix_f = self._mix.view(np.float32).reshape(2, -1, NB_BINS, 2)[:, i : i + k]
             np.multiply(mix_f[None, :, :, f:], share[:ns, :, :, None, None],
                         out=spec_f[:, :, :, f:])
-        rows = plan.execute().reshape(ns * 2, kk, N_FFT)[:, :k]
-        # A NaN/Inf anywhere in a row's spectrum makes that row's samples non-finite: one sum
-        # of what is in cache anyway finds a broken model output (or an overflowing one).
-        if retry and not np.isfinite(np.add.reduce(rows, axis=None)):
-            broken = [s for s in (j - 1, j) if s in self._y and not np.isfinite(self._y[s]).all()]
-            for s in broken:
-                self._y[s] = self.model.silence_non_finite(self._y[s])
-            if broken:  # the same frames again from the cleaned outputs
-                self._synthesise(i, k, j, fading, retry=False)
-                return
-        self._ola.add_frames(rows)
+        self._ola.add_frames(plan.execute().reshape(ns * 2, kk, N_FFT)[:, :k])
 
 
 def dual_mono(stems: np.ndarray) -> np.ndarray:
