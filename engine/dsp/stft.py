@@ -59,6 +59,10 @@ def hann_window(n_fft: int = N_FFT) -> np.ndarray:
 
 WINDOW = hann_window()
 _WINDOW_SQ = WINDOW.astype(np.float64) ** 2
+# The overlap-add's normaliser where every frame touching a sample exists (everywhere but the
+# first and last n_fft - hop samples of a signal): the summed squared window, periodic in the
+# hop, ``(hop,)`` float32 (summed in float64).
+_WSS_FULL = _WINDOW_SQ.reshape(-1, HOP).sum(axis=0).astype(np.float32)
 
 
 def n_frames(samples: int) -> int:
@@ -364,7 +368,9 @@ class OverlapAdd:
     from absolute sample ``emit_from`` on, as soon as no later frame can change them. Frame
     ``t`` covers samples ``[t*hop - n_fft//2, t*hop + n_fft//2)``, so ``emit_from`` must not be
     touched by frames before ``start_frame``: ``emit_from >= (start_frame - 1)*hop + n_fft//2``
-    (any value for ``start_frame == 0``).
+    (any value for ``start_frame == 0``). The summed squared window of a sample depends only
+    on which frames of the signal touch it (all of them but at the signal's two ends): it is
+    not accumulated, but read from a table or, at the ends, summed when emitted.
     """
 
     SUB_FRAMES = 8  # frames synthesised and added at a time (the scratch stays in cache)
@@ -375,9 +381,10 @@ class OverlapAdd:
         self.channels = channels
         self.next_frame = start_frame
         self._base = start_frame * HOP  # padded index of _acc[:, 0] (a multiple of hop)
-        # preallocated accumulators, (channels, capacity) and (capacity,); only [:_len] is live
+        # preallocated accumulator (channels, capacity); only [:_len] is live. _norm[i]: the
+        # full normaliser of _acc[:, i] (_base is a multiple of hop), as long as _acc
         self._acc = np.zeros((channels, 0), dtype=np.float32)
-        self._wss = np.zeros(0, dtype=np.float64)
+        self._norm = np.zeros(0, dtype=np.float32)
         self._len = 0
         self._scratch = np.empty((channels, self.SUB_FRAMES, N_FFT), dtype=np.float32)
         self._emitted = emit_from  # absolute index of the next sample to emit
@@ -419,13 +426,11 @@ class OverlapAdd:
         if need > self._acc.shape[1]:
             cap = max(need, 2 * self._acc.shape[1])
             acc = np.empty((self.channels, cap), dtype=np.float32)
-            wss = np.empty(cap, dtype=np.float64)
             acc[:, : self._len] = self._acc[:, : self._len]
-            wss[: self._len] = self._wss[: self._len]
-            self._acc, self._wss = acc, wss
+            self._acc = acc
+            self._norm = np.tile(_WSS_FULL, -(-cap // HOP))[:cap]
         if need > self._len:
             self._acc[:, self._len : need] = 0.0
-            self._wss[self._len : need] = 0.0
             self._len = need
 
     def _add(self, frames: np.ndarray) -> None:
@@ -433,13 +438,20 @@ class OverlapAdd:
         first = self.next_frame * HOP - self._base  # padded offset of the first new frame
         self._reserve(first + (n - 1) * HOP + N_FFT)
         acc = self._acc[:, first : first + (n - 1 + _BLOCKS) * HOP].reshape(c, -1, HOP)
-        wss = self._wss[first : first + (n - 1 + _BLOCKS) * HOP].reshape(-1, HOP)
         blocks = frames.reshape(c, n, _BLOCKS, HOP)
-        wblocks = _WINDOW_SQ.reshape(_BLOCKS, HOP)
         for q in range(_BLOCKS):  # frame i adds its q-th hop-sized block at block i + q
             acc[:, q : q + n] += blocks[:, :, q]
-            wss[q : q + n] += wblocks[q]
         self.next_frame += n
+
+    def _edge_wss(self, lo: int, hi: int) -> np.ndarray:
+        """Summed squared window ``(hi - lo,)`` float64 of ``_acc[:, lo:hi]`` over the frames
+        that exist: none before frame 0, none after the last one pushed."""
+        pos = np.arange(lo, hi) + self._base  # padded sample index
+        wss = np.zeros(hi - lo, dtype=np.float64)
+        for q in range(_BLOCKS):  # the frame whose q-th block holds the sample
+            t = pos // HOP - q
+            wss += np.where((t >= 0) & (t < self.next_frame), _WINDOW_SQ[pos % HOP + q * HOP], 0.0)
+        return wss
 
     def _emit(self, until: int) -> np.ndarray:
         start = self._emitted
@@ -450,17 +462,27 @@ class OverlapAdd:
         avail = self._len
         out = np.zeros((self.channels, hi - lo), dtype=np.float32)
         a, b = max(lo, 0), min(hi, avail)
-        if b > a:
-            wss = self._wss[a:b]
-            np.divide(self._acc[:, a:b], wss.astype(np.float32), out=out[:, a - lo : b - lo],
-                      where=wss > 1e-10)
+        # where all four frames touching a sample exist: from padded sample 3 hops on, up to
+        # the start of the next frame
+        full_lo = max(a, _BLOCKS * HOP - HOP - self._base)
+        full_hi = min(b, self.next_frame * HOP - self._base)
+        if full_hi > full_lo:
+            np.divide(self._acc[:, full_lo:full_hi], self._norm[full_lo:full_hi],
+                      out=out[:, full_lo - lo : full_hi - lo])
+            edges = [(a, full_lo), (full_hi, b)]
+        else:
+            edges = [(a, b)]
+        for e_lo, e_hi in edges:  # the signal's ends
+            if e_hi > e_lo:
+                wss = self._edge_wss(e_lo, e_hi)
+                np.divide(self._acc[:, e_lo:e_hi], wss.astype(np.float32),
+                          out=out[:, e_lo - lo : e_hi - lo], where=wss > 1e-10)
         self._emitted = until
         # samples before both `hi` and the next frame's start are final and emitted: drop them
         drop = min(hi, avail, self.next_frame * HOP - self._base) // HOP * HOP
         if drop > 0:
             keep = self._len - drop
             self._acc[:, :keep] = self._acc[:, drop : self._len]  # overlap-safe in numpy
-            self._wss[:keep] = self._wss[drop : self._len]
             self._len = keep
             self._base += drop
         return out
