@@ -24,7 +24,7 @@ import torch
 
 from engine.config import HOP, N_FFT, SAMPLE_RATE
 from engine.errors import ModelError, StemplayError
-from training.train import load_model_from_checkpoint
+from training.checkpoint import load_model_from_checkpoint
 
 log = logging.getLogger(__name__)
 

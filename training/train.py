@@ -1,10 +1,12 @@
 """``python -m training train --config training/configs/NAME.yaml [--resume]``.
 
-Owns the training loop: YAML config, dataset construction, AdamW with warm-up + cosine
-schedule, gradient clipping, mixed precision on CUDA, DistributedDataParallel under ``torchrun``
-(NCCL on GPUs, gloo on CPU), resumable checkpoints, a progress bar, CSV logs (and TensorBoard
-when installed and enabled), a validation SDR each epoch on real songs, and best-checkpoint
-keeping (chosen by validation SDR, not by training loss).
+Owns the training loop: AdamW with warm-up + cosine schedule, gradient clipping, mixed
+precision on CUDA, DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPU),
+resumable checkpoints, a progress bar, CSV logs (and TensorBoard when installed and enabled), a
+validation SDR each epoch on real songs, and best-checkpoint keeping (chosen by validation SDR,
+not by training loss). The YAML config and the dataset it names: ``training/trainconfig.py``;
+batches and validation: ``training/validation.py``; checkpoint files:
+``training/checkpoint.py``.
 
 Runs in the main thread of each training process (one per device under ``torchrun``).
 
@@ -18,13 +20,12 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import importlib
 import logging
 import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,307 +34,24 @@ import torch
 import yaml
 from torch import nn
 
-from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
-from training import spec
-from training.losses import LossConfig, SeparationLoss, sdr
+from training.checkpoint import model_kwargs, save_checkpoint
+from training.losses import SeparationLoss
 from training.models import build_model
+from training.trainconfig import (
+    ConfigError,
+    TrainConfig,
+    build_dataset,
+    config_to_dict,
+    excerpt_samples,
+    load_config,
+)
+from training.validation import load_valid_excerpts, to_batch, validate
+
+#: Also imported from here by scripts (benchmarks/): the config reader and the batch maker.
+__all__ = ["cpu_has_fast_bf16", "excerpt_samples", "load_config", "main", "to_batch", "train"]
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(StemplayError):
-    """A training config is missing, unreadable or has a bad value."""
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """Optimisation settings (YAML ``train:``)."""
-
-    batch_size: int = 4
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.05
-    epochs: int = 10
-    grad_clip: float = 5.0
-    max_steps: int = 0  # 0: no limit
-    max_minutes: float = 0.0  # 0: no limit; stop (with a checkpoint) after this long
-    checkpoint_minutes: float = 5.0
-    workers: int = 0
-    threads: int = 1  # torch intra-op threads per process
-    seed: int = 0
-    amp: bool = True  # CUDA; on the CPU only where bf16 matmuls are fast (cpu_has_fast_bf16)
-    tensorboard: bool = False
-
-
-@dataclass(frozen=True)
-class ValidConfig:
-    """Validation excerpts (YAML ``valid:``): ``dirs`` are MUSDB-style folders, or ``real``
-    for the fixed real validation split of ``training.data.splits``."""
-
-    dirs: tuple[str, ...] = ("real",)
-    excerpts: int = 4  # per track, evenly spaced
-    frames: int = 192
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A whole training config (one YAML file)."""
-
-    name: str
-    run_dir: str
-    model: dict[str, Any]
-    data: dict[str, Any]
-    frames: int = 64  # STFT frames per training excerpt
-    stems: tuple[str, ...] = DEFAULT_STEMS
-    train: OptimConfig = field(default_factory=OptimConfig)
-    valid: ValidConfig = field(default_factory=ValidConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    description: str = ""
-
-    @property
-    def bins(self) -> int:
-        return int(self.model.get("bins", 1024))
-
-
-def _sub(cls: type, value: Any, what: str) -> Any:
-    value = dict(value or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(value) - known
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {what}: {', '.join(sorted(unknown))}")
-    for f in dataclasses.fields(cls):
-        if f.name in value and isinstance(value[f.name], list):
-            value[f.name] = tuple(value[f.name])
-    return cls(**value)
-
-
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read a YAML training config; ``ConfigError`` with a one-line reason on any problem."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read config {path}: {err}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} is not a mapping")
-    return config_from_dict(raw | (overrides or {}), str(path))
-
-
-def config_from_dict(raw: dict[str, Any], what: str = "config") -> TrainConfig:
-    raw = dict(raw)
-    for key in ("name", "run_dir", "model", "data"):
-        if key not in raw:
-            raise ConfigError(f"{what}: missing key {key!r}")
-    try:
-        cfg = TrainConfig(
-            name=str(raw.pop("name")),
-            run_dir=str(raw.pop("run_dir")),
-            model=dict(raw.pop("model")),
-            data=dict(raw.pop("data")),
-            frames=int(raw.pop("frames", 64)),
-            stems=tuple(raw.pop("stems", DEFAULT_STEMS)),
-            train=_sub(OptimConfig, raw.pop("train", None), f"{what}: train"),
-            valid=_sub(ValidConfig, raw.pop("valid", None), f"{what}: valid"),
-            loss=_sub(LossConfig, raw.pop("loss", None), f"{what}: loss"),
-            description=str(raw.pop("description", "")),
-        )
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{what}: {err}") from None
-    if raw:
-        raise ConfigError(f"{what}: unknown key(s) {', '.join(sorted(raw))}")
-    return cfg
-
-
-def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
-    out = dataclasses.asdict(cfg)
-    return yaml.safe_load(yaml.safe_dump(_plain(out)))
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
-
-
-# ----------------------------------------------------------------------------- data
-
-
-#: Dotted names of earlier versions (in old run configs) -> where that class lives now.
-RENAMED_TARGETS = {
-    "training.data.musdb.MusdbDataset": "training.data.synthetic.SyntheticDataset",
-}
-
-
-def _import(target: str) -> Any:
-    target = RENAMED_TARGETS.get(target, target)
-    module, _, attr = target.replace(":", ".").rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"data.target {target!r} cannot be imported: {err}") from None
-
-
-def build_dataset(cfg: TrainConfig, seed: int) -> torch.utils.data.Dataset:
-    """The training dataset named by ``data.target`` (``module.Class``).
-
-    Two ways to configure it: ``data.kwargs`` (keyword arguments; an ``augment`` mapping becomes
-    the module's ``AugmentConfig`` when it has one), or ``data.config`` + ``data.config_target``
-    (a config class with ``from_dict``, e.g. ``training.data.mix.MixConfig``, passed as the one
-    argument). ``seconds`` and ``seed`` are filled in when absent. Items must be ``(mix (2,
-    samples), stems (stems, 2, samples))`` float32 tensors of at least ``(frames - 1) * HOP``
-    samples, optionally followed by ``known`` ``(stems,)`` bool (partial labels: which stems
-    are exact; the loss scores the others only through their sum).
-    """
-    target = cfg.data.get("target")
-    if not target:
-        raise ConfigError("data.target missing (e.g. training.data.mix.MixDataset)")
-    cls = _import(str(target))
-    seconds = excerpt_samples(cfg.frames) / SAMPLE_RATE + 0.01
-    try:
-        if "config" in cfg.data:
-            config_cls = _import(str(cfg.data.get("config_target", "")))
-            conf = dict(cfg.data["config"] or {})
-            conf.setdefault("seconds", seconds)
-            conf["seed"] = int(conf.get("seed", 0)) + seed
-            return cls(config_cls.from_dict(conf))
-        kwargs = dict(cfg.data.get("kwargs") or {})
-        kwargs.setdefault("seconds", seconds)
-        kwargs.setdefault("seed", seed)
-        if isinstance(kwargs.get("augment"), dict):
-            module = importlib.import_module(cls.__module__)
-            if hasattr(module, "AugmentConfig"):
-                kwargs["augment"] = module.AugmentConfig(**kwargs["augment"])
-        return cls(**kwargs)
-    except (TypeError, ValueError, OSError, StemplayError) as err:
-        raise ConfigError(f"cannot build dataset {target}: {err}") from None
-
-
-def excerpt_samples(frames: int) -> int:
-    """Samples of a training excerpt whose centred STFT has exactly ``frames`` frames."""
-    return spec.samples_for(frames)
-
-
-def to_batch(
-    mix: torch.Tensor, stems: torch.Tensor, frames: int, bins: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Waveforms -> model input and targets.
-
-    mix ``(batch, 2, samples)``, stems ``(batch, stems, 2, samples)`` ->
-    x ``(batch, 4, bins, frames)``, ref_spec ``(batch, stems, 4, bins, frames)``,
-    ref_wave ``(batch, stems, 2, (frames - 1) * HOP)`` (the targets limited to the model band).
-    """
-    n = excerpt_samples(frames)
-    if mix.shape[-1] < n:
-        raise ConfigError(f"dataset excerpts hold {mix.shape[-1]} samples, need {n}")
-    mix, stems = mix[..., :n].float(), stems[..., :n].float()
-    x = spec.to_model(spec.stft(mix), bins)
-    ref_spec = spec.to_model(spec.stft(stems), bins)
-    ref_wave = spec.istft(spec.from_model(ref_spec), n)
-    return x, ref_spec, ref_wave
-
-
-# ----------------------------------------------------------------------------- validation
-
-
-def load_valid_excerpts(
-    cfg: TrainConfig,
-) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, list[bool]]]:
-    """Fixed validation excerpts: per track ``(name, x (k, 4, bins, T), ref_spec (k, S, 4, bins,
-    T), ref_wave (k, S, 2, samples), present per stem)``."""
-    from training.data.multitrack import Multitrack, find_multitracks, load_multitrack
-
-    tracks: list[Multitrack] = []
-    for d in cfg.valid.dirs:
-        if d == "real":
-            from training.data.splits import real_tracks
-
-            tracks += real_tracks("valid")
-        else:
-            tracks += find_multitracks([d], cfg.stems)
-    out = []
-    frames = cfg.valid.frames
-    n = excerpt_samples(frames)
-    for track in tracks:
-        song = load_multitrack(track, cfg.stems)
-        stems = torch.from_numpy(np.asarray(song.stems, dtype=np.float32))  # (S, 2, samples)
-        if stems.shape[-1] < n:
-            log.warning("validation track %s shorter than one excerpt, skipped", track.path)
-            continue
-        starts = np.linspace(0, stems.shape[-1] - n, cfg.valid.excerpts).astype(int)
-        chunk = torch.stack([stems[..., s : s + n] for s in starts])  # (k, S, 2, n)
-        x, ref_spec, ref_wave = to_batch(chunk.sum(1), chunk, frames, cfg.bins)
-        present = [bool(song.has_stem(i)) for i in range(len(cfg.stems))]
-        out.append((song.name, x, ref_spec, ref_wave, present))
-    return out
-
-
-@torch.no_grad()
-def validate(model: nn.Module, excerpts: list, stems: tuple[str, ...]) -> dict[str, float]:
-    """Global SDR (dB) per stem over each track's excerpts, averaged over tracks where the stem
-    is present, and their mean (``"mean"``). Band-limited to the model's bins."""
-    model.eval()
-    per_stem: dict[str, list[float]] = {s: [] for s in stems}
-    for _, x, _, ref_wave, present in excerpts:
-        est = torch.cat([model(x[i : i + 1]) for i in range(x.shape[0])])
-        est_wave = spec.istft(spec.from_model(est), ref_wave.shape[-1])
-        # (S, excerpts * 2 * samples): one global SDR per stem over the whole track excerpt set
-        e = est_wave.transpose(0, 1).reshape(len(stems), -1)
-        r = ref_wave.transpose(0, 1).reshape(len(stems), -1)
-        values = sdr(e, r)
-        for i, s in enumerate(stems):
-            if present[i]:
-                per_stem[s].append(float(values[i]))
-    model.train()
-    scores = {s: float(np.mean(v)) for s, v in per_stem.items() if v}
-    if scores:
-        scores["mean"] = float(np.mean(list(scores.values())))
-    return scores
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Atomic save: write a temporary file, then rename."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model of a checkpoint (``last.pt`` or ``best.pt``) in eval mode.
-
-    Returns ``(model, checkpoint dict)``; ``ConfigError`` when the file is not a checkpoint.
-    """
-    path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise ConfigError(f"cannot read checkpoint {path}: {err}") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise ConfigError(f"{path} is not a stemplay training checkpoint")
-    cfg = ckpt["config"]
-    try:
-        model = build_model(**_model_kwargs(cfg))
-        model.load_state_dict(ckpt["model"])
-    except (TypeError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise ConfigError(f"checkpoint {path} does not match its model: {first}") from None
-    model.eval()
-    return model, ckpt
-
-
-def _model_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
-    kwargs = dict(cfg["model"])
-    kwargs.setdefault("stems", len(cfg.get("stems", DEFAULT_STEMS)))
-    return kwargs
-
-
-# ----------------------------------------------------------------------------- loop
 
 
 def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
@@ -402,6 +120,81 @@ def _dist_setup() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+@dataclass
+class Progress:
+    """Where a run stands; saved in ``last.pt`` and restored by ``--resume``."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best: float = -math.inf
+    elapsed: float = 0.0  # seconds trained before this process started
+
+
+def make_loader(
+    dataset: torch.utils.data.Dataset, cfg: TrainConfig, world: int, rank: int
+) -> tuple[torch.utils.data.DataLoader, torch.utils.data.distributed.DistributedSampler | None]:
+    """The run's DataLoader over ``dataset`` (a ``DistributedSampler`` under ``torchrun``, else
+    shuffled) and its sampler (None without DDP)."""
+    opt = cfg.train
+    sampler = (
+        torch.utils.data.distributed.DistributedSampler(dataset, world, rank, seed=opt.seed)
+        if world > 1
+        else None
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=opt.batch_size, shuffle=sampler is None, sampler=sampler,
+        num_workers=opt.workers, drop_last=True,
+    )
+    return loader, sampler
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warm-up + cosine over ``total_steps`` (``lr_factor``)."""
+    opt = cfg.train
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, opt.warmup_steps, total_steps, opt.min_lr_ratio)
+    )
+
+
+def resume_from(
+    source: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR, cfg: TrainConfig, total_steps: int,
+    restart_schedule: bool, device: torch.device,
+) -> tuple[torch.optim.lr_scheduler.LambdaLR, Progress]:
+    """Weights and optimiser from ``source`` (a ``last.pt``); then either the saved schedule
+    and progress, or (``restart_schedule``) this config's rate and schedule from step 0."""
+    if not source.exists():
+        raise ConfigError(f"--resume: no checkpoint {source}")
+    ckpt = torch.load(source, map_location=device, weights_only=False)
+    if "optimizer" not in ckpt:
+        raise ConfigError(f"--resume: {source} holds weights only (use a last.pt)")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if restart_schedule:  # a new piece: this config's rate and schedule from step 0
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = cfg.train.lr
+        return make_scheduler(optimizer, cfg, total_steps), Progress()
+    scheduler.load_state_dict(ckpt["scheduler"])
+    return scheduler, Progress(
+        int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["batch_in_epoch"]),
+        float(ckpt["best"]), float(ckpt.get("elapsed_s", 0.0)),
+    )
+
+
+def amp_settings(use_amp: bool, device: torch.device, rank: int) -> tuple[bool, torch.dtype]:
+    """``(autocast on, its dtype)``: on CUDA when asked; on the CPU only with fast bf16."""
+    use_amp = use_amp and (device.type == "cuda" or cpu_has_fast_bf16())
+    if device.type == "cpu":
+        if rank == 0:
+            log.info("CPU training in %s", "bfloat16 autocast (AMX / AVX-512 BF16)" if use_amp
+                     else "float32 (no AMX / AVX-512 BF16: bf16 was slower, see models/*.md)")
+        return use_amp, torch.bfloat16
+    return use_amp, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def train(cfg: TrainConfig, resume: bool | str | Path = False,
           restart_schedule: bool = False) -> dict[str, Any]:
     """Run (or resume) training. ``restart_schedule``: keep the resumed weights and optimiser
@@ -419,71 +212,32 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     cfg_dict = config_to_dict(cfg)
 
-    model = build_model(**_model_kwargs(cfg_dict)).to(device)
+    model = build_model(**model_kwargs(cfg_dict)).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay
     )
     dataset = build_dataset(cfg, opt_cfg.seed + 1000 * rank)
-    sampler = (
-        torch.utils.data.distributed.DistributedSampler(dataset, world, rank, seed=opt_cfg.seed)
-        if world > 1
-        else None
-    )
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=opt_cfg.batch_size,
-        shuffle=sampler is None,
-        sampler=sampler,
-        num_workers=opt_cfg.workers,
-        drop_last=True,
-    )
+    loader, sampler = make_loader(dataset, cfg, world, rank)
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise ConfigError("dataset smaller than one batch per process")
     total_steps = opt_cfg.epochs * steps_per_epoch  # the schedule; max_steps only stops early
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: lr_factor(s, opt_cfg.warmup_steps, total_steps, opt_cfg.min_lr_ratio),
-    )
-    step, epoch, batch_in_epoch, best, elapsed = 0, 0, 0, -math.inf, 0.0
+    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    at = Progress()
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume:
         source = last_path if resume is True else Path(resume)
-        if not source.exists():
-            raise ConfigError(f"--resume: no checkpoint {source}")
-        ckpt = torch.load(source, map_location=device, weights_only=False)
-        if "optimizer" not in ckpt:
-            raise ConfigError(f"--resume: {source} holds weights only (use a last.pt)")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if restart_schedule:  # a new piece: this config's rate and schedule from step 0
-            for group in optimizer.param_groups:
-                group["lr"] = group["initial_lr"] = opt_cfg.lr
-            scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer,
-                lambda s: lr_factor(s, opt_cfg.warmup_steps, total_steps, opt_cfg.min_lr_ratio),
-            )
-        else:
-            scheduler.load_state_dict(ckpt["scheduler"])
-            step, epoch = int(ckpt["step"]), int(ckpt["epoch"])
-            batch_in_epoch, best = int(ckpt["batch_in_epoch"]), float(ckpt["best"])
-            elapsed = float(ckpt.get("elapsed_s", 0.0))
+        scheduler, at = resume_from(source, model, optimizer, scheduler, cfg, total_steps,
+                                    restart_schedule, device)
         if rank == 0:
-            log.info("resumed %s at step %d (epoch %d)", source, step, epoch)
+            log.info("resumed %s at step %d (epoch %d)", source, at.step, at.epoch)
 
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    use_amp = opt_cfg.amp and (device.type == "cuda" or cpu_has_fast_bf16())
-    if device.type == "cpu":
-        amp_dtype = torch.bfloat16
-        if rank == 0:
-            log.info("CPU training in %s", "bfloat16 autocast (AMX / AVX-512 BF16)" if use_amp
-                     else "float32 (no AMX / AVX-512 BF16: bf16 was slower, see models/*.md)")
-    else:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    use_amp, amp_dtype = amp_settings(opt_cfg.amp, device, rank)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     criterion = SeparationLoss(cfg.loss)
     logger = Logger(run_dir, opt_cfg.tensorboard) if rank == 0 else None
@@ -491,48 +245,49 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
     if rank == 0 and not excerpts:
         log.warning("no validation tracks found: best.pt follows the training loss instead")
 
+    started = time.monotonic()
+
     def state() -> dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
-            "step": step,
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "best": best,
-            "elapsed_s": elapsed + time.monotonic() - started,
+            "step": at.step,
+            "epoch": at.epoch,
+            "batch_in_epoch": at.batch_in_epoch,
+            "best": at.best,
+            "elapsed_s": at.elapsed + time.monotonic() - started,
             "config": cfg_dict,
         }
 
-    started = time.monotonic()
+    def clock() -> float:
+        return round(at.elapsed + time.monotonic() - started, 2)
+
+    def best_checkpoint(scores: dict[str, float], score: float) -> dict[str, Any]:
+        return {"model": model.state_dict(), "config": cfg_dict, "step": at.step,
+                "epoch": at.epoch, "valid": scores, "score": score}
+
     last_ckpt = started
     stop = False
     model.train()
-    while epoch < opt_cfg.epochs and not stop:
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        if cfg.data.get("refresh") and epoch > 0 and batch_in_epoch == 0:
+    while at.epoch < opt_cfg.epochs and not stop:
+        if cfg.data.get("refresh") and at.epoch > 0 and at.batch_in_epoch == 0:
             # rebuild the dataset so songs generated while training are drawn from too
             dataset = build_dataset(cfg, opt_cfg.seed + 1000 * rank)
-            if sampler is not None:
-                sampler = torch.utils.data.distributed.DistributedSampler(
-                    dataset, world, rank, seed=opt_cfg.seed
-                )
-                sampler.set_epoch(epoch)
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_size=opt_cfg.batch_size, shuffle=sampler is None,
-                sampler=sampler, num_workers=opt_cfg.workers, drop_last=True,
-            )
+            loader, sampler = make_loader(dataset, cfg, world, rank)
+        if sampler is not None:
+            sampler.set_epoch(at.epoch)
         if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)  # fresh excerpts each epoch (workers are not persistent)
-        remaining = steps_per_epoch - batch_in_epoch
+            dataset.set_epoch(at.epoch)  # fresh excerpts each epoch (workers are not persistent)
+        remaining = steps_per_epoch - at.batch_in_epoch
         bar = None
         if rank == 0:
             from tqdm import tqdm
 
             bar = tqdm(
-                total=steps_per_epoch, initial=batch_in_epoch, desc=f"{cfg.name} epoch {epoch}",
-                mininterval=10.0, file=sys.stderr, dynamic_ncols=True,
+                total=steps_per_epoch, initial=at.batch_in_epoch,
+                desc=f"{cfg.name} epoch {at.epoch}", mininterval=10.0, file=sys.stderr,
+                dynamic_ncols=True,
             )
         running: list[float] = []
         for i, batch in enumerate(loader):
@@ -552,22 +307,21 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            step += 1
-            batch_in_epoch += 1
+            at.step += 1
+            at.batch_in_epoch += 1
             running.append(float(loss.detach()))
             if rank == 0:
                 assert bar is not None and logger is not None
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}", refresh=False)
                 logger.write("train", {
-                    "time": round(elapsed + time.monotonic() - started, 2), "epoch": epoch,
-                    "step": step, "lr": lr, "loss": float(loss.detach()),
-                    **parts, "grad_norm": grad_norm,
+                    "time": clock(), "epoch": at.epoch, "step": at.step, "lr": lr,
+                    "loss": float(loss.detach()), **parts, "grad_norm": grad_norm,
                 })
             now = time.monotonic()
-            if opt_cfg.max_steps and step >= opt_cfg.max_steps:
+            if opt_cfg.max_steps and at.step >= opt_cfg.max_steps:
                 stop = True
-            if opt_cfg.max_minutes and elapsed + now - started >= 60 * opt_cfg.max_minutes:
+            if opt_cfg.max_minutes and at.elapsed + now - started >= 60 * opt_cfg.max_minutes:
                 stop = True
             if rank == 0 and (stop or now - last_ckpt >= 60 * opt_cfg.checkpoint_minutes):
                 save_checkpoint(last_path, state())
@@ -576,28 +330,20 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
                 break
         if bar is not None:
             bar.close()
-        if batch_in_epoch >= steps_per_epoch:
-            epoch += 1
-            batch_in_epoch = 0
+        if at.batch_in_epoch >= steps_per_epoch:
+            at.epoch += 1
+            at.batch_in_epoch = 0
             if rank == 0:
                 assert logger is not None
-                if excerpts:
-                    scores = validate(model, excerpts, cfg.stems)
-                    score = scores.get("mean", -math.inf)
-                else:
-                    scores = {}
-                    score = -float(np.mean(running)) if running else -math.inf
-                row = {"time": round(elapsed + time.monotonic() - started, 2), "epoch": epoch,
-                       "step": step, **{f"sdr_{k}": round(v, 3) for k, v in scores.items()},
+                scores, score = epoch_score(model, excerpts, cfg, running)
+                row = {"time": clock(), "epoch": at.epoch, "step": at.step,
+                       **{f"sdr_{k}": round(v, 3) for k, v in scores.items()},
                        "train_loss": float(np.mean(running)) if running else float("nan")}
                 logger.write("valid", row)
-                log.info("epoch %d step %d valid %s", epoch, step, row)
-                if score > best:
-                    best = score
-                    save_checkpoint(best_path, {
-                        "model": model.state_dict(), "config": cfg_dict, "step": step,
-                        "epoch": epoch, "valid": scores, "score": score,
-                    })
+                log.info("epoch %d step %d valid %s", at.epoch, at.step, row)
+                if score > at.best:
+                    at.best = score
+                    save_checkpoint(best_path, best_checkpoint(scores, score))
                 save_checkpoint(last_path, state())
                 last_ckpt = time.monotonic()
         if world > 1:
@@ -606,12 +352,22 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
             stop = bool(flag.item())
     if rank == 0 and not best_path.exists():
         # no epoch finished (e.g. a short max_steps run): best.pt = the current weights
-        save_checkpoint(best_path, {"model": model.state_dict(), "config": cfg_dict, "step": step,
-                                    "epoch": epoch, "valid": {}, "score": best})
+        save_checkpoint(best_path, best_checkpoint({}, at.best))
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return {"step": step, "epoch": epoch, "best": best, "rank": rank, "world": world}
+    return {"step": at.step, "epoch": at.epoch, "best": at.best, "rank": rank, "world": world}
+
+
+def epoch_score(
+    model: nn.Module, excerpts: list, cfg: TrainConfig, running: list[float]
+) -> tuple[dict[str, float], float]:
+    """``(validation SDR per stem and "mean", the score best.pt is kept by)``: the mean SDR,
+    or minus the epoch's mean training loss when there are no validation songs."""
+    if excerpts:
+        scores = validate(model, excerpts, cfg.stems)
+        return scores, scores.get("mean", -math.inf)
+    return {}, -float(np.mean(running)) if running else -math.inf
 
 
 def main(argv: list[str] | None = None) -> int:

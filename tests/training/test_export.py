@@ -11,8 +11,8 @@ import torch
 
 from engine.model import load_model
 from training import export
+from training.checkpoint import save_checkpoint
 from training.models import build_model
-from training.train import save_checkpoint
 
 TINY = {
     "unet": {"name": "unet", "base": 4, "depth": 3},

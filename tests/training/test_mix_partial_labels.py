@@ -376,6 +376,7 @@ def test_train_takes_partial_label_batches_and_plain_ones(
     data: dict[str, Path], tmp_path: Path, toy_dataset: Path, partial: bool
 ) -> None:
     from training import train
+    from training.trainconfig import config_from_dict
 
     if partial:
         dataset = {
@@ -388,7 +389,7 @@ def test_train_takes_partial_label_batches_and_plain_ones(
     else:  # a dataset of (mix, stems) pairs still trains
         dataset = {"target": "training.data.synthetic.SyntheticDataset",
                    "kwargs": {"root": str(toy_dataset), "samples_per_epoch": 4}}
-    cfg = train.config_from_dict({
+    cfg = config_from_dict({
         "name": "tiny", "run_dir": str(tmp_path / "run"), "frames": 16, "data": dataset,
         "model": {"name": "hybrid", "dim": 16, "heads": 2, "ff": 32, "layers": 1,
                   "unet_base": 4, "unet_depth": 2},

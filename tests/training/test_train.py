@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from training import train
+from training.checkpoint import load_model_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +57,7 @@ def test_epochs_log_validation_and_keep_best(tmp_path: Path, toy_dataset: Path) 
     assert best["score"] == max(float(r["sdr_mean"]) for r in valid) or abs(
         best["score"] - max(float(r["sdr_mean"]) for r in valid)) < 1e-3
     assert set(best["valid"]) == {"vocals", "drums", "bass", "other", "mean"}
-    model, _ = train.load_model_from_checkpoint(run / "best.pt")
+    model, _ = load_model_from_checkpoint(run / "best.pt")
     assert not model.training
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
+from training.checkpoint import model_kwargs, save_checkpoint
 from training.models import build_model
-from training.train import _model_kwargs, save_checkpoint
 
 
 def import_run(src: Path, name: str, run_dir: Path, lr: float | None = None) -> dict:
     state = torch.load(src / f"{name}.pt", map_location="cpu", weights_only=False)
     cfg = state["config"]
-    model = build_model(**_model_kwargs(cfg))
+    model = build_model(**model_kwargs(cfg))
     model.load_state_dict(state["model"])
     run_dir.mkdir(parents=True, exist_ok=True)
     valid = state.get("valid", {})

@@ -178,7 +178,7 @@ def validate(model: Any, valid: list[tuple[str, Any]], frames: int, bins: int) -
 
     from training import spec
     from training.losses import sdr
-    from training.train import to_batch
+    from training.validation import to_batch
 
     n = spec.samples_for(frames)
     names = ("vocals", "drums", "bass", "other")
@@ -225,10 +225,12 @@ def save_atomic(obj: Any, path: Path) -> None:
 def worker(args: argparse.Namespace) -> int:
     import torch
 
+    from training.checkpoint import model_kwargs
     from training.gpu.bank import Mixer
     from training.losses import LossConfig, SeparationLoss
     from training.models import build_model
-    from training.train import _model_kwargs, config_to_dict, load_config, to_batch
+    from training.trainconfig import config_to_dict, load_config
+    from training.validation import to_batch
 
     spec_ = next(s for s in load_specs(Path(args.specs), [args.run]))
     device = torch.device(args.device)
@@ -247,7 +249,7 @@ def worker(args: argparse.Namespace) -> int:
     decoded = json.loads((DECODED / "decoded.json").read_text())
     bank, valid = build_bank(decoded, device)
     mixer = Mixer(bank, spec_.proportions, seed=spec_.seed)
-    model = build_model(**_model_kwargs(cfg_dict)).to(device)
+    model = build_model(**model_kwargs(cfg_dict)).to(device)
     init = Path(args.pack) / "init" / f"{spec_.name}.pt"
     if spec_.init and not init.exists():
         raise SystemExit(f"error: run {spec_.name} starts from {spec_.init}, but the pack holds "
