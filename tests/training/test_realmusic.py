@@ -16,6 +16,8 @@ import soundfile as sf
 
 from engine.config import SAMPLE_RATE
 from training.data import realmusic as rm
+from training.data import realmusic_build as rmb
+from training.data import realmusic_screen as rms
 
 DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: toy
@@ -96,7 +98,7 @@ def bank(tmp_path: Path) -> tuple[Path, tuple[rm.PackageSpec, ...]]:
 
 def build(root: Path, specs: tuple[rm.PackageSpec, ...], listing: Path | None = None
           ) -> rm.Manifest:
-    return rm.build(root, specs, do_fetch=False, screen=False, screening_list=listing)
+    return rmb.build(root, specs, do_fetch=False, screen=False, screening_list=listing)
 
 
 def test_build_decodes_every_readable_track_to_441_stereo_int16(bank) -> None:
@@ -147,12 +149,12 @@ def test_licences_come_from_debian_copyright(bank) -> None:
     ("no licence words here", "unknown"),
 ])
 def test_prose_licences(text: str, expected: str) -> None:
-    assert rm.licence_of(text, "usr/share/x/music/a.ogg") == expected
+    assert rmb.licence_of(text, "usr/share/x/music/a.ogg") == expected
 
 
 def test_unreadable_and_short_files_are_warned_and_skipped(bank, caplog) -> None:
     root, specs = bank
-    with caplog.at_level(logging.WARNING, logger=rm.__name__):
+    with caplog.at_level(logging.WARNING, logger=rmb.__name__):
         manifest = build(root, specs)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("broken.ogg" in w and "\n" not in w for w in warnings), warnings
@@ -176,7 +178,7 @@ def test_build_is_idempotent(bank, monkeypatch) -> None:
     def boom(*args, **kwargs):
         raise AssertionError("a done file was decoded again")
 
-    monkeypatch.setattr(rm, "decode_track", boom)
+    monkeypatch.setattr(rmb, "decode_track", boom)
     second = build(root, specs)
     assert (root / rm.MANIFEST).read_text() == before
     assert {p: p.stat().st_mtime_ns for p in (root / "audio").rglob("*.npy")} == stamps
@@ -266,9 +268,9 @@ def test_screen_tracks_judges_pending_tracks(bank, monkeypatch) -> None:
         def drum_db(self, audio) -> float:
             return -30.0
 
-    monkeypatch.setattr(rm, "VocalDetector", FakeVocals)
-    monkeypatch.setattr(rm, "DrumDetector", FakeDrums)
-    manifest = rm.screen_tracks(root, screening_list=None)
+    monkeypatch.setattr(rms, "VocalDetector", FakeVocals)
+    monkeypatch.setattr(rms, "DrumDetector", FakeDrums)
+    manifest = rms.screen_tracks(root, screening_list=None)
     for t in manifest.tracks:
         assert t.has_drums is False
         if t.duration_s > 11.5:
@@ -282,13 +284,13 @@ def test_vocal_fraction_ignores_silence_and_isolated_frames() -> None:
     n = 1000
     e_a = np.ones(n)
     e_v = np.full(n, 1e-3)
-    assert rm.vocal_fraction(e_v, e_a) == 0.0
+    assert rms.vocal_fraction(e_v, e_a) == 0.0
     e_v[::50] = 10.0  # isolated loud frames: a flute note, a cymbal
-    assert rm.vocal_fraction(e_v, e_a) == 0.0
+    assert rms.vocal_fraction(e_v, e_a) == 0.0
     e_v[:300] = 1.0  # 0 dB: voiced
     e_a[800:] = 0.0
     e_v[800:] = 0.0  # digital silence: not counted at all
-    assert rm.vocal_fraction(e_v, e_a) == pytest.approx(300 / 800, abs=0.03)
+    assert rms.vocal_fraction(e_v, e_a) == pytest.approx(300 / 800, abs=0.03)
 
 
 def fake_apt(tmp_path: Path, debs: Path) -> Path:
@@ -326,8 +328,8 @@ def test_fetch_unpacks_and_warns_about_a_missing_package(tmp_path: Path, monkeyp
     specs = (rm.PackageSpec("toy-music", ("usr/share/games/toy/music/*.ogg",)),
              rm.PackageSpec("no-such-music", ("*.ogg",)))
     root = tmp_path / "bank"
-    with caplog.at_level(logging.WARNING, logger=rm.__name__):
-        manifest = rm.build(root, specs, screen=False, screening_list=None)
+    with caplog.at_level(logging.WARNING, logger=rmb.__name__):
+        manifest = rmb.build(root, specs, screen=False, screening_list=None)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "no-such-music" in warnings[0], warnings
     assert [t.file for t in manifest.tracks] == ["usr/share/games/toy/music/calm.ogg"]
@@ -335,7 +337,7 @@ def test_fetch_unpacks_and_warns_about_a_missing_package(tmp_path: Path, monkeyp
     assert not list((root / "debs").glob("*.deb")), ".deb kept after unpacking"
     # a second fetch finds the package unpacked and downloads nothing
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert rm.fetch(root, specs[:1]) == ["toy-music"]
+    assert rmb.fetch(root, specs[:1]) == ["toy-music"]
 
 
 def test_cli_list_prints_hours_per_package(bank, capsys) -> None:
@@ -357,11 +359,11 @@ def test_repeat_period_finds_a_rendered_loop_but_not_a_repeated_bar() -> None:
 
     loop = (noise(100) * 3000).astype(np.int16)  # a 100 s "loop" rendered three times
     looped = np.tile(loop, 3)[None].repeat(2, axis=0)
-    assert rm.repeat_period(looped) == pytest.approx(100.0, abs=0.01)
-    assert rm.unique_seconds(looped) == pytest.approx(120.0, abs=0.1)
+    assert rmb.repeat_period(looped) == pytest.approx(100.0, abs=0.01)
+    assert rmb.unique_seconds(looped) == pytest.approx(120.0, abs=0.1)
     # a 4 s bar repeated under fresh material: the track never repeats as a whole
     bar = np.tile(noise(4) * 3000, 75)
     fresh = noise(300) * 3000
     music = (bar + fresh).astype(np.int16)[None].repeat(2, axis=0)
-    assert rm.repeat_period(music) is None
-    assert rm.unique_seconds(music) == pytest.approx(300.0, abs=0.1)
+    assert rmb.repeat_period(music) is None
+    assert rmb.unique_seconds(music) == pytest.approx(300.0, abs=0.1)
