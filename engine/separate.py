@@ -272,19 +272,23 @@ class StreamSeparator:
         self._x[:, self._x_n : self._x_n + n] = block
         self._x_n += n
 
-    def _assemble(self, synth: np.ndarray) -> np.ndarray:
-        """Synthesised stems ``(2 * n_synth, m)`` → output ``(stems, 2, m)`` in model order."""
-        m = synth.shape[1]
-        parts = synth.reshape(self._n_synth, 2, m)
-        if self._resid is None:
-            return parts
-        if m == 0:  # nothing (e.g. a reset at or past the end of the mixture)
-            return np.zeros((len(self.stems), 2, 0), dtype=np.float32)
+    def _assemble(self, length: int | None = None) -> np.ndarray:
+        """The samples the overlap-add has ready (``length``: all up to the end of a mixture
+        of that many) → output ``(stems, 2, m)`` in model order: the synthesised stems are
+        emitted straight into their rows, `other` is the mixture minus them."""
+        ns, m = self._n_synth, self._ola.pending(length)
         out = np.empty((len(self.stems), 2, m), dtype=np.float32)
-        if self._reordered:
-            out[self._order[:-1]] = parts
+        direct = not self._reordered  # the synthesised stems' rows come first in `out`
+        rows = out[:ns].reshape(2 * ns, m) if direct else np.empty((2 * ns, m), np.float32)
+        if length is None:
+            self._ola.ready(rows)
         else:
-            out[:-1] = parts
+            self._ola.finish(length, rows)
+        parts = rows.reshape(ns, 2, m)
+        if self._resid is None or m == 0:  # (m == 0: e.g. a reset past the end)
+            return out if direct else parts
+        if not direct:
+            out[self._order[:-1]] = parts
         lo = self._out_pos - self._x_start
         assert 0 <= lo and lo + m <= self._x_n, "mixture samples for `other` are missing"
         resid = out[self._resid]
@@ -343,7 +347,7 @@ class StreamSeparator:
         out = self._finalize(until)
         self._started = self._started or out.shape[2] > 0
         if final:
-            tail = self._assemble(self._ola.finish(self._ana.received))
+            tail = self._assemble(self._ana.received)
             out = np.concatenate([out, tail], axis=2)
         return out
 
@@ -422,7 +426,7 @@ class StreamSeparator:
             k = min(self._chunk, n - i, self.step - r)
             self._synthesise(i, k, j)
             i += k
-        out = self._assemble(self._ola.ready())
+        out = self._assemble()
         live = self._n - n  # frames kept for later segments: moved to the front
         if live:
             self._mix[:, :live] = self._mix[:, n : self._n]

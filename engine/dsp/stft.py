@@ -407,9 +407,15 @@ class OverlapAdd:
             frames = synthesize_rows(spec_t[:, i : i + k], self._scratch[:, :k])
             self._add(frames)
 
-    def ready(self) -> np.ndarray:
-        """The samples no later frame can change and not yet emitted ``(channels, m)``."""
-        return self._emit(self.next_frame * HOP - PAD)
+    def ready(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The samples no later frame can change and not yet emitted ``(channels, m)``
+        (written into ``out``, of that shape, if given; :meth:`pending` tells ``m``)."""
+        return self._emit(self.next_frame * HOP - PAD, out)
+
+    def pending(self, length: int | None = None) -> int:
+        """How many samples :meth:`ready` (or ``finish(length)``) returns now."""
+        until = self.next_frame * HOP - PAD if length is None else length
+        return max(0, until - self._emitted)
 
     def add_frames(self, frames: np.ndarray) -> None:
         """Add windowed frames ``(channels, n, n_fft)`` (any strides along ``channels`` and
@@ -417,9 +423,10 @@ class OverlapAdd:
         if frames.shape[1]:
             self._add(frames)
 
-    def finish(self, length: int) -> np.ndarray:
-        """End of signal of ``length`` samples: the remaining samples up to ``length``."""
-        return self._emit(length)
+    def finish(self, length: int, out: np.ndarray | None = None) -> np.ndarray:
+        """End of signal of ``length`` samples: the remaining samples up to ``length`` (into
+        ``out`` as :meth:`ready`)."""
+        return self._emit(length, out)
 
     def _reserve(self, need: int) -> None:
         """Make ``[:need]`` live: zero the newly used part, grow the buffers if needed."""
@@ -453,15 +460,20 @@ class OverlapAdd:
             wss += np.where((t >= 0) & (t < self.next_frame), _WINDOW_SQ[pos % HOP + q * HOP], 0.0)
         return wss
 
-    def _emit(self, until: int) -> np.ndarray:
+    def _emit(self, until: int, out: np.ndarray | None = None) -> np.ndarray:
         start = self._emitted
         if until <= start:
             return np.zeros((self.channels, 0), dtype=np.float32)
         lo = start + PAD - self._base  # offsets into _acc (padded coordinates)
         hi = until + PAD - self._base
         avail = self._len
-        out = np.zeros((self.channels, hi - lo), dtype=np.float32)
         a, b = max(lo, 0), min(hi, avail)
+        if out is None:
+            out = np.zeros((self.channels, hi - lo), dtype=np.float32)
+        else:
+            assert out.shape == (self.channels, hi - lo), (out.shape, hi - lo)
+            out[:, : max(0, a - lo)] = 0.0  # where no frame has been added
+            out[:, max(0, b - lo) :] = 0.0
         # where all four frames touching a sample exist: from padded sample 3 hops on, up to
         # the start of the next frame
         full_lo = max(a, _BLOCKS * HOP - HOP - self._base)
@@ -475,6 +487,7 @@ class OverlapAdd:
         for e_lo, e_hi in edges:  # the signal's ends
             if e_hi > e_lo:
                 wss = self._edge_wss(e_lo, e_hi)
+                out[:, e_lo - lo : e_hi - lo] = 0.0  # where the window sums to 0
                 np.divide(self._acc[:, e_lo:e_hi], wss.astype(np.float32),
                           out=out[:, e_lo - lo : e_hi - lo], where=wss > 1e-10)
         self._emitted = until
