@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from engine.config import SAMPLE_RATE
-from engine.decode import downmix_matrix
+from engine.decode import AudioReader, open_audio
+from engine.errors import DecodeError
 from training.data.realmusic import (
     PACKAGES,
     SCREENING_LIST,
@@ -220,16 +219,13 @@ def cache_name(file: str) -> str:
 # --------------------------------------------------------------------------- decode
 
 
-def _blocks_soundfile(path: Path) -> Iterator[tuple[np.ndarray, int]]:
-    """Float32 ``(frames, channels)`` blocks and the sample rate, via libsndfile."""
-    with sf.SoundFile(str(path)) as fh:
-        sr = fh.samplerate
-        for block in fh.blocks(blocksize=int(sr * DECODE_BLOCK_S), dtype="float32",
-                               always_2d=True):
-            yield block, sr
+def _blocks_engine(reader: AudioReader) -> Iterator[np.ndarray]:
+    """Stereo float32 ``(frames, 2)`` blocks at 44.1 kHz from the engine's reader."""
+    while (block := reader.read(int(SAMPLE_RATE * DECODE_BLOCK_S))).shape[1]:
+        yield block.T
 
 
-def _blocks_ffmpeg(path: Path) -> Iterator[tuple[np.ndarray, int]]:
+def _blocks_ffmpeg(path: Path) -> Iterator[np.ndarray]:
     """Stereo float32 blocks at 44.1 kHz via ffmpeg (when libsndfile cannot read the file)."""
     if shutil.which("ffmpeg") is None:
         raise RealMusicError(f"{path}: libsndfile cannot read it and ffmpeg is not installed")
@@ -243,49 +239,28 @@ def _blocks_ffmpeg(path: Path) -> Iterator[tuple[np.ndarray, int]]:
             if not raw:
                 break
             n = len(raw) // 8 * 8
-            yield np.frombuffer(raw[:n], dtype=np.float32).reshape(-1, 2), SAMPLE_RATE
+            yield np.frombuffer(raw[:n], dtype=np.float32).reshape(-1, 2)
         err = proc.stderr.read().decode(errors="replace")
         if proc.wait() != 0:
             why = _last_line(err).replace(f"{path}: ", "")
             raise RealMusicError(f"{path}: neither libsndfile nor ffmpeg can decode it ({why})")
 
 
-def _write_stereo(blocks: Iterator[tuple[np.ndarray, int]], raw_path: Path) -> tuple[int, int,
-                                                                                       float]:
-    """Resample/downmix blocks to 44.1 kHz stereo int16, appended interleaved to ``raw_path``.
-
-    Returns ``(frames, source_rate, rms_db)``.
-    """
-    stream = None
-    sr0 = 0
+def _write_stereo(blocks: Iterator[np.ndarray], raw_path: Path) -> tuple[int, float]:
+    """44.1 kHz stereo float blocks ``(frames, 2)`` appended to ``raw_path`` as interleaved
+    int16. Returns ``(frames, rms_db)``."""
     frames = 0
     energy = 0.0
     with raw_path.open("wb") as out:
-        def put(x: np.ndarray) -> None:
-            nonlocal frames, energy
-            if not len(x):
-                return
-            x = np.clip(x, -1.0, 32767 / 32768)
+        for block in blocks:
+            if not len(block):
+                continue
+            x = np.clip(block, -1.0, 32767 / 32768)
             energy += float(np.square(x, dtype=np.float64).sum())
             (x * 32768.0).astype("<i2").tofile(out)
             frames += len(x)
-
-        for block, sr in blocks:
-            if stream is None:
-                sr0 = sr
-                if sr != SAMPLE_RATE:
-                    stream = soxr.ResampleStream(sr, SAMPLE_RATE, 2, dtype="float32",
-                                                 quality="HQ")
-                else:
-                    stream = False
-            if block.shape[1] != 2:
-                block = block @ downmix_matrix(block.shape[1]).T
-            block = np.ascontiguousarray(block, dtype=np.float32)
-            put(stream.resample_chunk(block) if stream else block)
-        if stream:
-            put(stream.resample_chunk(np.zeros((0, 2), np.float32), last=True))
     rms = 10 * np.log10(max(energy / max(2 * frames, 1), 1e-12))
-    return frames, sr0, float(rms)
+    return frames, float(rms)
 
 
 def _raw_to_npy(raw_path: Path, frames: int, npy_path: Path) -> None:
@@ -302,16 +277,22 @@ def _raw_to_npy(raw_path: Path, frames: int, npy_path: Path) -> None:
 def decode_track(path: Path, npy_path: Path, tmp_dir: Path) -> tuple[float, int, float]:
     """Decode one audio file into ``npy_path``; returns ``(duration_s, source_rate, rms_db)``.
 
-    libsndfile first, ffmpeg when libsndfile cannot read the file. Raises RealMusicError.
+    The engine's reader first (libsndfile, soxr, its channel policy), ffmpeg when libsndfile
+    cannot read the file. Raises RealMusicError.
     """
     raw = tmp_dir / (npy_path.stem + ".raw")
     tmp_npy = tmp_dir / npy_path.name
     try:
         try:
-            frames, sr, rms = _write_stereo(_blocks_soundfile(path), raw)
-        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+            reader = open_audio(path)  # the engine's reader: same channel policy as playback
+        except DecodeError as err:
             log.info("realmusic: libsndfile cannot read %s (%s); trying ffmpeg", path, err)
-            frames, sr, rms = _write_stereo(_blocks_ffmpeg(path), raw)
+            sr = SAMPLE_RATE
+            frames, rms = _write_stereo(_blocks_ffmpeg(path), raw)
+        else:
+            with reader:
+                sr = reader.info.source_rate
+                frames, rms = _write_stereo(_blocks_engine(reader), raw)
         if frames == 0:
             raise RealMusicError(f"{path}: no audio in the file")
         _raw_to_npy(raw, frames, tmp_npy)
