@@ -55,7 +55,12 @@ MAX_BATCH = 4  # segments per model call when several are ready (dynamic batch o
 OFFLINE_BLOCK = 262144  # samples fed at a time by separate() (bounded memory)
 FINAL_CHUNK = 8  # frames turned into stem samples at a time: stems × channels × these rows
 #                  in one FFTW call (they stay in cache)
-FIRST_FRAMES = 2 * FINAL_CHUNK  # frames made final by the first feed with output after a reset
+# frames made final by the first feed with output after a reset (0.74 s): a few ms of
+# synthesis on top of the one or two model runs a seek needs, and long enough that the step
+# after it (the rest of the segment) comes well before these run out. (With 16 frames, 0.37 s,
+# an idle machine's far seek took more than half of that, and the worker then made the whole
+# rest of the segment before the first separated sound: about 40 ms later.)
+FIRST_FRAMES = 4 * FINAL_CHUNK
 INITIAL_SPARE_FRAMES = 64  # frame buffers: one segment + one step + this (grown on demand)
 _EPS = 1e-20
 
