@@ -21,7 +21,7 @@ import soundfile as sf
 import soxr
 
 from engine.config import SAMPLE_RATE
-from training.synth.arrangement import Hit
+from training.synth.score import Hit
 from training.synth.sources import DrumKit
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import pretty_midi
 import soundfile as sf
 
 from engine.config import SAMPLE_RATE
-from training.synth.arrangement import Note
+from training.synth.score import Note
 
 TAIL_S = 2.5  # silence between parts in the render: release and decay of the previous part
 

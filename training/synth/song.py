@@ -15,7 +15,8 @@ import numpy as np
 
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from training.synth import arrangement, drums, instruments, production, sources, vocals
-from training.synth.arrangement import MODES, Note
+from training.synth.parts import nearest
+from training.synth.score import MODES, Hit, Note
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # typical level of each stem relative to the others (dB RMS over its active part)
@@ -173,7 +174,7 @@ def generate(seed: int, seconds: float, split: str = "train", lufs: float | None
         pkit = perc[0]
         shaker = [h for h in arr.hits if h.piece.startswith("hh")]
         extra = drums.render_kit(
-            pkit, [arrangement.Hit(h.time + 0.004, "tamb", h.vel * 0.7) for h in shaker], n, rng
+            pkit, [Hit(h.time + 0.004, "tamb", h.vel * 0.7) for h in shaker], n, rng
         )
         for x in extra.values():
             drum_bus += production.pan(x.mean(axis=0), flip * 0.6) * 0.5
@@ -275,7 +276,7 @@ def generate(seed: int, seconds: float, split: str = "train", lufs: float | None
                     if bar * bar_s >= seconds:
                         break
                     pc = arr.chords[bar][int(rng.integers(1, len(arr.chords[bar])))]
-                    bnotes.append(Note(bar * bar_s, bar_s * 0.9, arrangement._nearest(pc, 64), 70))
+                    bnotes.append(Note(bar * bar_s, bar_s * 0.9, nearest(pc, 64), 70))
             x = vocals.sing_sinsy(
                 bnotes,
                 rng,

@@ -28,7 +28,7 @@ import soxr
 from pedalboard import time_stretch
 
 from engine.config import SAMPLE_RATE
-from training.synth.arrangement import Note
+from training.synth.score import Note
 from training.synth.sources import Voice
 
 log = logging.getLogger(__name__)
