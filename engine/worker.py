@@ -54,7 +54,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -63,10 +62,16 @@ from typing import Any
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.errors import StemplayError
 from engine.mixer import Mixer, Source
-from engine.model import RunCancel, RunCancelled
+from engine.model import RunCancelled
 from engine.ring import NO_EOF
 from engine.timeline import Timeline, divergence, reuse_point
-from engine.writers import DecodeWriter, SeparatorWriter, StepResult, Writer, reference_paths
+from engine.writers import (
+    DecodeWriter,
+    SeparationThreads,
+    SeparatorWriter,
+    Writer,
+    reference_paths,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +162,7 @@ class Worker(threading.Thread):
         # A seek (or an open: its track) held back until the callback has faded the old
         # position out, and the monotonic time after which it applies anyway (module docstring).
         self._deferred: tuple[Timeline, float, OpenTrack | None] | None = None
-        # One separation thread per slot: each runs one SeparatorWriter.compute of its slot at
-        # a time (so each ONNX session and FFTW plan stays in that one thread), the slots run
-        # side by side on a multi-core CPU, and the worker thread stays free for commands
-        # (seek!) and for decoding the plain mix meanwhile.
-        self._pools: dict[str, ThreadPoolExecutor] = {}
-        self._jobs: dict[str, tuple[Future[StepResult], SeparatorWriter, int]] = {}
+        self._threads = SeparationThreads()  # one per slot; a step of each at a time
 
     # ---------------------------------------------------------------- GUI-thread API
     def _send(self, kind: str, *args: Any) -> int:
@@ -204,7 +204,7 @@ class Worker(threading.Thread):
                 cmd = self._queue.get_nowait()
             except queue.Empty:
                 if not self._work():
-                    wait = 0.002 if self._deferred else 0.003 if self._jobs else 0.01
+                    wait = 0.002 if self._deferred else 0.003 if self._threads else 0.01
                     try:
                         cmd = self._queue.get(timeout=wait)
                     except queue.Empty:
@@ -261,20 +261,7 @@ class Worker(threading.Thread):
         self.state = WorkerState(models, self._error, self._handled)
 
     def _close_all(self) -> None:
-        for _fut, w, _epoch in self._jobs.values():
-            if w.cancel is not None:
-                w.cancel.cancel()  # nobody will hear it: stop the model run
-        for fut, w, _epoch in list(self._jobs.values()):
-            try:
-                fut.result(timeout=30)
-            except Exception:
-                log.debug("last separation step failed while stopping", exc_info=True)
-            w.busy = False
-            if w.close_when_done:
-                w.close()
-        self._jobs.clear()
-        for pool in self._pools.values():
-            pool.shutdown(wait=True)
+        self._threads.close()
         for writer in [self._mix, self._ref, *self._slots.values()]:
             if writer is not None:
                 writer.close()
@@ -380,7 +367,11 @@ class Worker(threading.Thread):
             return self._mix
         if heard == "reference":
             return self._ref
-        slot = self._slots.get(heard)
+        return self._heard_separator()
+
+    def _heard_separator(self) -> SeparatorWriter | None:
+        """The writer of the slot being heard; None when the mix or the reference is heard."""
+        slot = self._slots.get(self.mixer.settings.source)
         return slot.writer if slot is not None else None
 
     def _reuse(self, old: Timeline, new: Timeline) -> int | None:
@@ -484,22 +475,20 @@ class Worker(threading.Thread):
         if tl is None or self._mix is None:
             return False
         self._stats()
-        for slot, (fut, _w, _epoch) in list(self._jobs.items()):
-            if fut.done():
-                self._finish_job(slot)
-                return True
+        if self._finish_job():
+            return True
         mix = self._mix
         if mix.wants(min(self.ahead, int(MIX_FIRST_S * SAMPLE_RATE))):
             # The heard stems start separating once the mix has its first block (the first
             # sound): the separation runs on its slot's thread while the mix is decoded here.
-            heard_w = self._heard_writer()
+            heard_sep = self._heard_separator()
             if (
                 mix.ring.ahead() > 0
-                and isinstance(heard_w, SeparatorWriter)
-                and heard_w.pending is None
-                and heard_w.name not in self._jobs
-                and heard_w.wants(self.ahead)
-                and self._submit(heard_w, tl)
+                and heard_sep is not None
+                and heard_sep.pending is None
+                and not self._threads.busy(heard_sep.name)
+                and heard_sep.wants(self.ahead)
+                and self._threads.submit(heard_sep, tl)
             ):
                 return True
             return mix.step(tl)
@@ -524,80 +513,70 @@ class Worker(threading.Thread):
             if isinstance(w, SeparatorWriter):
                 if w.flush_pending():
                     return True
-                if w.name in self._jobs:
+                if self._threads.busy(w.name):
                     continue  # the slot's thread is busy (a replaced writer's last step)
-                self._submit(w, tl)
+                self._threads.submit(w, tl)
                 return True
             try:
                 return w.step(tl)
-            except StemplayError as err:
-                return self._writer_failed(w, err)
+            except StemplayError as err:  # (the mix is never a candidate: the reference)
+                return self._reference_failed(err)
         if mix.wants(self.ahead):  # also while urgent: the mix is what plays when stems are late
             return mix.step(tl)
         return False
 
-    def _submit(self, w: SeparatorWriter, tl: Timeline) -> bool:
-        """Start ``w``'s next step on its slot's thread; False at the end of the track."""
-        at = w.prepare(tl)
-        if at is None:
+    def _finish_job(self) -> bool:
+        """Commit a separation step that has ended; False when none has."""
+        done = self._threads.finished()
+        if done is None:
             return False
-        w.busy = True
-        w.cancel = RunCancel()
-        # another slot's step in flight: this one shares the CPUs with it (half the threads)
-        shared = any(o is not w and o.busy for _s, o in self._separators())
-        fut = self._separation_pool(w.name).submit(w.compute, tl, at, w.cancel, shared)
-        self._jobs[w.name] = (fut, w, w.epoch)
-        return True
-
-    def _separation_pool(self, slot: str) -> ThreadPoolExecutor:
-        """The separation thread of ``slot`` (made on first use, kept until the worker stops)."""
-        pool = self._pools.get(slot)
-        if pool is None:
-            pool = ThreadPoolExecutor(1, thread_name_prefix=f"stemplay-separate-{slot}")
-            self._pools[slot] = pool
-        return pool
-
-    def _finish_job(self, slot: str) -> None:
-        fut, w, epoch = self._jobs.pop(slot)
-        w.busy = False
-        w.cancel = None
+        fut, w, epoch = done
         try:
             res = fut.result()
         except RunCancelled:  # a seek made the step stale: the separator must restart
             w.next_out = None
             if w.close_when_done:
                 w.close()
-            return
+            return True
         except Exception as err:  # noqa: BLE001 - a failing model must not stop playback
-            self._writer_failed(w, err)
-            return
+            self._separator_failed(w, err)
+            return True
         w.commit(res, epoch)
         if w.close_when_done:
             w.close()
+        return True
 
-    def _writer_failed(self, w: Writer, err: Exception) -> bool:
+    def _separator_failed(self, w: SeparatorWriter, err: Exception) -> None:
+        """A model failed while playing: its slot goes back to the previous model, or empty."""
         slot = self._slots.get(w.name)
-        if isinstance(w, SeparatorWriter) and (slot is None or slot.writer is not w):
+        if slot is None or slot.writer is not w:
             w.close()  # a writer already replaced (new model or new track): nothing to undo
-            return True
-        log.warning("separation in %s failed: %s", w.name, err)
-        self._error = f"separation ({w.name}) failed: {err}".splitlines()[0]
-        if isinstance(w, SeparatorWriter):
-            prev = w.previous
-            w.previous = None
-            if prev is not None and self.timeline is not None:
-                gen, pos = self.mixer.playhead
-                prev.restart(
-                    self.timeline.generation, pos if gen == self.timeline.generation else 0
-                )
-                self._slots[w.name] = ModelSlot(prev.model, prev)
-            else:
-                self._slots.pop(w.name, None)
-        elif w is self._ref:
-            self._ref = None
+            return
+        self._failed(w.name, err)
+        prev = w.previous
+        w.previous = None
+        if prev is not None and self.timeline is not None:
+            gen, pos = self.mixer.playhead
+            prev.restart(self.timeline.generation, pos if gen == self.timeline.generation else 0)
+            self._slots[w.name] = ModelSlot(prev.model, prev)
+        else:
+            self._slots.pop(w.name, None)
         self._publish()
         w.close()
+
+    def _reference_failed(self, err: Exception) -> bool:
+        """The reference stems cannot be read any more: the song plays on without them."""
+        ref = self._ref
+        assert ref is not None
+        self._failed(ref.name, err)
+        self._ref = None
+        self._publish()
+        ref.close()
         return True
+
+    def _failed(self, name: str, err: Exception) -> None:
+        log.warning("separation in %s failed: %s", name, err)
+        self._error = f"separation ({name}) failed: {err}".splitlines()[0]
 
     def _stats(self) -> None:
         src = self._heard_writer()

@@ -4,7 +4,8 @@ A writer owns one :class:`~engine.ring.StemRing` and whatever produces its audio
 :class:`DecodeWriter` decodes the plain mix (one reader) or the reference stems (one reader per
 stem); :class:`SeparatorWriter` separates one model slot through a ``StreamSeparator``, its
 heavy :meth:`SeparatorWriter.compute` on the slot's separation thread
-(``stemplay-separate-A`` / ``-B``), everything else on the worker thread. The worker decides
+(``stemplay-separate-A`` / ``-B``, :class:`SeparationThreads`), everything else on the worker
+thread. The worker decides
 which writer steps next (``engine/worker.py``); a writer only knows its ring and its source.
 
 A writer keeps its own state consistent with its ring: ``restart`` (a seek: the ring starts
@@ -15,8 +16,10 @@ timeline changed from a stream position on: forget what was made past it). Block
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ from engine.config import CHANNELS, DEFAULT_STEMS, SAMPLE_RATE
 from engine.model import RunCancel
 from engine.ring import NO_EOF, StemRing
 from engine.timeline import Timeline
+
+log = logging.getLogger(__name__)
 
 #: Samples decoded per step of the plain mix and reference writers.
 DECODE_CHUNK = 8192
@@ -336,3 +341,73 @@ class SeparatorWriter(Writer):
         self.reader.close()
         if self.previous is not None:
             self.previous.close()
+
+
+class SeparationThreads:
+    """One separation thread per model slot (``stemplay-separate-A`` / ``-B``), each running one
+    :meth:`SeparatorWriter.compute` at a time: each ONNX session and FFTW plan stays in that one
+    thread, the slots run side by side on a multi-core CPU, and the worker thread stays free for
+    commands (seek!) and for decoding the plain mix meanwhile.
+
+    Driven by the worker thread only. A slot's thread is made on its first step and kept until
+    :meth:`close`.
+    """
+
+    def __init__(self) -> None:
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        # slot -> (its step in flight, that step's writer, the writer's epoch when it started)
+        self._jobs: dict[str, tuple[Future[StepResult], SeparatorWriter, int]] = {}
+
+    def __bool__(self) -> bool:
+        """Whether some step is in flight."""
+        return bool(self._jobs)
+
+    def busy(self, slot: str) -> bool:
+        """Whether ``slot``'s thread runs a step (maybe of a writer already replaced)."""
+        return slot in self._jobs
+
+    def submit(self, w: SeparatorWriter, timeline: Timeline) -> bool:
+        """Start ``w``'s next step on its slot's thread; False at the end of the track.
+
+        While another slot's step is in flight the two share the CPUs: this one runs with half
+        of them (``SeparationModel.narrowed``, the same output)."""
+        at = w.prepare(timeline)
+        if at is None:
+            return False
+        shared = bool(self._jobs)
+        w.busy = True
+        w.cancel = RunCancel()
+        pool = self._pools.get(w.name)
+        if pool is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix=f"stemplay-separate-{w.name}")
+            self._pools[w.name] = pool
+        self._jobs[w.name] = (pool.submit(w.compute, timeline, at, w.cancel, shared), w, w.epoch)
+        return True
+
+    def finished(self) -> tuple[Future[StepResult], SeparatorWriter, int] | None:
+        """A step that has ended (taken out, its writer no longer busy) with its writer and
+        epoch, or None when every step is still running."""
+        for slot, (fut, w, epoch) in list(self._jobs.items()):
+            if fut.done():
+                del self._jobs[slot]
+                w.busy = False
+                w.cancel = None
+                return fut, w, epoch
+        return None
+
+    def close(self) -> None:
+        """Cancel the steps in flight (nobody will hear them), wait for them, end the threads."""
+        for _fut, w, _epoch in self._jobs.values():
+            if w.cancel is not None:
+                w.cancel.cancel()
+        for fut, w, _epoch in self._jobs.values():
+            try:
+                fut.result(timeout=30)
+            except Exception:
+                log.debug("last separation step failed while stopping", exc_info=True)
+            w.busy = False
+            if w.close_when_done:
+                w.close()
+        self._jobs.clear()
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
