@@ -37,7 +37,7 @@ class SlotEnvelope:
 
     key: tuple[str, str]  # (track path, model path)
     stems: tuple[str, ...]
-    frames: int
+    samples: int  # track length
     buckets: int
     sq: np.ndarray  # (stems, buckets) float64: sums of squares
     n: np.ndarray  # (buckets,) int64: samples seen
@@ -49,7 +49,7 @@ class SlotEnvelope:
     bucket_len: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.bucket_len = self.frames / self.buckets
+        self.bucket_len = self.samples / self.buckets
 
     @property
     def rms(self) -> np.ndarray:
@@ -90,9 +90,9 @@ class StemEnvelopes:
             key = (str(status_track.path), str(getattr(info, "path", info)))
             env = self.slots.get(slot)
             if env is None or env.key != key or env.stems != tuple(src.stems):
-                frames = max(1, int(status_track.samples))
-                b = int(min(self.buckets, frames))
-                env = SlotEnvelope(key, tuple(src.stems), frames, b,
+                samples = max(1, int(status_track.samples))
+                b = int(min(self.buckets, samples))
+                env = SlotEnvelope(key, tuple(src.stems), samples, b,
                                    np.zeros((len(src.stems), b)), np.zeros(b, np.int64))
                 self.slots[slot] = env
                 changed = True
@@ -146,7 +146,7 @@ class StemEnvelopes:
                 break
             k = min(run, stop - s)
             seg = mono[:, s - s0: s - s0 + k]
-            idx = (np.arange(t, t + k, dtype=np.int64) * env.buckets) // env.frames
+            idx = (np.arange(t, t + k, dtype=np.int64) * env.buckets) // env.samples
             np.minimum(idx, env.buckets - 1, out=idx)
             starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
             bk = idx[starts]
