@@ -73,6 +73,9 @@ def wait(cond, timeout=20.0):
     t_end = time.monotonic() + timeout
     while not cond() and time.monotonic() < t_end:
         time.sleep(0.005)
+def played(seconds):  # wait until `seconds` more of the song went out (not wall time)
+    p = eng.status().position_s
+    wait(lambda: eng.status().position_s >= p + seconds or eng.status().finished)
 report = {{}}
 {script}
 st = eng.status()
@@ -134,7 +137,7 @@ def test_gain_change_mid_play_is_a_short_ramp(sink: AlsaSink, files, stems_a) ->
         sink,
         files,
         "eng.play()\nwait(lambda: eng.status().separated)\n"
-        'time.sleep(0.3)\neng.set_gain_db("vocals", float("-inf"))\ntime.sleep(1.2)',
+        'played(0.3)\neng.set_gain_db("vocals", float("-inf"))\nplayed(1.2)',
     )
     cap = sink.captured()
     mix = song()
@@ -157,7 +160,7 @@ def test_ab_switch_mid_play_crossfades(sink: AlsaSink, files, stems_a, stems_b) 
     script = (
         f'eng.set_model("B", {str(files["B"])!r})\n'
         'eng.set_mute("vocals", True)\neng.play()\nwait(lambda: eng.status().separated)\n'
-        'time.sleep(0.8)\neng.select("B")\ntime.sleep(1.0)'
+        'played(0.8)\neng.select("B")\nplayed(1.0)'
     )
     report = play(sink, files, script)
     cap = sink.captured()
