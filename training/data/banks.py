@@ -30,6 +30,7 @@ import soxr
 from engine.config import CHANNELS, SAMPLE_RATE
 from engine.decode import read_window
 from engine.errors import DecodeError
+from engine.levels import rms_db
 from training.data.audiofiles import AudioCache, find_audio_files
 from training.data.multitrack import stem_present
 from training.data.realmusic import default_root as default_realmusic_root
@@ -292,8 +293,7 @@ class RealMusicBank:
             piece = np.asarray(track.audio[:, start : start + samples], dtype=np.float32)
             out[:] = 0.0
             out[:, : piece.shape[-1]] = piece * np.float32(1.0 / 32768.0)
-            power = float(np.mean(np.square(out, dtype=np.float64)))
-            if power > 10 ** (silent_db / 10) or attempt == tries - 1:
+            if rms_db(out) > silent_db or attempt == tries - 1:
                 break
         return out
 

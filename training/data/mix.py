@@ -1,7 +1,9 @@
 """The training Dataset that mixes synthetic songs with real recordings, in configured proportions.
 
-Owns ``MixConfig`` (a frozen, YAML-friendly dataclass) and ``MixDataset`` (a PyTorch map-style
-dataset). Each item is one excerpt drawn from one of eight sources:
+Owns ``MixDataset`` (a PyTorch map-style dataset over a ``MixConfig``, the frozen YAML schema of
+``training/data/mixconfig.py``, re-exported here for the configs), ``finish_example`` (the
+item's channel swap, polarity, loudness and peak guard) and the listening-check command line.
+Each item is one excerpt drawn from one of eight sources:
 
 - ``synthetic``: a generated song (MUSDB-style folders from ``python -m training synth``);
 - ``real_multitrack``: a real multitrack song of the training split, as it is;
@@ -9,8 +11,8 @@ dataset). Each item is one excerpt drawn from one of eight sources:
   (tempo-agnostic: nothing is aligned);
 - ``vocals_over_synthetic`` / ``vocals_over_real``: an isolated real voice, produced as a lead
   and/or backing vocal (EQ, compression, stereo placement, delay, reverb — see
-  ``produce_vocal``), over the drums, bass and other of a generated or real song, at a drawn
-  level relative to that accompaniment. The vocal stem holds the voice with its effects.
+  ``training/data/voices.py``), over the drums, bass and other of a generated or real song, at
+  a drawn level relative to that accompaniment. The vocal stem holds the voice with its effects.
 
 Partial-label sources over the real instrumental music bank (``training/data/realmusic.py``:
 screened game soundtracks, hours of them), whose drums / bass / other are known only as a sum:

@@ -35,6 +35,7 @@ import soundfile as sf
 from engine.config import DEFAULT_STEMS, SAMPLE_RATE
 from engine.decode import read_window
 from engine.errors import DecodeError
+from engine.levels import rms_db
 from training.data.audiofiles import AudioCache
 
 log = logging.getLogger(__name__)
@@ -197,8 +198,7 @@ def read_stem_mp4(path: str) -> np.ndarray:
 def stem_present(stem: np.ndarray, threshold_db: float = PRESENT_DB) -> bool:
     """True when a stem ``(channels, samples)`` is not silent (RMS above ``threshold_db``)."""
     x = np.asarray(stem)
-    power = np.mean(np.square(x, dtype=np.float64)) if x.size else 0.0
-    return bool(power > 10 ** (threshold_db / 10))
+    return bool(x.size) and rms_db(x) > threshold_db
 
 
 def load_multitrack(
