@@ -195,6 +195,56 @@ def amp_settings(use_amp: bool, device: torch.device, rank: int) -> tuple[bool, 
     return use_amp, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+@dataclass
+class Optimiser:
+    """One optimisation step of a process: batch -> model -> loss -> clipped AdamW step and the
+    schedule's next rate (autocast and gradient scaling as ``amp_settings`` chose)."""
+
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    criterion: SeparationLoss
+    cfg: TrainConfig
+    device: torch.device
+    use_amp: bool
+    amp_dtype: torch.dtype
+
+    def __post_init__(self) -> None:
+        fp16 = self.use_amp and self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+
+    def step(self, batch: list[torch.Tensor]) -> dict[str, Any]:
+        """Train on ``batch`` (``mix, stems[, known]``); returns the row for ``train.csv``
+        (``lr`` is the rate this step used)."""
+        mix, stems = batch[0], batch[1]
+        known = batch[2].to(self.device) if len(batch) > 2 else None  # (batch, stems) bool
+        x, ref_spec, ref_wave = to_batch(mix.to(self.device), stems.to(self.device),
+                                         self.cfg.frames, self.cfg.bins)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            est = self.net(x)
+        loss, parts = self.criterion(est.float(), ref_spec, ref_wave, known)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                   self.cfg.train.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return {"lr": lr, "loss": float(loss.detach()), **parts, "grad_norm": grad_norm}
+
+
+def progress_bar(cfg: TrainConfig, at: Progress, steps_per_epoch: int) -> Any:
+    """The epoch's tqdm bar on stderr (rank 0)."""
+    from tqdm import tqdm
+
+    return tqdm(total=steps_per_epoch, initial=at.batch_in_epoch,
+                desc=f"{cfg.name} epoch {at.epoch}", mininterval=10.0, file=sys.stderr,
+                dynamic_ncols=True)
+
+
 def train(cfg: TrainConfig, resume: bool | str | Path = False,
           restart_schedule: bool = False) -> dict[str, Any]:
     """Run (or resume) training. ``restart_schedule``: keep the resumed weights and optimiser
@@ -237,9 +287,8 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    use_amp, amp_dtype = amp_settings(opt_cfg.amp, device, rank)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    criterion = SeparationLoss(cfg.loss)
+    opt = Optimiser(net, model, optimizer, scheduler, SeparationLoss(cfg.loss), cfg, device,
+                    *amp_settings(opt_cfg.amp, device, rank))
     logger = Logger(run_dir, opt_cfg.tensorboard) if rank == 0 else None
     excerpts = load_valid_excerpts(cfg) if rank == 0 else []
     if rank == 0 and not excerpts:
@@ -247,21 +296,14 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
 
     started = time.monotonic()
 
-    def state() -> dict[str, Any]:
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "step": at.step,
-            "epoch": at.epoch,
-            "batch_in_epoch": at.batch_in_epoch,
-            "best": at.best,
-            "elapsed_s": at.elapsed + time.monotonic() - started,
-            "config": cfg_dict,
-        }
-
     def clock() -> float:
         return round(at.elapsed + time.monotonic() - started, 2)
+
+    def last_checkpoint() -> dict[str, Any]:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": opt.scheduler.state_dict(), "step": at.step, "epoch": at.epoch,
+                "batch_in_epoch": at.batch_in_epoch, "best": at.best,
+                "elapsed_s": at.elapsed + time.monotonic() - started, "config": cfg_dict}
 
     def best_checkpoint(scores: dict[str, float], score: float) -> dict[str, Any]:
         return {"model": model.state_dict(), "config": cfg_dict, "step": at.step,
@@ -280,51 +322,28 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(at.epoch)  # fresh excerpts each epoch (workers are not persistent)
         remaining = steps_per_epoch - at.batch_in_epoch
-        bar = None
-        if rank == 0:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=steps_per_epoch, initial=at.batch_in_epoch,
-                desc=f"{cfg.name} epoch {at.epoch}", mininterval=10.0, file=sys.stderr,
-                dynamic_ncols=True,
-            )
+        bar = progress_bar(cfg, at, steps_per_epoch) if rank == 0 else None
         running: list[float] = []
         for i, batch in enumerate(loader):
             if i >= remaining:
                 break
-            mix, stems = batch[0], batch[1]
-            known = batch[2].to(device) if len(batch) > 2 else None  # (batch, stems) bool
-            x, ref_spec, ref_wave = to_batch(mix.to(device), stems.to(device), cfg.frames, cfg.bins)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                est = net(x)
-            loss, parts = criterion(est.float(), ref_spec, ref_wave, known)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
-            scaler.unscale_(optimizer)
-            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), opt_cfg.grad_clip))
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            row = opt.step(batch)
             at.step += 1
             at.batch_in_epoch += 1
-            running.append(float(loss.detach()))
+            running.append(row["loss"])
             if rank == 0:
                 assert bar is not None and logger is not None
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}", refresh=False)
-                logger.write("train", {
-                    "time": clock(), "epoch": at.epoch, "step": at.step, "lr": lr,
-                    "loss": float(loss.detach()), **parts, "grad_norm": grad_norm,
-                })
+                logger.write("train", {"time": clock(), "epoch": at.epoch, "step": at.step,
+                                       **row})
             now = time.monotonic()
             if opt_cfg.max_steps and at.step >= opt_cfg.max_steps:
                 stop = True
             if opt_cfg.max_minutes and at.elapsed + now - started >= 60 * opt_cfg.max_minutes:
                 stop = True
             if rank == 0 and (stop or now - last_ckpt >= 60 * opt_cfg.checkpoint_minutes):
-                save_checkpoint(last_path, state())
+                save_checkpoint(last_path, last_checkpoint())
                 last_ckpt = now
             if stop:
                 break
@@ -344,7 +363,7 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
                 if score > at.best:
                     at.best = score
                     save_checkpoint(best_path, best_checkpoint(scores, score))
-                save_checkpoint(last_path, state())
+                save_checkpoint(last_path, last_checkpoint())
                 last_ckpt = time.monotonic()
         if world > 1:
             flag = torch.tensor([int(stop)], device=device)
