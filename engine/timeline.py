@@ -78,17 +78,24 @@ class Timeline:
         is at stream ``pos``; nothing changes before ``pos + margin``.
 
         When the loop end lies ahead in the current run, at least ``margin`` away, the new
-        piece starts exactly there (the first wrap is at the loop end); otherwise at
-        ``pos + margin``. The new piece is the last one: its ``stream`` is where the rings must
-        be cut."""
+        piece starts exactly there (the first wrap is at the loop end). When it lies ahead but
+        closer than ``margin`` (the samples up to ``pos + margin`` are already on their way),
+        the first wrap comes at ``pos + margin``, into the loop at the place it would have
+        reached had it wrapped at its end (the loop's beat is kept). Otherwise the new piece
+        starts at ``pos + margin``. The new piece is the last one: its ``stream`` is where the
+        rings must be cut."""
         if loop is not None:
             t_play, run = self.run_at(pos)
             a, b = loop
             if margin <= b - t_play <= run:
-                cut = pos + (b - t_play)  # wrap exactly at the loop end
-                kept = tuple(p for p in self.pieces if p.stream < cut)
-                return Timeline(self.generation, self.samples, (*kept, Piece(cut, a, loop)))
+                return self._cut_at(pos + (b - t_play), a, loop)  # wrap exactly at the loop end
+            if 0 < b - t_play < margin and margin <= run:
+                return self._cut_at(pos + margin, a + (t_play + margin - b) % (b - a), loop)
         return self.rewritten(pos + margin, loop)
+
+    def _cut_at(self, cut: int, track: int, loop: tuple[int, int]) -> Timeline:
+        kept = tuple(p for p in self.pieces if p.stream < cut)
+        return Timeline(self.generation, self.samples, (*kept, Piece(cut, track, loop)))
 
 
 def divergence(old: Timeline, at: int, new: Timeline, horizon: int) -> int | None:

@@ -23,3 +23,11 @@ def test_loop_end_too_close_or_cleared_cuts_after_the_margin() -> None:
     cleared = looped.with_loop(pos=10, margin=50, loop=None)
     assert cleared.pieces[-1].stream == 60
     assert cleared.run_at(60) == (160, 840)  # plays on to the end of the track
+
+
+def test_loop_end_closer_than_the_margin_still_loops_in_its_beat() -> None:
+    tl = start_timeline(1, 1000, track=100, loop=None)
+    near = tl.with_loop(pos=180, margin=50, loop=(110, 300))  # track 280: end only 20 ahead
+    assert near.run_at(229) == (329, 1)  # what is already on its way plays as it is
+    assert near.run_at(230) == (140, 160)  # then into the loop, 30 past its start (20 + 30 = 50)
+    assert near.run_at(390) == (110, 190)  # and it keeps wrapping at its end
