@@ -94,7 +94,7 @@ class MixConfig:
     seed: int = 0
     stems: tuple[str, ...] = DEFAULT_STEMS
     loudness_db: tuple[float, float] = (-28.0, -14.0)  # mixture RMS, dBFS
-    # synthetic source: MusdbDataset augmentation (remix across generated songs, gains, speed)
+    # synthetic source: SyntheticDataset augmentation (remix across generated songs, gains, speed)
     synthetic_augment: AugmentConfig = field(default_factory=AugmentConfig)
     # real_remix: per-stem gain, channel swap, polarity flip, tape-style speed of each stem
     remix_augment: AugmentConfig = field(default_factory=lambda: REMIX_AUGMENT)
