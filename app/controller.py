@@ -57,6 +57,10 @@ class Controller(QObject):
         self.status: Any = None  # last EngineStatus
         self.track: Any = None  # TrackInfo of the open song
         self.models: dict[str, str | None] = {"A": None, "B": None}  # accepted name-or-path
+        # per slot, (key, model path) of the model before the last accepted one: the worker
+        # goes back to it when the new one fails while playing
+        self._before: dict[str, tuple[str | None, Any]] = {"A": (None, None), "B": (None, None)}
+        self._paths: dict[str, Any] = {"A": None, "B": None}  # path of the accepted model
         self.mix = MixState.unity(())
         self.master_db = 0.0
         self.source = "A"
@@ -114,10 +118,8 @@ class Controller(QObject):
             self._report_async(str(err))
             return
         self.status = st
-        for slot in ("A", "B"):  # the worker may drop a model that failed while playing
-            if st.models.get(slot) is None and self.models[slot]:
-                self.models[slot] = None
-                self.model_changed.emit(slot, None)
+        for slot in ("A", "B"):  # the worker may drop or revert a model that failed playing
+            self._follow_engine_model(slot, st.models.get(slot))
         if st.error and st.error != self._last_error:
             self._report_async(st.error)
         self._last_error = st.error
@@ -125,6 +127,20 @@ class Controller(QObject):
         if stems and stems != self.mix.stems:
             self._adopt_stems(stems)
         self.status_updated.emit(st)
+
+    def _follow_engine_model(self, slot: str, info: Any) -> None:
+        """The engine's slot holds ``info`` now: when the worker dropped the chosen model, or
+        went back to the one before it, say so (``models`` and ``model_changed``)."""
+        if info is None:
+            if self.models[slot]:
+                self.models[slot], self._paths[slot] = None, None
+                self.model_changed.emit(slot, None)
+            return
+        key, path = self._before[slot]
+        if path is not None and info.path == path != self._paths[slot]:
+            self.models[slot], self._paths[slot] = key, path
+            self._before[slot] = (None, None)
+            self.model_changed.emit(slot, info)
 
     def _report_async(self, message: str) -> None:
         self.presenter.show_error("Playback", message)
@@ -157,7 +173,8 @@ class Controller(QObject):
         except StemplayError as err:
             self.presenter.show_error(f"Cannot use this model for {slot}", str(err))
             return False
-        self.models[slot] = key
+        self._before[slot] = (self.models[slot], self._paths[slot])
+        self.models[slot], self._paths[slot] = key, (info.path if info is not None else None)
         if slot == "A" and info is not None:
             self._adopt_stems(tuple(info.stems))
         if slot == "B" and key is None and self.source == "B":

@@ -69,6 +69,11 @@ class ModelSlots:
         self.settings = settings
         self.presenter = presenter
         self.pickers = {"A": picker_a, "B": picker_b}
+        # the worker may drop or go back from a model that failed while playing: show it
+        controller.model_changed.connect(self._show_model_in_use)
+
+    def _show_model_in_use(self, slot: str, _info: object) -> None:
+        self.pickers[slot].accept_current(self.controller.models[slot])
 
     def fill(self) -> None:
         """The pickers list every model, the controller's current one selected."""

@@ -23,8 +23,10 @@ Runs on the test's thread; no audio device, no GPU.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -252,3 +254,19 @@ def expected_gain(
     full = _separated_spectra(spec, low, stems)
     n = audio.shape[-1]
     return np.stack([istft(full[k].astype(np.complex64), n) for k in range(len(stems))])
+
+
+class BrokenModel:
+    """A model that loads but fails when it runs (a graph that breaks on real input)."""
+
+    narrowed = None  # never swapped for a working narrowed copy
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.info = dataclasses.replace(model.info, name="broken")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def run(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
+        raise RuntimeError("the graph broke")

@@ -249,3 +249,30 @@ def test_closing_while_exporting_cancels_and_leaves_no_file(
     out = tmp_path / "out"
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
     assert window.controller.engine is None
+
+
+def test_a_model_failing_while_playing_shows_the_model_heard_again(
+    qtbot, window, song, tmp_path, monkeypatch
+):
+    """A model that loads but breaks when it runs: the worker goes back to the model before it;
+    the picker and the controller follow, and the error is said once."""
+    import engine.model
+
+    other = tinymodels.band_split_model(tmp_path / "other.onnx", name="other")
+    real_load = engine.model.load_model
+
+    def load(name_or_path, **kwargs):
+        model = real_load(name_or_path, **kwargs)
+        return tinymodels.BrokenModel(model) if str(name_or_path) == str(other) else model
+
+    monkeypatch.setattr(engine.model, "load_model", load)
+    assert window.open_path(song)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.controller.status.separated, timeout=15000)
+    assert window.choose_model("A", str(other))
+    assert window.picker_a.combo.currentData() == str(other)
+    qtbot.waitUntil(lambda: window.controller.models["A"] == "bandsplit", timeout=15000)
+    assert window.picker_a.combo.currentData() == "bandsplit"  # the picker shows what plays
+    title, message = dismiss(window)
+    assert title == "Playback" and "the graph broke" in message
+    qtbot.waitUntil(lambda: window.controller.status.separated, timeout=15000)

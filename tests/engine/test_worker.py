@@ -6,12 +6,10 @@ known exactly (``tests.tinymodels.expected_band_split``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +21,7 @@ from engine.player import Engine, EngineConfig
 from engine.ring import NO_EOF
 from engine.timeline import Piece, Timeline, start_timeline
 from tests.engine.drive import ManualOutput, wait_for
-from tests.tinymodels import band_split_model, corrupt_model, expected_band_split
+from tests.tinymodels import BrokenModel, band_split_model, corrupt_model, expected_band_split
 
 SR = 44100
 BLOCK = 512
@@ -176,22 +174,6 @@ def test_corrupt_model_keeps_the_previous_one(engine: Engine, files, expected) -
     start_playing(engine)
     out = pull(engine, 40)
     np.testing.assert_allclose(out[:, BLOCK:], expected[1, :, BLOCK : out.shape[1]], atol=2e-5)
-
-
-class BrokenModel:
-    """A model that loads but fails when it runs (a graph that breaks on real input)."""
-
-    narrowed = None  # never swapped for a working narrowed copy
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-        self.info = dataclasses.replace(model.info, name="broken")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def run(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
-        raise RuntimeError("the graph broke")
 
 
 def test_a_model_failing_while_playing_falls_back_and_says_so(engine: Engine, files) -> None:
