@@ -111,3 +111,23 @@ def test_demo_song_has_silent_vocal_sections() -> None:
     db = 20 * np.log10(env + 1e-9)
     assert np.mean(db < -60) > 0.1  # silent for at least 10 % of the song (intro, gaps)
     assert np.mean(db > -40) > 0.4  # and clearly present for much of it
+
+
+def test_preview_writes_excerpts_and_spectrograms(toy_dataset: Path, tmp_path: Path) -> None:
+    """``python -m training preview``: per song, each stem and the mixture as a short WAV
+    (the stems sum to the mixture) and a spectrogram PNG, plus one overview sheet."""
+    from PIL import Image
+
+    from training.synth import preview
+
+    out = tmp_path / "preview"
+    assert preview.main([str(toy_dataset), "-o", str(out), "--songs", "1", "--seconds", "1"]) == 0
+    (folder,) = sorted(out.iterdir())
+    parts = {name: sf.read(folder / f"{name}.wav", dtype="float32")[0]
+             for name in ("mixture", *DEFAULT_STEMS)}
+    assert all(len(x) == SAMPLE_RATE for x in parts.values())
+    np.testing.assert_allclose(sum(parts[s] for s in DEFAULT_STEMS), parts["mixture"], atol=4e-4)
+    for name in ("mixture", *DEFAULT_STEMS, "overview"):
+        with Image.open(folder / f"{name}.png") as img:
+            assert img.width > 40 and img.height > 100  # ~43 STFT frames of 1 s, 256 rows
+    assert preview.main([str(tmp_path / "nothing"), "-o", str(out)]) == 1
