@@ -8,9 +8,10 @@ faster). How each figure is measured:
 
 * ``speed_x_one`` / ``speed_x_ab``: streaming separation (``StreamSeparator``, as in playback)
   over ``BENCH_SECONDS`` of the input, with one model, then with two separators (slots A and
-  B) fed the same audio, each on its own thread and with half the CPUs for its model as in the
-  worker (``speed_x_ab`` counts the audio of one slot per wall second). The sustained rate
-  that keeps playback ahead: each separator first runs once over one segment of audio
+  B: two copies of the model, or ``--model-b`` in B) fed the same audio, each on its own
+  thread and with half the CPUs for its model as in the worker (``speed_x_ab`` counts the
+  audio of one slot per wall second). The sustained rate that keeps playback ahead: each
+  separator first runs once over one segment of audio
   (FFTW plans of the thread, the model's first run, first touch of its buffers); that cold
   start is part of ``first_separated_ms``, not of these figures.
 * ``speed_x_engine``: ``speed_x_one`` with a near-zero-cost model of the same shape (stems,
@@ -119,9 +120,10 @@ def _ms(t0: float, t1: float | None) -> float | None:
     return None if t1 is None else round((t1 - t0) * 1000.0, 1)
 
 
-def measure_speed_x(model_path: str, audio: np.ndarray, slots: int) -> float:
+def measure_speed_x(model_path: str, audio: np.ndarray, slots: int,
+                    model_b: str | None = None) -> float:
     """Speed (× real time) of streaming separation with ``slots`` separators over ``audio``
-    (2, n).
+    (2, n); with two slots, B runs ``model_b`` (default: ``model_path`` again).
 
     Each separator runs on its own thread, as the worker runs slots A and B: warm-up
     (module docstring) on that thread, then all start together and the clock runs until the
@@ -131,8 +133,9 @@ def measure_speed_x(model_path: str, audio: np.ndarray, slots: int) -> float:
     from engine.separate import StreamSeparator
 
     # side by side, the worker runs each slot's model with half the CPUs (model.narrowed)
-    seps = [StreamSeparator(load_model(model_path) if slots == 1
-                            else load_model(model_path).narrowed()) for _ in range(slots)]
+    paths = [model_path] if slots == 1 else [model_path, model_b or model_path]
+    seps = [StreamSeparator(load_model(path) if slots == 1 else load_model(path).narrowed())
+            for path in paths]
     ready = threading.Barrier(slots + 1)
     errors: list[BaseException] = []
 
@@ -247,8 +250,10 @@ def measure_rss(path: Path, model_path: str) -> float:
     return round(int(proc.stdout.strip().splitlines()[-1]) / 1024.0, 1)
 
 
-def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
-    """Measure and print; 1 with one line when no model is available."""
+def run_bench(file: str | None, model: str | None, as_json: bool,
+              model_b: str | None = None) -> int:
+    """Measure and print; 1 with one line when no model is available. ``model_b``: slot B of
+    ``speed_x_ab`` (default: a second copy of the model)."""
     from engine.decode import read_all
     from engine.model import default_model_path, resolve_model_path
     from engine.nullmodel import write_null_model
@@ -265,7 +270,16 @@ def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
         except ModelError as err:
             print(f"stemplay bench: {err}", file=sys.stderr)
             return 1
+    b_path = None
+    if model_b is not None:
+        try:
+            b_path = str(resolve_model_path(model_b))
+        except ModelError as err:
+            print(f"stemplay bench: {err}", file=sys.stderr)
+            return 1
     figures: dict[str, Any] = {"model": model_path}
+    if b_path is not None:
+        figures["model_b"] = b_path
     with tempfile.TemporaryDirectory(prefix="stemplay-bench-") as tmp:
         song = Path(file) if file else make_song(Path(tmp) / "bench.wav", BENCH_SECONDS)
         figures["input"] = str(song) if file else f"generated {BENCH_SECONDS:.0f} s"
@@ -276,7 +290,7 @@ def run_bench(file: str | None, model: str | None, as_json: bool) -> int:
         # the model's share of the separation time: what the engine alone does not spend
         figures["model_share"] = round(
             max(0.0, 1.0 - figures["speed_x_one"] / figures["speed_x_engine"]), 3)
-        figures["speed_x_ab"] = round(measure_speed_x(model_path, audio, 2), 2)
+        figures["speed_x_ab"] = round(measure_speed_x(model_path, audio, 2, b_path), 2)
         figures.update(measure_playback(song, model_path))
         for minutes in (10, 60):
             long_song = make_song(Path(tmp) / f"long{minutes}.wav", minutes * 60.0)
@@ -302,7 +316,7 @@ def _main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.rss_child:
         return rss_child(*args.rss_child)
-    return run_bench(args.file, args.model, args.json)
+    return run_bench(args.file, args.model, args.json, args.model_b)
 
 
 if __name__ == "__main__":

@@ -233,6 +233,9 @@ def _export_options(e: argparse.ArgumentParser) -> None:
 def _bench_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("file", nargs="?", metavar="FILE")
     b.add_argument("--model", metavar="M", help=MODEL_HELP)
+    b.add_argument("--model-b", metavar="M",
+                   help="slot B for speed_x_ab (default: a second copy of --model), e.g. "
+                        "--model hybrid --model-b unet")
     b.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -187,6 +187,7 @@ def bench_command(args: argparse.Namespace) -> int:
             getattr(args, "file", None),
             getattr(args, "model", None),
             bool(getattr(args, "json", False)),
+            getattr(args, "model_b", None),
         )
     except KeyboardInterrupt:
         return 130

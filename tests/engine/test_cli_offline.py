@@ -161,6 +161,18 @@ def test_play_devices_bench_are_parsed_and_delegated(monkeypatch: pytest.MonkeyP
     assert main(["devices"]) == 0 and "devices_command" in seen
     assert main(["bench", "b.wav", "--json"]) == 0
     assert (seen["bench_command"].file, seen["bench_command"].json) == ("b.wav", True)
+    assert main(["bench", "--model", "hybrid", "--model-b", "unet"]) == 0
+    assert (seen["bench_command"].model, seen["bench_command"].model_b) == ("hybrid", "unet")
+
+
+def test_bench_with_a_missing_model_b_says_so_in_one_line(capsys, tmp_path) -> None:
+    from engine.bench import run_bench
+    from tests.tinymodels import band_split_model
+
+    a = band_split_model(tmp_path / "a.onnx")
+    assert run_bench(None, str(a), True, str(tmp_path / "nope.onnx")) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope.onnx" in err
 
 
 def test_one_registry_of_commands_for_stemplay_bench_and_launcher(
@@ -185,7 +197,7 @@ def test_one_registry_of_commands_for_stemplay_bench_and_launcher(
     module_bench = capsys.readouterr().out
     assert "--rss-child" not in module_bench  # internal, not shown
     options = [line.split()[0] for line in stemplay_bench.splitlines() if line.startswith("  -")]
-    assert options == ["-h,", "--model", "--json"]
+    assert options == ["-h,", "--model", "--model-b", "--json"]
     assert options == [line.split()[0] for line in module_bench.splitlines()
                        if line.startswith("  -")]
 
