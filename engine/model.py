@@ -21,6 +21,7 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -240,7 +241,7 @@ class SeparationModel:
         self.batch_dynamic = not isinstance(session.get_inputs()[0].shape[0], int)
         self.non_finite = 0  # NaN/Inf output values replaced by 0 so far (this model's thread)
         self._narrow: SeparationModel | None = None
-        self._binding = None  # the session's IOBinding for runs into a given buffer (made once)
+        self._binding: Any = None  # the session's IOBinding for runs into a buffer (made once)
 
     def narrowed(self) -> SeparationModel:
         """The same model with half the CPUs for its intra-op threads (a second session of the
@@ -294,12 +295,12 @@ class SeparationModel:
             if out is None:
                 (y,) = self._sess.run([OUTPUT_NAME], {INPUT_NAME: x}, opts)
             else:
-                if self._binding is None:
-                    self._binding = self._sess.io_binding()
-                self._binding.bind_cpu_input(INPUT_NAME, x)
-                self._binding.bind_output(OUTPUT_NAME, "cpu", 0, np.float32, want,
-                                          out.ctypes.data)
-                self._sess.run_with_iobinding(self._binding, opts)
+                binding = self._binding
+                if binding is None:
+                    binding = self._binding = self._sess.io_binding()
+                binding.bind_cpu_input(INPUT_NAME, x)
+                binding.bind_output(OUTPUT_NAME, "cpu", 0, np.float32, want, out.ctypes.data)
+                self._sess.run_with_iobinding(binding, opts)
                 y = out
         except Exception as err:  # noqa: BLE001 -- onnxruntime's own error classes
             if cancel is not None and cancel.cancelled:
