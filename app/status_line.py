@@ -64,7 +64,7 @@ class StatusLine:
             self.state.setText("Open a song to start")
             return
         self.provider.setText(provider_label(st.provider))
-        self.speed.setText(f"{st.rtf:.1f}× real time" if st.rtf else "speed —")
+        self.speed.setText(f"{st.speed_x:.1f}× real time" if st.speed_x else "speed —")
         self.ahead.setText(f"{st.ahead_s:.1f} s separated ahead")
         warning = dropout_warning(int(st.underruns), int(getattr(st, "late", 0)))
         self.warning.setText(warning)

@@ -375,7 +375,7 @@ def status_dict(st: Any) -> dict[str, Any]:
         "late": int(st.late),
         "behind": bool(st.behind),
         "non_finite": int(st.non_finite),
-        "speed_x": float(st.rtf),  # separation speed, × real time (EngineStatus.rtf)
+        "speed_x": float(st.speed_x),  # separation speed, × real time (EngineStatus.speed_x)
         "ahead_s": float(st.ahead_s),
         "source": st.source,
         "separated": bool(st.separated),

@@ -82,7 +82,7 @@ class EngineStatus:
     stems: tuple[str, ...] = DEFAULT_STEMS
     models: Mapping[str, Any] = field(default_factory=lambda: {"A": None, "B": None})
     provider: str = ""
-    rtf: float = 0.0  # separation speed, × real time (0 = not measured yet)
+    speed_x: float = 0.0  # separation speed, × real time (0 = not measured yet)
     ahead_s: float = 0.0
     underruns: int = 0  # times the output had nothing to play (inserted silence)
     late: int = 0  # times the heard stems fell behind and the plain mix took over
@@ -427,7 +427,7 @@ class Engine:
             stems=tuple(stems),
             models=models,
             provider=getattr(prov_info, "provider", "") or "",
-            rtf=float(self.worker.rtf),
+            speed_x=float(self.worker.speed_x),
             ahead_s=float(self.worker.ahead_s),
             underruns=int(mixer.underruns),
             late=int(mixer.late),

@@ -89,7 +89,7 @@ class Timeline:
             a, b = loop
             if margin <= b - t_play <= run:
                 return self._cut_at(pos + (b - t_play), a, loop)  # wrap exactly at the loop end
-            if 0 < b - t_play < margin and margin <= run:
+            if 0 < b - t_play < margin <= run:
                 return self._cut_at(pos + margin, a + (t_play + margin - b) % (b - a), loop)
         return self.rewritten(pos + margin, loop)
 

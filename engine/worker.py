@@ -8,7 +8,7 @@ other slot's is in flight uses the model with half the CPUs (``SeparationModel.n
 the same output), so A + B cost the CPU what A and B cost apart instead of asking for twice
 the cores. The GUI thread talks to it through a command queue (``open``, ``seek``, ``model``,
 ``loop``, ``stop``) and reads what it publishes, each swapped by reference: ``state`` (one
-immutable :class:`WorkerState`: the slots' models, the last error), ``timeline``, ``rtf``,
+immutable :class:`WorkerState`: the slots' models, the last error), ``timeline``, ``speed_x``,
 ``ahead_s``; the audio callback only reads the rings. The writers that fill the rings are in
 ``engine/writers.py``; this module decides which of them steps next.
 
@@ -149,7 +149,7 @@ class Worker(threading.Thread):
         # --- shared members: written by the worker, read by the GUI thread (status) --------
         self.timeline: Timeline | None = None  # swapped by reference
         self.state = WorkerState()  # slots, models, errors: swapped by reference
-        self.rtf: float = 0.0  # separation speed of the slot being heard (× real time)
+        self.speed_x: float = 0.0  # separation speed of the slot being heard (× real time)
         self.ahead_s: float = 0.0  # how far the heard source is ahead of the playhead
         # --- worker-owned ---------------------------------------------------------------
         self._track: OpenTrack | None = None
@@ -584,6 +584,6 @@ class Worker(threading.Thread):
             src = next(iter(self._slots.values())).writer
         if src is not None:
             self.ahead_s = max(0, src.ring.ahead()) / SAMPLE_RATE
-        rtfs = [w.rtf for _s, w in self._separators() if w.rtf]
-        if rtfs:
-            self.rtf = min(rtfs)
+        speeds = [w.speed_x for _s, w in self._separators() if w.speed_x]
+        if speeds:
+            self.speed_x = min(speeds)

@@ -326,7 +326,7 @@ class SeparatorWriter(Writer):
             self.ring.mark_eof()
 
     @property
-    def rtf(self) -> float:
+    def speed_x(self) -> float:
         """Seconds of audio separated per second of compute (× real time); 0 when unknown."""
         if self.compute_s <= 0 or self.produced == 0:
             return 0.0
