@@ -89,12 +89,16 @@ def test_ctrl_c_stops_cleanly(sink: AlsaSink, files, tmp_path: Path) -> None:
     x = (0.2 * np.cos(2 * np.pi * 440 * t)).astype(np.float32)
     song = tmp_path / "long.wav"
     sf.write(song, np.stack([x, x], 1), SR, subtype="FLOAT")
+    # a terminal's Ctrl-C: the default disposition, whatever the suite's process inherited (a
+    # suite started in the background by a non-interactive shell has SIGINT ignored, and an
+    # ignored signal stays ignored across exec: the player played on). A tiny launcher sets
+    # the default and execs the player (no preexec_fn: unsafe in a process with threads).
+    reset_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                    "os.execv(sys.argv[1], sys.argv[1:])")
+    command = stemplay("play", str(song), "--model", str(files["model"]))
     proc = subprocess.Popen(
-        stemplay("play", str(song), "--model", str(files["model"])),
+        [sys.executable, "-c", reset_sigint, *command],
         env=sink.env,
-        # a terminal's Ctrl-C: the default disposition, whatever the suite's process inherited
-        # (in the full suite a child got SIGINT ignored and played on: rc 0 / timeout)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
