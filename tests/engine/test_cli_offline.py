@@ -131,8 +131,8 @@ def test_models_table_marks_default(models_dir: Path, capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line
             for line in out.splitlines()[1:] if line.strip() and not line.startswith("* def")}
-    assert rows["hybrid"].startswith("*") and "vocals,drums,bass,other" in rows["hybrid"]
-    assert not rows["unet"].startswith("*") and "dynamic" in rows["unet"]
+    assert rows["unet"].startswith("*") and "dynamic" in rows["unet"]  # the default
+    assert not rows["hybrid"].startswith("*") and "vocals,drums,bass,other" in rows["hybrid"]
     assert "junk.onnx" in err
 
 
