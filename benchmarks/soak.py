@@ -21,7 +21,7 @@ the wait for the mix at the new place) and those where the sound was cut (dropou
 longest gap between the GUI's 30 Hz status polls (a frozen window). Usage::
 
     .venv/bin/python benchmarks/soak.py [--minutes 5] [--burn 1] [--json]
-        [--song FILE] [--model-a hybrid] [--model-b unet] [--every 1.5] [--keep DIR]
+        [--song FILE] [--model-a unet] [--model-b hybrid] [--every 1.5] [--keep DIR]
     .venv/bin/python benchmarks/soak.py --from DIR [--json]     # analyse a kept run again
 
 ``--keep DIR`` keeps the WAV and the full JSON (every action and every counter change with its
@@ -669,8 +669,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burn", type=int, default=1, help="busy-loop processes beside (default 1)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--song", type=Path, default=ROOT / "assets" / "demo" / "mixture.flac")
-    p.add_argument("--model-a", default="hybrid")
-    p.add_argument("--model-b", default="unet")
+    p.add_argument("--model-a", default="unet")
+    p.add_argument("--model-b", default="hybrid")
     p.add_argument("--every", type=float, default=1.5, help="seconds between user actions")
     p.add_argument(
         "--latency",
