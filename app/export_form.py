@@ -37,7 +37,8 @@ SUBTYPES: dict[str, tuple[tuple[str, str], ...]] = {
 class JobDialog(QDialog):
     """The shared widgets (laid out by the subclass): ``format``, ``folder``, ``template``,
     ``progress`` (0..1000, hidden until a job runs), ``message``, ``cancel_button``; ``job``
-    while one runs."""
+    while one runs. A base class: each dialog defines ``_on_finished``, ``_on_failed`` and
+    ``_on_cancelled`` (Qt's metaclass rules out ``abc``, so the base raises instead)."""
 
     def __init__(self, settings: Any, presenter: Any, parent: QWidget | None,
                  cancel_text: str) -> None:
@@ -96,13 +97,13 @@ class JobDialog(QDialog):
         self.progress.setValue(round(fraction * 1000))
 
     def _on_finished(self, written: list) -> None:
-        raise NotImplementedError
+        raise NotImplementedError("each export dialog says what was written")
 
     def _on_failed(self, message: str) -> None:
-        raise NotImplementedError
+        raise NotImplementedError("each export dialog says why it failed")
 
     def _on_cancelled(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError("each export dialog says what a cancel left")
 
     def _cancel_or_close(self) -> None:
         if self.job is not None:

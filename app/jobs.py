@@ -27,7 +27,8 @@ JOIN_TIMEOUT_S = 5.0
 
 
 class ThreadJob(QObject):
-    """``_run(*args)`` on a daemon thread called ``name``."""
+    """``_run(*args)`` on a daemon thread called ``name``. A base class: each job defines
+    ``_run`` (Qt's metaclass rules out ``abc``, so the base raises instead)."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -49,7 +50,7 @@ class ThreadJob(QObject):
         return self.thread is not None and self.thread.is_alive()
 
     def _run(self, *args: Any) -> None:
-        raise NotImplementedError
+        raise NotImplementedError("the job's work on its thread: each job class defines it")
 
 
 class FileJob(ThreadJob):
@@ -89,7 +90,7 @@ class WriteJob(ThreadJob):
         self._launch()
 
     def work(self) -> list[Path] | None:
-        raise NotImplementedError
+        raise NotImplementedError("each write job defines what it writes")
 
     def undo(self) -> None:
         """Nothing by default: ``engine.export.export_file`` removes what it wrote."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ def reference_paths(path: Path) -> list[Path] | None:
     return files if all(f.is_file() for f in files) else None
 
 
-class Writer:
-    """Fills one ring following the timeline. Worker thread only."""
+class Writer(ABC):
+    """Fills one ring following the timeline (abstract: :class:`DecodeWriter`,
+    :class:`SeparatorWriter`). Worker thread only."""
 
     name = "?"
 
@@ -78,9 +80,9 @@ class Writer:
         if self.ring.end > cut:
             self.ring.truncate(cut)
 
+    @abstractmethod
     def step(self, timeline: Timeline) -> bool:
-        """Write the next block; True when something was written. Each subclass defines it."""
-        raise NotImplementedError(f"{type(self).__name__} must define step()")
+        """Write the next block; True when something was written."""
 
     def close(self) -> None:
         pass
