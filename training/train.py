@@ -37,7 +37,7 @@ from torch import nn
 from engine.errors import StemplayError
 from training.checkpoint import model_kwargs, save_checkpoint
 from training.losses import SeparationLoss
-from training.models import build_model
+from training.models import build_model, init_weights
 from training.trainconfig import (
     ConfigError,
     TrainConfig,
@@ -246,11 +246,12 @@ def progress_bar(cfg: TrainConfig, at: Progress, steps_per_epoch: int) -> Any:
 
 
 def train(cfg: TrainConfig, resume: bool | str | Path = False,
-          restart_schedule: bool = False) -> dict[str, Any]:
+          restart_schedule: bool = False, init_from: str | Path | None = None) -> dict[str, Any]:
     """Run (or resume) training. ``restart_schedule``: keep the resumed weights and optimiser
     moments but start a new piece (step 0, this config's warm-up + cosine, a fresh best).
     ``resume``: True = from ``run_dir/last.pt``, a path = from that
-    checkpoint (e.g. a committed ``models/checkpoints/NAME.pt``). Returns a summary: steps,
+    checkpoint (e.g. a committed ``models/checkpoints/NAME.pt``). ``init_from``: a new run
+    starting from another model's weights (``training.models.init_weights``). Returns a summary: steps,
     epochs, best validation score."""
     rank, world, device = _dist_setup()
     opt_cfg = cfg.train
@@ -262,7 +263,17 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     cfg_dict = config_to_dict(cfg)
 
-    model = build_model(**model_kwargs(cfg_dict)).to(device)
+    model = build_model(**model_kwargs(cfg_dict))
+    if init_from is not None:
+        if resume:
+            raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")
+        try:
+            copied = init_weights(model, init_from)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise ConfigError(f"--init-from: {err}") from None
+        if rank == 0:
+            log.info("started from %s (%d tensors)", init_from, copied)
+    model = model.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay
     )
@@ -398,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(step 0, this config's learning rate, warm-up and cosine)")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                         help="continue from run_dir/last.pt, or from the checkpoint CKPT")
+    parser.add_argument("--init-from", default=None, metavar="CKPT",
+                        help="a new run starting from another model's trained weights "
+                             "(a unet checkpoint for hybrid_unet)")
     parser.add_argument("--run-dir", default=None, help="override the config's run_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     args = parser.parse_args(argv)
@@ -408,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = dataclasses.replace(
                 cfg, train=dataclasses.replace(cfg.train, max_steps=args.max_steps)
             )
-        summary = train(cfg, resume=args.resume, restart_schedule=args.restart_schedule)
+        summary = train(cfg, resume=args.resume, restart_schedule=args.restart_schedule,
+                        init_from=args.init_from)
     except StemplayError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
