@@ -263,7 +263,10 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     cfg_dict = config_to_dict(cfg)
 
-    model = build_model(**model_kwargs(cfg_dict))
+    try:
+        model = build_model(**model_kwargs(cfg_dict))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model: {err}") from None
     if init_from is not None:
         if resume:
             raise ConfigError("--init-from starts a new run; it cannot be combined with --resume")

@@ -18,6 +18,7 @@ TINY = {
     "unet": {"name": "unet", "base": 4, "depth": 3},
     "hybrid": {"name": "hybrid", "dim": 32, "heads": 2, "ff": 64, "layers": 1,
                "unet_base": 4, "unet_depth": 3},
+    "hybrid_unet": {"name": "hybrid_unet", "base": 4, "depth": 3, "at": 2, "heads": 2},
 }
 
 
@@ -36,7 +37,7 @@ def checkpoint(tmp_path: Path, name: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["unet", "hybrid"])
+@pytest.mark.parametrize("name", ["unet", "hybrid", "hybrid_unet"])
 def test_export_honours_the_contract(tmp_path: Path, name: str) -> None:
     out = tmp_path / "models" / f"{name}.onnx"
     assert export.main([str(checkpoint(tmp_path, name)), "-o", str(out), "--frames", "64"]) == 0
