@@ -2,8 +2,9 @@
 
 A checkpoint is a ``torch.save`` dict: ``model`` (state dict), ``config`` (the plain training
 config of ``trainconfig.config_to_dict``), and for ``last.pt`` also ``optimizer``,
-``scheduler``, ``step``, ``epoch``, ``batch_in_epoch``, ``best``, ``elapsed_s`` (everything
-resuming needs); ``best.pt`` adds ``valid`` and ``score``. Any thread.
+``scheduler``, ``step``, ``epoch``, ``batch_in_epoch``, ``best``, ``elapsed_s`` and, with
+``train.ema``, ``average`` (everything resuming needs); ``best.pt`` adds ``valid``, ``score``
+and ``averaged`` (its ``model`` is then the weight average validation scored). Any thread.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ step, epoch, best score), ``best.pt`` (weights + config + score only: what expor
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import dataclasses
 import logging
@@ -149,6 +150,38 @@ def make_loader(
     return loader, sampler
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights (and BatchNorm statistics), updated
+    after every optimiser step: a small-batch run's weights wander from step to step, their
+    average does not, so validation compares states rather than noise. ``decay`` per step,
+    ramped as ``min(decay, (1 + n) / (10 + n))`` over its first updates."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.updates += 1
+        own = self.model.state_dict()
+        for name, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                own[name].lerp_(value, 1.0 - d)
+            else:
+                own[name].copy_(value)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])
+
+
 def make_scheduler(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
@@ -162,10 +195,11 @@ def make_scheduler(
 def resume_from(
     source: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LambdaLR, cfg: TrainConfig, total_steps: int,
-    restart_schedule: bool, device: torch.device,
+    restart_schedule: bool, device: torch.device, average: WeightAverage | None = None,
 ) -> tuple[torch.optim.lr_scheduler.LambdaLR, Progress]:
     """Weights and optimiser from ``source`` (a ``last.pt``); then either the saved schedule
-    and progress, or (``restart_schedule``) this config's rate and schedule from step 0."""
+    and progress, or (``restart_schedule``) this config's rate and schedule from step 0.
+    ``average``: restored from the checkpoint's, or started at the resumed weights."""
     if not source.exists():
         raise ConfigError(f"--resume: no checkpoint {source}")
     ckpt = torch.load(source, map_location=device, weights_only=False)
@@ -173,6 +207,11 @@ def resume_from(
         raise ConfigError(f"--resume: {source} holds weights only (use a last.pt)")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
+    if average is not None:
+        if "average" in ckpt:
+            average.load_state_dict(ckpt["average"])
+        else:
+            average.model.load_state_dict(ckpt["model"])
     if restart_schedule:  # a new piece: this config's rate and schedule from step 0
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] = cfg.train.lr
@@ -277,6 +316,7 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
         if rank == 0:
             log.info("started from %s (%d tensors)", init_from, copied)
     model = model.to(device)
+    average = WeightAverage(model, opt_cfg.ema) if opt_cfg.ema else None
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay
     )
@@ -292,7 +332,7 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
     if resume:
         source = last_path if resume is True else Path(resume)
         scheduler, at = resume_from(source, model, optimizer, scheduler, cfg, total_steps,
-                                    restart_schedule, device)
+                                    restart_schedule, device, average)
         if rank == 0:
             log.info("resumed %s at step %d (epoch %d)", source, at.step, at.epoch)
 
@@ -313,15 +353,21 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
     def clock() -> float:
         return round(at.elapsed + time.monotonic() - started, 2)
 
+    scored = average.model if average is not None else model  # what validation and best.pt see
+
     def last_checkpoint() -> dict[str, Any]:
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": opt.scheduler.state_dict(), "step": at.step, "epoch": at.epoch,
-                "batch_in_epoch": at.batch_in_epoch, "best": at.best,
-                "elapsed_s": at.elapsed + time.monotonic() - started, "config": cfg_dict}
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": opt.scheduler.state_dict(), "step": at.step, "epoch": at.epoch,
+                 "batch_in_epoch": at.batch_in_epoch, "best": at.best,
+                 "elapsed_s": at.elapsed + time.monotonic() - started, "config": cfg_dict}
+        if average is not None:
+            state["average"] = average.state_dict()
+        return state
 
     def best_checkpoint(scores: dict[str, float], score: float) -> dict[str, Any]:
-        return {"model": model.state_dict(), "config": cfg_dict, "step": at.step,
-                "epoch": at.epoch, "valid": scores, "score": score}
+        return {"model": scored.state_dict(), "config": cfg_dict, "step": at.step,
+                "epoch": at.epoch, "valid": scores, "score": score,
+                "averaged": average is not None}
 
     last_ckpt = started
     stop = False
@@ -342,6 +388,8 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
             if i >= remaining:
                 break
             row = opt.step(batch)
+            if average is not None:
+                average.update(model)
             at.step += 1
             at.batch_in_epoch += 1
             running.append(row["loss"])
@@ -368,7 +416,7 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
             at.batch_in_epoch = 0
             if rank == 0:
                 assert logger is not None
-                scores, score = epoch_score(model, excerpts, cfg, running)
+                scores, score = epoch_score(scored, excerpts, cfg, running)
                 row = {"time": clock(), "epoch": at.epoch, "step": at.step,
                        **{f"sdr_{k}": round(v, 3) for k, v in scores.items()},
                        "train_loss": float(np.mean(running)) if running else float("nan")}

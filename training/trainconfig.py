@@ -46,6 +46,8 @@ class OptimConfig:
     threads: int = 1  # torch intra-op threads per process
     seed: int = 0
     amp: bool = True  # CUDA; on the CPU only where bf16 matmuls are fast (cpu_has_fast_bf16)
+    ema: float = 0.0  # 0: off; else the per-step decay of an average of the weights that is
+    #                   what validation scores and best.pt holds (e.g. 0.995: ~200 steps)
     tensorboard: bool = False
 
 

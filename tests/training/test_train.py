@@ -90,6 +90,29 @@ def test_resume_from_a_copied_checkpoint(tmp_path: Path, toy_dataset: Path) -> N
     assert [int(r["step"]) for r in rows(fresh / "train.csv")] == [3, 4]
 
 
+def test_weight_average_is_what_is_scored_kept_and_resumed(tmp_path: Path,
+                                                           toy_dataset: Path) -> None:
+    """``train.ema``: best.pt holds the averaged weights, last.pt the raw ones plus the average,
+    and a resumed run goes on averaging from where it stopped."""
+    cfg = tiny_config(tmp_path, toy_dataset, epochs=2, ema=0.9, lr=3e-3)
+    assert train.main(["--config", str(cfg)]) == 0
+    run = tmp_path / "run"
+    last = torch.load(run / "last.pt", weights_only=False)
+    best = torch.load(run / "best.pt", weights_only=False)
+    assert last["average"]["updates"] == last["step"] == 8 and best["averaged"]
+    avg = last["average"]["model"]
+    key = next(k for k, v in avg.items() if v.dtype.is_floating_point and v.numel() > 100)
+    assert not torch.equal(avg[key], last["model"][key])  # an average, not a copy
+    if best["step"] == last["step"]:
+        assert torch.equal(best["model"][key], avg[key])
+    model, _ = load_model_from_checkpoint(run / "best.pt")  # exportable like any best.pt
+
+    cfg = tiny_config(tmp_path, toy_dataset, epochs=3, ema=0.9, lr=3e-3)
+    assert train.main(["--config", str(cfg), "--resume"]) == 0
+    again = torch.load(run / "last.pt", weights_only=False)
+    assert again["step"] == 12 and again["average"]["updates"] == 12
+
+
 def test_user_errors_are_one_line(tmp_path: Path, toy_dataset: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
