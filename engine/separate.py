@@ -16,7 +16,9 @@ cross-faded with linear weights that sum to one on every frame (asserted). Then,
 
 :class:`StreamSeparator` does this block by block in absolute frame indices, so the output
 after ``reset(p)`` is what the whole-file separation gives from ``p`` on (exactly for any
-model: the pre-roll covers every segment that touches sample ``p``). :func:`separate` is
+model: the pre-roll covers every segment that touches sample ``p``); ``reset(p, quick=True)``
+(a seek, a listener waiting) trades that for one model run fewer before the first sound: exact
+again at most one overlap (1.1 s) after ``p``. :func:`separate` is
 ``reset(0)`` + ``feed`` + ``finish``: what is exported is what is played.
 
 Shapes: audio ``(channels=2, samples)``; stems ``(stems, channels, samples)``; the mixture
@@ -225,13 +227,26 @@ class StreamSeparator:
         self._top = np.empty((n_stems, 2, k), dtype=np.float32)
         self.reset(0)
 
-    def reset(self, position: int) -> int:
-        """Restart at sample ``position``; returns the sample the caller must feed from."""
+    def reset(self, position: int, quick: bool = False) -> int:
+        """Restart at sample ``position``; returns the sample the caller must feed from.
+
+        ``quick`` (a listener is waiting: a seek): when the first frame falls where two
+        segments overlap, start from the later one alone, as a song starts with segment 0 —
+        one model run before the first separated sound instead of two. The output then
+        differs from the whole-file separation only until that segment's fade-in region ends
+        (frame ``exact_from``, at most ``overlap`` frames, 1.1 s, after ``position``); from
+        there on it is exact. Without ``quick`` it is exact from ``position`` on."""
         position = max(0, int(position))
         self.position = position
         # first frame touching sample `position`, and the first segment covering that frame
+        # (quick: the last one, whose start is at or before that frame)
         self._t_first = max(0, (position - PAD) // HOP + 1)
         seg = max(0, -(-(self._t_first - self.frames + 1) // self.step))
+        # the first frame from which the output is the whole-file separation's
+        self.exact_from = self._t_first
+        if quick and self._t_first // self.step > seg:
+            seg = self._t_first // self.step
+            self.exact_from = seg * self.step + self.overlap
         self._next_seg = seg
         start = seg * self.step
         self._ana = StftStream(2, start)

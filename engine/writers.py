@@ -264,7 +264,9 @@ class SeparatorWriter(Writer):
         narrowed = getattr(self.model, "narrowed", None)
         self.sep.model = narrowed() if shared and narrowed is not None else self.model
         if self.next_out != t:  # first block, seek, loop wrap or new piece
-            self.feed_pos = self.sep.reset(t)
+            # nothing buffered ahead (play, a seek): a listener waits for this, so the quick
+            # start (one model run); a loop wrap prepared ahead stays exact
+            self.feed_pos = self.sep.reset(t, quick=self.ring.ahead() == 0)
             self.reader.seek(max(0, self.feed_pos))
             self.next_out = t
             self.priming = True

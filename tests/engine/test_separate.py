@@ -73,6 +73,74 @@ def test_after_a_reset_the_first_sound_comes_before_the_whole_segment_is_made(
     assert np.abs(out - offline[:, :, position:]).max() < 1e-5
 
 
+class ContextModel:
+    """A band split whose vocals gain depends on the whole segment it sees (as a real model's
+    output depends on its context), counting its runs."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.runs = inner, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def run(self, x: np.ndarray, **kw) -> np.ndarray:
+        self.runs += 1
+        y = self.inner.run(x, **kw)
+        # one number per segment: how loud its first frames are against the whole of it
+        head = np.abs(x[..., :4]).mean(axis=(1, 2, 3)) + 1e-9
+        level = np.abs(x).mean(axis=(1, 2, 3)) + 1e-9
+        y[:, 0] *= (1.0 + 0.5 * np.tanh(10 * np.log(head / level)))[:, None, None, None]
+        return y
+
+
+def runs_before_first_sound(sep: StreamSeparator, model: ContextModel, music: np.ndarray,
+                            position: int, quick: bool) -> tuple[np.ndarray, int]:
+    pos = sep.reset(position, quick=quick)
+    model.runs, parts, runs = 0, [], None
+    while pos < music.shape[1]:
+        parts.append(sep.feed(music[:, pos : pos + 4096]))
+        pos += 4096
+        if runs is None and parts[-1].shape[2]:
+            runs = model.runs
+    parts.append(sep.finish())
+    return np.concatenate(parts, axis=2), runs
+
+
+def test_a_quick_start_needs_one_model_run_and_is_exact_after_one_overlap(
+    tmp_path: Path, music: np.ndarray
+) -> None:
+    """A seek (``quick``) to where two segments overlap: the first sound after one model run,
+    not two; the audio is the whole-file separation's again from ``exact_from`` on, and a
+    context-free model gives it exactly throughout (the seams are right)."""
+    band = load_model(tm.band_split_model(tmp_path / "b.onnx", frames=16))
+    model = ContextModel(band)
+    sep = StreamSeparator(model)
+    offline = separate(model, music)
+    band_offline = separate(band, music)
+    step = sep.step
+    position = (3 * step + 2) * 1024  # frame 3 * step + 2 lies in the overlap of segments 2, 3
+    exact, runs_exact = runs_before_first_sound(sep, model, music, position, quick=False)
+    assert sep.exact_from == (position - 2048) // 1024 + 1
+    quick, runs_quick = runs_before_first_sound(sep, model, music, position, quick=True)
+    assert (runs_exact, runs_quick) == (2, 1)
+    assert sep.exact_from == 3 * step + sep.overlap
+    n = music.shape[1] - position
+    assert exact.shape == quick.shape == (4, 2, n)
+    assert np.abs(exact - offline[:, :, position:]).max() < 1e-5
+    since = sep.exact_from * 1024 + 4096 - position  # samples from frames >= exact_from only
+    assert np.abs(quick[:, :, since:] - offline[:, :, position + since:]).max() < 1e-5
+    assert np.abs(quick[:, :, :since] - offline[:, :, position:position + since]).max() > 1e-3
+    assert np.abs(quick.sum(axis=0) - music[:, position:]).max() < 1e-4  # still the mixture
+    # outside an overlap, or with a context-free model, quick changes nothing
+    sep_band = StreamSeparator(band)
+    sep_band.reset(position, quick=True)
+    got = np.concatenate([sep_band.feed(music[:, sep_band.feed_from:]), sep_band.finish()], 2)
+    assert np.abs(got - band_offline[:, :, position:]).max() < 1e-5
+    position = (3 * step + sep.overlap + 1) * 1024
+    sep.reset(position, quick=True)
+    assert sep.exact_from == (position - 2048) // 1024 + 1
+
+
 def test_consistency_with_stems_not_summing_to_mix(tmp_path: Path, music: np.ndarray) -> None:
     gains = (0.9, 0.9, 0.1, 0.4)  # sums to 2.3: the model's stems are inconsistent
     model = load_model(tm.gain_model(tmp_path / "g.onnx", gains))
