@@ -21,9 +21,10 @@ faster). How each figure is measured:
   the model's own ``session.run`` takes.
 * ``first_sound_ms``: from ``Engine.play()`` to the end of the first callback block that
   carries non-silent audio (add the device's own output latency on real hardware).
-* ``first_separated_ms`` / ``seek_separated_ms``: from ``play()`` (resp. ``seek()`` to the
-  middle while playing) to the first callback block where the stems, not the plain mix, are
-  heard. ``seek_first_sound_ms``: from ``seek()`` to the first sound at the new position.
+* ``first_separated_ms`` / ``seek_separated_ms``: from ``play()`` (resp. ``seek()`` while
+  playing: the median of far seeks to the ``FAR_SEEKS`` points of the song, each one in
+  ``seek_separated_ms_each``, the first to the middle) to the first callback block where the
+  stems, not the plain mix, are heard. ``seek_first_sound_ms``: from ``seek()`` to the first sound at the new position.
   ``near_seek_separated_ms``: the same for a seek 2 s forward once 4 s are separated ahead
   (inside audio already separated: reused, not re-separated).
 * ``gain_change_ms``: from ``set_gain_db()`` to the end of the callback block that completes
@@ -176,6 +177,13 @@ def measure_speed_x(model_path: str, audio: np.ndarray, slots: int,
     return audio.shape[1] / SAMPLE_RATE / elapsed
 
 
+#: far seeks while playing, as fractions of the song, each before the last (so outside what is
+#: separated ahead): where a seek lands against the segment
+#: grid decides whether one or two model runs come before the first separated sound, so one
+#: position alone says little; ``seek_separated_ms`` is their median
+FAR_SEEKS = (0.86, 0.68, 0.5, 0.32, 0.14)
+
+
 def measure_playback(song: Path, model_path: str) -> dict[str, Any]:
     from engine.output import NullOutput
     from engine.player import Engine, EngineConfig
@@ -194,13 +202,20 @@ def measure_playback(song: Path, model_path: str) -> dict[str, Any]:
         _wait(lambda: probe.first_separated is not None, 30)
         res["first_sound_ms"] = _ms(t0, probe.first_sound)
         res["first_separated_ms"] = _ms(t0, probe.first_separated)
-        time.sleep(0.5)
-        t0 = time.perf_counter()
-        eng.seek(eng.status().duration_s / 2)
-        probe.reset(eng.mixer.seek_request[0])
-        _wait(lambda: probe.first_separated is not None, 30)
-        res["seek_first_sound_ms"] = _ms(t0, probe.first_sound)
-        res["seek_separated_ms"] = _ms(t0, probe.first_separated)
+        far: list[float] = []
+        for k, where in enumerate(FAR_SEEKS):
+            time.sleep(0.5)
+            t0 = time.perf_counter()
+            eng.seek(eng.status().duration_s * where)
+            probe.reset(eng.mixer.seek_request[0])
+            _wait(lambda: probe.first_separated is not None, 30)
+            if k == 0:
+                res["seek_first_sound_ms"] = _ms(t0, probe.first_sound)
+            ms = _ms(t0, probe.first_separated)
+            if ms is not None:
+                far.append(ms)
+        res["seek_separated_ms"] = round(float(np.median(far)), 1) if far else None
+        res["seek_separated_ms_each"] = far
         _wait(lambda: eng.status().ahead_s >= 4.0, 30)
         t0 = time.perf_counter()
         eng.seek(eng.status().position_s + 2.0)
