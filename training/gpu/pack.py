@@ -75,7 +75,8 @@ def fetch_wheels(dest: Path) -> list[Path]:
 
 def pack_init_weights(specs: Path, dest: Path) -> list[Path]:
     """Weights (no optimiser) of the checkpoints the runs of ``specs`` start from, as
-    ``dest/NAME.pt``: what ``training.gpu.run`` loads for a run with ``init``."""
+    ``dest/NAME.pt``: what ``training.gpu.run`` loads for a run with ``init``. A checkpoint
+    with a weight average (``train.ema``) gives the average: the weights that were exported."""
     import torch
     import yaml
 
@@ -86,7 +87,8 @@ def pack_init_weights(specs: Path, dest: Path) -> list[Path]:
         state = torch.load(run["init"], map_location="cpu", weights_only=False)
         dest.mkdir(parents=True, exist_ok=True)
         path = dest / f"{run['name']}.pt"
-        torch.save({"model": state["model"], "source": run["init"]}, path)
+        weights = state["average"]["model"] if "average" in state else state["model"]
+        torch.save({"model": weights, "source": run["init"]}, path)
         out.append(path)
     return out
 
