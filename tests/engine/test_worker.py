@@ -133,8 +133,12 @@ def test_loop_region_repeats_without_a_gap(engine: Engine, files) -> None:
     engine.select("mix")
     engine.set_loop(0.5, 1.0)  # playhead at 0: outside, so playback jumps to the loop start
     engine.wait_ready()
-    wait_for(lambda: engine.mixer.mix_ring.ahead() >= SR)
     start_playing(engine)
+    # set_loop seeked to the loop start: wait for the worker to have written the new position
+    # (the ring may still hold the song from 0, written before the seek), and for all the blocks
+    # pulled back to back below — under load the worker can lag behind a seek
+    ring = engine.mixer.mix_ring
+    wait_for(lambda: ring.generation == engine.mixer.seek_request[0] and ring.ahead() >= 2 * SR)
     out = pull(engine, 150)  # 76800 samples = 0.5 s loop played about 3.5 times
     audio = song(3.0)
     a, b = int(0.5 * SR), int(1.0 * SR)
