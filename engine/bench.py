@@ -23,8 +23,9 @@ faster). How each figure is measured:
   carries non-silent audio (add the device's own output latency on real hardware).
 * ``first_separated_ms`` / ``seek_separated_ms``: from ``play()`` (resp. ``seek()`` while
   playing: the median of far seeks to the ``FAR_SEEKS`` points of the song, each one in
-  ``seek_separated_ms_each``, the first to the middle) to the first callback block where the
-  stems, not the plain mix, are heard. ``seek_first_sound_ms``: from ``seek()`` to the first sound at the new position.
+  ``seek_separated_ms_each``) to the first callback block where the stems, not the plain mix,
+  are heard. ``seek_first_sound_ms``: from the first of those seeks to the first sound at the
+  new position.
   ``near_seek_separated_ms``: the same for a seek 2 s forward once 4 s are separated ahead
   (inside audio already separated: reused, not re-separated).
 * ``gain_change_ms``: from ``set_gain_db()`` to the end of the callback block that completes
@@ -178,9 +179,9 @@ def measure_speed_x(model_path: str, audio: np.ndarray, slots: int,
 
 
 #: far seeks while playing, as fractions of the song, each before the last (so outside what is
-#: separated ahead): where a seek lands against the segment
-#: grid decides whether one or two model runs come before the first separated sound, so one
-#: position alone says little; ``seek_separated_ms`` is their median
+#: separated ahead): where a seek lands against the segment grid decides whether one or two
+#: model runs come before the first separated sound, so one position alone says little;
+#: ``seek_separated_ms`` is their median
 FAR_SEEKS = (0.86, 0.68, 0.5, 0.32, 0.14)
 
 
