@@ -103,8 +103,8 @@ def test_starting_from_weights_that_do_not_fit_is_refused(tmp_path: Path, case: 
         torch.save({"weights": 1}, ckpt)
     with pytest.raises(ValueError):
         init_weights(tiny_hybrid(), ckpt)
-    with pytest.raises(ValueError):  # only hybrid_unet starts from another model
-        init_weights(build_model("unet", bins=BINS, **UNET), unet_checkpoint(tmp_path))
+    with pytest.raises(ValueError):  # a unet starts only from a unet as wide or wider
+        init_weights(build_model("unet", bins=BINS, base=8, depth=2), unet_checkpoint(tmp_path))
 
 
 def test_train_cli_starts_from_a_unet(tmp_path: Path, toy_dataset: Path) -> None:

@@ -74,14 +74,29 @@ def mask_channels(mask: str) -> int:
     return 1 if mask == "magnitude" else 2
 
 
-class ConvBlock(nn.Module):
-    """Conv 3x3 + BatchNorm + GELU on ``(batch, channels, bins, frames)``."""
+ACTIVATIONS = ("gelu", "relu")
 
-    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+
+def activation(name: str) -> nn.Module:
+    """``gelu`` (smooth) or ``relu`` (folded into the convolution by ONNX Runtime: free at
+    inference)."""
+    if name == "gelu":
+        return nn.GELU()
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown activation {name!r} ({' or '.join(ACTIVATIONS)})")
+
+
+class ConvBlock(nn.Module):
+    """Conv ``kernel``×``kernel`` (3 or 1) + BatchNorm + GELU/ReLU on
+    ``(batch, channels, bins, frames)``."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, act: str = "gelu",
+                 kernel: int = 3) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
         self.norm = nn.BatchNorm2d(cout)
-        self.act = nn.GELU()
+        self.act = activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.norm(self.conv(x)))
@@ -91,31 +106,37 @@ class UNetCore(nn.Module):
     """A 2-D U-Net over (bins, frames): each level halves both axes.
 
     Input ``(batch, cin, bins, frames)`` -> ``(batch, cout, bins, frames)``; bins and frames must
-    be divisible by ``2 ** depth``.
+    be divisible by ``2 ** depth``. ``act``: the blocks' activation; ``top_kernel``: the kernel of
+    the last merge, the one block at full resolution (1 costs a ninth of 3 there).
     """
 
-    def __init__(self, cin: int, cout: int, base: int, depth: int, double: bool = True) -> None:
+    def __init__(self, cin: int, cout: int, base: int, depth: int, double: bool = True,
+                 act: str = "gelu", top_kernel: int = 3) -> None:
         super().__init__()
+        if top_kernel not in (1, 3):
+            raise ValueError(f"top_kernel must be 1 or 3, got {top_kernel}")
         self.depth = depth
         chans = [base * 2**i for i in range(depth)]
         self.down = nn.ModuleList()
         prev = cin
         for c in chans:
-            layers: list[nn.Module] = [ConvBlock(prev, c, stride=2)]
+            layers: list[nn.Module] = [ConvBlock(prev, c, stride=2, act=act)]
             if double:
-                layers.append(ConvBlock(c, c))
+                layers.append(ConvBlock(c, c, act=act))
             self.down.append(nn.Sequential(*layers))
             prev = c
         self.up = nn.ModuleList()
         self.merge = nn.ModuleList()
         skips = [cin] + chans[:-1]
-        for c, skip in zip(reversed(chans), reversed(skips)):
+        for i, (c, skip) in enumerate(zip(reversed(chans), reversed(skips))):
             out = max(skip, base // 2)
             self.up.append(nn.ConvTranspose2d(c, out, 2, stride=2))
-            self.merge.append(ConvBlock(out + skip, out))
+            kernel = top_kernel if i == depth - 1 else 3
+            self.merge.append(ConvBlock(out + skip, out, act=act, kernel=kernel))
         self.head = nn.Conv2d(max(cin, base // 2), cout, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last merge's output, before the 1×1 :attr:`head`."""
         skips = [x]
         for layer in self.down:
             x = layer(x)
@@ -124,7 +145,10 @@ class UNetCore(nn.Module):
         for up, merge in zip(self.up, self.merge):
             x = up(x)
             x = merge(torch.cat([x, skips.pop()], dim=1))
-        return self.head(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
 
 
 def sinusoidal_positions(frames: int, dim: int, device: torch.device) -> torch.Tensor:
