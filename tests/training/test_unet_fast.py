@@ -32,8 +32,8 @@ def trained_unet(tmp_path: Path, base: int = 8) -> tuple[Path, torch.nn.Module]:
 
 
 def test_masks_in_the_input_layout_are_the_stacked_masks() -> None:
-    """The repeated head (one product in the mixture's channel order) gives exactly the
-    sigmoid masks applied to real and imaginary parts alike."""
+    """One broadcast product in the mixture's channel order gives exactly the sigmoid masks
+    applied to real and imaginary parts alike."""
     torch.manual_seed(0)
     model = build_model("unet", bins=BINS, base=4, depth=2).eval()
     x = 0.1 * torch.randn(2, 4, BINS, 16)
