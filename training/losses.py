@@ -81,6 +81,12 @@ class LossConfig:
     # gives a bounded term instead of ~-80 dB that would drown every other stem's gradient.
     # None: the old absolute 1e-8 (what the models shipped before data v2 were trained with).
     sdr_floor_db: float | None = -30.0
+    # distillation: ``distill`` × the relative spectrogram L1 distance of every stem to what a
+    # trained ``teacher`` (a training checkpoint of a model with the same bins) makes of the
+    # same mixture. It labels every stem of every item (the partial-label families too), so a
+    # smaller model can learn from a larger one what the data alone teaches it slowly.
+    distill: float = 0.0
+    teacher: str = ""
 
 
 class SeparationLoss(torch.nn.Module):
@@ -130,3 +136,9 @@ class SeparationLoss(torch.nn.Module):
                 parts["level"] = level_loss(e, r, w)
                 total = total + self.config.level * parts["level"]
         return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def distill_loss(est: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Relative L1 distance ``mean |est - teacher| / mean |teacher|`` of two model outputs
+    ``(batch, stems, 4, bins, frames)``."""
+    return (est - teacher).abs().mean() / teacher.abs().mean().clamp_min(EPS)

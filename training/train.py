@@ -36,8 +36,8 @@ import yaml
 from torch import nn
 
 from engine.errors import StemplayError
-from training.checkpoint import model_kwargs, save_checkpoint
-from training.losses import SeparationLoss
+from training.checkpoint import load_model_from_checkpoint, model_kwargs, save_checkpoint
+from training.losses import SeparationLoss, distill_loss
 from training.models import build_model, init_weights
 from training.trainconfig import (
     ConfigError,
@@ -248,6 +248,7 @@ class Optimiser:
     device: torch.device
     use_amp: bool
     amp_dtype: torch.dtype
+    teacher: nn.Module | None = None  # loss.distill: a trained model the output learns from
 
     def __post_init__(self) -> None:
         fp16 = self.use_amp and self.amp_dtype == torch.float16
@@ -263,6 +264,12 @@ class Optimiser:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             est = self.net(x)
         loss, parts = self.criterion(est.float(), ref_spec, ref_wave, known)
+        if self.teacher is not None:
+            with torch.no_grad():
+                target = self.teacher(x).float()
+            d = distill_loss(est.float(), target)
+            parts["distill"] = float(d.detach())
+            loss = loss + self.cfg.loss.distill * d
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
@@ -273,6 +280,26 @@ class Optimiser:
         self.scaler.update()
         self.scheduler.step()
         return {"lr": lr, "loss": float(loss.detach()), **parts, "grad_norm": grad_norm}
+
+
+def load_teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
+    """The frozen teacher of ``loss.distill`` (None without one); ``ConfigError`` when it cannot
+    be loaded or does not fit."""
+    if not cfg.loss.distill:
+        return None
+    if not cfg.loss.teacher:
+        raise ConfigError("loss.distill needs loss.teacher (a training checkpoint)")
+    try:
+        teacher, ckpt = load_model_from_checkpoint(cfg.loss.teacher)
+    except (ConfigError, OSError, KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ConfigError(f"loss.teacher: {err}".splitlines()[0]) from None
+    bins = int(ckpt.get("config", {}).get("model", {}).get("bins", 1024))
+    if bins != cfg.bins:
+        raise ConfigError(f"loss.teacher {cfg.loss.teacher}: {bins} bins, the model has {cfg.bins}")
+    teacher = teacher.to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
 
 
 def progress_bar(cfg: TrainConfig, at: Progress, steps_per_epoch: int) -> Any:
@@ -342,7 +369,7 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     opt = Optimiser(net, model, optimizer, scheduler, SeparationLoss(cfg.loss), cfg, device,
-                    *amp_settings(opt_cfg.amp, device, rank))
+                    *amp_settings(opt_cfg.amp, device, rank), load_teacher(cfg, device))
     logger = Logger(run_dir, opt_cfg.tensorboard) if rank == 0 else None
     excerpts = load_valid_excerpts(cfg) if rank == 0 else []
     if rank == 0 and not excerpts:

@@ -90,3 +90,60 @@ def test_unknown_activation_and_kernel_are_refused() -> None:
         build_model("unet", bins=BINS, base=4, depth=2, act="tanh")
     with pytest.raises(ValueError, match="top_kernel"):
         build_model("unet", bins=BINS, base=4, depth=2, top_kernel=5)
+
+
+def _config(tmp_path: Path, toy_dataset: Path, loss: dict) -> Path:
+    import yaml
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "tiny", "run_dir": str(tmp_path / "run"), "frames": 16,
+        "model": {"name": "unet", "base": 4, "depth": 2, "act": "relu", "top_kernel": 1},
+        "data": {
+            "target": "training.data.mix.MixDataset",
+            "config_target": "training.data.mix.MixConfig",
+            "config": {"proportions": {"synthetic": 1.0}, "synthetic_dirs": [str(toy_dataset)],
+                       "cache_dir": None, "samples_per_epoch": 4},
+        },
+        "valid": {"dirs": [str(toy_dataset)], "excerpts": 1, "frames": 16},
+        "loss": loss,
+        "train": {"batch_size": 2, "epochs": 1, "warmup_steps": 1, "lr": 1e-3},
+    }))
+    return cfg
+
+
+def test_distillation_adds_the_teachers_view_of_every_stem(tmp_path: Path,
+                                                           toy_dataset: Path) -> None:
+    """``loss.distill``: the training CSV logs the distance to the teacher, which falls when
+    the student learns only from it."""
+    import csv
+
+    from training import train
+
+    teacher = build_model("unet", bins=1024, base=4, depth=2)
+    ckpt = tmp_path / "teacher.pt"
+    save_checkpoint(ckpt, {"model": teacher.state_dict(),
+                           "config": {"model": {"name": "unet", "base": 4, "depth": 2}}})
+    cfg = _config(tmp_path, toy_dataset, {"spec_l1": 0.0, "time_sdr": 0.0, "distill": 1.0,
+                                          "teacher": str(ckpt)})
+    assert train.main(["--config", str(cfg)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train.csv")))
+    assert len(rows) == 2 and all(float(r["distill"]) > 0 for r in rows)
+    assert float(rows[0]["loss"]) == pytest.approx(float(rows[0]["distill"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("teacher", ["", "missing.pt", "narrow.pt"])
+def test_a_teacher_that_cannot_serve_is_a_one_line_error(
+        tmp_path: Path, toy_dataset: Path, teacher: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from training import train
+
+    if teacher == "narrow.pt":  # another band than the student's 1024 bins
+        save_checkpoint(tmp_path / teacher, {
+            "model": build_model("unet", bins=512, base=4, depth=2).state_dict(),
+            "config": {"model": {"name": "unet", "bins": 512, "base": 4, "depth": 2}}})
+    path = str(tmp_path / teacher) if teacher else ""
+    cfg = _config(tmp_path, toy_dataset, {"distill": 1.0, "teacher": path})
+    assert train.main(["--config", str(cfg)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loss.teacher" in err[0]
