@@ -74,16 +74,18 @@ def mask_channels(mask: str) -> int:
     return 1 if mask == "magnitude" else 2
 
 
-ACTIVATIONS = ("gelu", "relu")
+ACTIVATIONS = ("gelu", "relu", "leaky")
 
 
 def activation(name: str) -> nn.Module:
-    """``gelu`` (smooth) or ``relu`` (folded into the convolution by ONNX Runtime: free at
-    inference)."""
+    """``gelu`` (smooth), ``relu`` or ``leaky`` (LeakyReLU 0.1: no unit dies; both folded into
+    the convolution by ONNX Runtime, free at inference)."""
     if name == "gelu":
         return nn.GELU()
     if name == "relu":
         return nn.ReLU()
+    if name == "leaky":
+        return nn.LeakyReLU(0.1)
     raise ValueError(f"unknown activation {name!r} ({' or '.join(ACTIVATIONS)})")
 
 
@@ -107,11 +109,13 @@ class UNetCore(nn.Module):
 
     Input ``(batch, cin, bins, frames)`` -> ``(batch, cout, bins, frames)``; bins and frames must
     be divisible by ``2 ** depth``. ``act``: the blocks' activation; ``top_kernel``: the kernel of
-    the last merge, the one block at full resolution (1 costs a ninth of 3 there).
+    the last merge, the one block at full resolution (1 costs a ninth of 3 there);
+    ``top_width``: its channels (default ``base // 2``: a narrow U-Net's last block would
+    otherwise have fewer channels than the masks it makes).
     """
 
     def __init__(self, cin: int, cout: int, base: int, depth: int, double: bool = True,
-                 act: str = "gelu", top_kernel: int = 3) -> None:
+                 act: str = "gelu", top_kernel: int = 3, top_width: int | None = None) -> None:
         super().__init__()
         if top_kernel not in (1, 3):
             raise ValueError(f"top_kernel must be 1 or 3, got {top_kernel}")
@@ -129,11 +133,11 @@ class UNetCore(nn.Module):
         self.merge = nn.ModuleList()
         skips = [cin] + chans[:-1]
         for i, (c, skip) in enumerate(zip(reversed(chans), reversed(skips))):
-            out = max(skip, base // 2)
+            out = max(skip, base // 2 if top_width is None or i < depth - 1 else top_width)
             self.up.append(nn.ConvTranspose2d(c, out, 2, stride=2))
             kernel = top_kernel if i == depth - 1 else 3
             self.merge.append(ConvBlock(out + skip, out, act=act, kernel=kernel))
-        self.head = nn.Conv2d(max(cin, base // 2), cout, 1)
+        self.head = nn.Conv2d(max(cin, base // 2 if top_width is None else top_width), cout, 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last merge's output, before the 1×1 :attr:`head`."""

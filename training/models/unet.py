@@ -46,12 +46,14 @@ class UNet(nn.Module):
         double: bool = True,
         act: str = "gelu",
         top_kernel: int = 3,
+        top_width: int | None = None,
     ) -> None:
         super().__init__()
         self.stems, self.bins, self.mask, self.bound = stems, bins, mask, bound
         self.per = mask_channels(mask)
         self.norm = BinNorm(bins)
-        self.core = UNetCore(2, stems * 2 * self.per, base, depth, double, act, top_kernel)
+        self.core = UNetCore(2, stems * 2 * self.per, base, depth, double, act, top_kernel,
+                             top_width)
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         re, im = split_complex(mix)
@@ -71,8 +73,9 @@ def init_from_wider(model: UNet, checkpoint: str | Path) -> int:
     """Start ``model`` from a trained ``unet`` checkpoint of the same depth and stems and an
     equal or larger ``base``: every tensor keeps the first channels of the checkpoint's (the
     merges' inputs, concatenations of the upsampled and the skip channels, per part; a 3×3
-    kernel where ``model`` has 1×1 keeps its centre tap). Activation and kernel may differ:
-    training then adapts what was learnt. Returns the number of tensors copied; ``ValueError``
+    kernel where ``model`` has 1×1 keeps its centre tap), except the 1×1 head of a narrower model,
+    which starts at zero (every mask 0.5). Activation and kernel may differ: training then
+    adapts what was learnt. Returns the number of tensors copied; ``ValueError``
     when the checkpoint is not such a unet."""
     ckpt = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     state = ckpt.get("model") if isinstance(ckpt, dict) else None
@@ -99,5 +102,11 @@ def init_from_wider(model: UNet, checkpoint: str | Path) -> int:
             c = old.shape[-1] // 2
             old = old[..., c : c + 1, c : c + 1]
         new[key] = old[tuple(slice(0, n) for n in mine.shape)].clone()
+    if any(own[k].shape != state[k].shape for k in own):
+        # a part of the features does not make the wider model's masks (on real songs some
+        # stems came out 30 dB too quiet, the sigmoid saturated): the head starts at zero,
+        # every mask at 0.5, and learns from the kept features
+        new["core.head.weight"].zero_()
+        new["core.head.bias"].zero_()
     model.load_state_dict(new)
     return len(new)
