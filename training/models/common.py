@@ -90,7 +90,7 @@ def activation(name: str) -> nn.Module:
 
 
 class ConvBlock(nn.Module):
-    """Conv ``kernel``×``kernel`` (3 or 1) + BatchNorm + GELU/ReLU on
+    """Conv ``kernel``×``kernel`` (3 or 1) + BatchNorm + an activation (``activation``) on
     ``(batch, channels, bins, frames)``."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1, act: str = "gelu",
