@@ -36,7 +36,7 @@ def test_batch_export_of_three_songs_writes_every_file(qtbot, window, three, tmp
     assert dlg is not None and dlg.isVisible() and len(dlg.songs()) == 1
     dlg.add_songs(three[1:])
     assert len(dlg.songs()) == 3
-    assert dlg.model_combo.currentText().startswith("A: unet")
+    assert dlg.model_combo.currentText().startswith("A: hybrid")
     dlg.folder.setText(str(tmp_path / "out"))
     progress = []
     dlg.progress.valueChanged.connect(progress.append)
@@ -46,8 +46,8 @@ def test_batch_export_of_three_songs_writes_every_file(qtbot, window, three, tmp
     for k in (1, 2, 3):
         folder = tmp_path / "out" / f"Song {k}"
         assert sorted(p.name for p in folder.iterdir()) == sorted(
-            f"Song {k} - {s} (unet).wav" for s in STEMS)
-        audio, _sr = sf.read(folder / f"Song {k} - vocals (unet).wav")
+            f"Song {k} - {s} (hybrid).wav" for s in STEMS)
+        audio, _sr = sf.read(folder / f"Song {k} - vocals (hybrid).wav")
         lv = tone_levels(audio[SR // 2: 5 * SR // 2])
         assert np.all(np.abs(lv["vocals"] - TONE_LEVEL) < 0.002)
         assert np.all(lv["drums"] < 1e-3)

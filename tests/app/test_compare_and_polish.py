@@ -20,8 +20,8 @@ def window(qtbot, settings, two_models):
 
 
 def test_model_b_defaults_to_the_other_shipped_model(window):
-    assert window.controller.models == {"A": "unet", "B": "hybrid"}
-    assert window.picker_b.combo.currentData() == "hybrid"
+    assert window.controller.models == {"A": "hybrid", "B": "unet"}
+    assert window.picker_b.combo.currentData() == "unet"
     assert window.sources.buttons["B"].isEnabled()
 
 
@@ -41,14 +41,14 @@ def test_export_dialog_says_which_model_and_a_b_files_never_collide(qtbot, windo
     qtbot.keyClick(window, Qt.Key.Key_Tab)  # hear B
     assert window.controller.source == "B"
     dlg = window.open_export()
-    assert dlg.model_combo.currentText().startswith("B: hybrid")
+    assert dlg.model_combo.currentText().startswith("B: unet")
     assert "heard now" in dlg.model_combo.currentText()
     for s, cb in dlg.stem_checks.items():
         cb.setChecked(s == "vocals")
     dlg.folder.setText(str(tmp_path / "out"))
-    assert "Tone Song - vocals (hybrid).wav" in dlg.preview.text()
+    assert "Tone Song - vocals (unet).wav" in dlg.preview.text()
     written = []
-    for label in ("B: hybrid", "A: unet"):
+    for label in ("B: unet", "A: hybrid"):
         dlg.model_combo.setCurrentIndex(
             next(i for i in range(dlg.model_combo.count())
                  if dlg.model_combo.itemText(i).startswith(label)))
@@ -58,7 +58,7 @@ def test_export_dialog_says_which_model_and_a_b_files_never_collide(qtbot, windo
     folder = tmp_path / "out" / "Tone Song"
     assert sorted(p.name for p in folder.iterdir()) == [
         "Tone Song - vocals (hybrid).wav", "Tone Song - vocals (unet).wav"]
-    assert written == ["Tone Song - vocals (hybrid).wav", "Tone Song - vocals (unet).wav"]
+    assert written == ["Tone Song - vocals (unet).wav", "Tone Song - vocals (hybrid).wav"]
 
 
 # ------------------------------------------------------------------------- item 7: polish
@@ -230,9 +230,9 @@ def test_export_at_the_tempo_pitch_and_pan_heard(qtbot, window, tmp_path):
     qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dlg.job is None and dlg.show_button.isVisible(), timeout=120000)
     folder = tmp_path / "out" / "Short"
-    bass, sr = sf.read(folder / "Short - bass (unet).wav")
+    bass, sr = sf.read(folder / "Short - bass (hybrid).wav")
     assert len(bass) == pytest.approx(2 * 3.0 * sr, abs=2)  # half speed: twice as long
-    mix, _ = sf.read(folder / "Short - mix (unet).wav")
+    mix, _ = sf.read(folder / "Short - mix (hybrid).wav")
     right = tone_levels(np.ascontiguousarray(mix[sr: 5 * sr, ::-1]))  # right channel
     left = tone_levels(mix[sr: 5 * sr])
     assert np.all(right["vocals"] < 0.01 * TONE_LEVEL)  # vocals hard left

@@ -93,15 +93,15 @@ def test_name_with_or_without_extension_or_path(models_dir: Path, band_split_pat
 def test_list_and_default(models_dir: Path) -> None:
     assert list_models() == [] and default_model_path() is None
     tm.band_split_model(models_dir / "aaa.onnx")
-    tm.gain_model(models_dir / "hybrid.onnx", name="hybrid")
+    tm.gain_model(models_dir / "unet.onnx", name="unet")
     tm.corrupt_model(models_dir / "broken.onnx")
     errors: list[str] = []
     names = [m.path.name for m in list_models(errors)]
-    assert names == ["aaa.onnx", "hybrid.onnx"]
+    assert names == ["aaa.onnx", "unet.onnx"]
     assert len(errors) == 1 and "broken.onnx" in errors[0]
-    assert default_model_path() == models_dir / "hybrid.onnx"  # preferred by DEFAULT_MODEL_ORDER
-    tm.gain_model(models_dir / "unet.onnx", name="unet")
-    assert default_model_path() == models_dir / "unet.onnx"
+    assert default_model_path() == models_dir / "unet.onnx"  # preferred by DEFAULT_MODEL_ORDER
+    tm.gain_model(models_dir / "hybrid.onnx", name="hybrid")
+    assert default_model_path() == models_dir / "hybrid.onnx"
 
 
 def test_huge_finite_output_is_kept_and_non_finite_is_silenced(tmp_path: Path) -> None:

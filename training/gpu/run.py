@@ -242,6 +242,9 @@ def worker(args: argparse.Namespace) -> int:
     cfg = load_config(spec_.config)
     cfg_dict = config_to_dict(cfg)
     loss_cfg = LossConfig(**{**cfg_dict["loss"], **spec_.loss})
+    if loss_cfg.distill:  # the pack carries no teacher: say so instead of ignoring it
+        raise ValueError(f"run {spec_.name}: loss.distill needs a teacher, which the GPU runner "
+                         "does not load; set loss: {distill: 0} in its gpu.yaml entry")
     cfg_dict["loss"] = dict(loss_cfg.__dict__)
     frames, bins = cfg.frames, cfg.bins
     samples = (frames - 1) * 1024
