@@ -31,6 +31,18 @@ def provider_label(provider: str) -> str:
     return (provider or "CPU").replace("ExecutionProvider", "") or "CPU"
 
 
+def provider_text(provider: str, mode: str, problem: str | None) -> tuple[str, str]:
+    """(label, tooltip) of where inference runs. ``mode``: ``STEMPLAY_PROVIDER`` ("auto",
+    "cpu", "cuda"); ``problem``: why CUDA was not used (``engine.model.cuda_problem``). A user
+    who asked for CUDA and got the CPU reads so on the bar; otherwise the reason is in the
+    tooltip."""
+    label = provider_label(provider)
+    if label != "CPU" or not problem:
+        return label, ""
+    tip = f"Models run on the CPU: CUDA is not usable here ({problem})"
+    return ("CPU (CUDA unusable)" if mode == "cuda" else label), tip
+
+
 class StatusLine:
     """The labels, added to ``bar``: ``models``, ``provider``, ``speed``, ``ahead``,
     ``warning`` (hidden until a dropout), ``state`` (on the right)."""
@@ -63,7 +75,11 @@ class StatusLine:
                 w.setText("")
             self.state.setText("Open a song to start")
             return
-        self.provider.setText(provider_label(st.provider))
+        from engine.model import cuda_problem, provider_mode
+
+        label, tip = provider_text(st.provider, provider_mode(), cuda_problem())
+        self.provider.setText(label)
+        self.provider.setToolTip(tip)
         self.speed.setText(f"{st.speed_x:.1f}× real time" if st.speed_x else "speed —")
         self.ahead.setText(f"{st.ahead_s:.1f} s separated ahead")
         warning = dropout_warning(int(st.underruns), int(getattr(st, "late", 0)))

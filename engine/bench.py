@@ -30,6 +30,8 @@ faster). How each figure is measured:
   (inside audio already separated: reused, not re-separated).
 * ``gain_change_ms``: from ``set_gain_db()`` to the end of the callback block that completes
   the ramp to the new gain (the ramp spans one block), averaged over several changes.
+* ``provider``: the onnxruntime execution provider the model runs on (``--provider``, else
+  ``STEMPLAY_PROVIDER``, else CUDA when it works and the CPU otherwise).
 * ``peak_rss_mb_10min`` / ``peak_rss_mb_60min``: peak resident memory of a fresh process that
   opens a generated 10- resp. 60-minute file, plays 3 s at its start and 3 s after a seek to
   its middle (``ru_maxrss``). Streaming decode and rings of ``ahead_s`` keep it flat.
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -285,12 +288,30 @@ def measure_rss(path: Path, model_path: str) -> float:
 
 
 def run_bench(file: str | None, model: str | None, as_json: bool,
-              model_b: str | None = None) -> int:
+              model_b: str | None = None, provider: str | None = None) -> int:
     """Measure and print; 1 with one line when no model is available. ``model_b``: slot B of
-    ``speed_x_ab`` (default: a second copy of the model)."""
+    ``speed_x_ab`` (default: a second copy of the model). ``provider``: "cpu", "cuda" or
+    "auto" for every model the bench runs (here and in its subprocesses, through
+    ``STEMPLAY_PROVIDER``); "cuda" where CUDA cannot run is 1 with the reason, not CPU
+    figures under a CUDA heading."""
     from engine.decode import read_all
-    from engine.model import default_model_path, resolve_model_path
+    from engine.model import (
+        cuda_problem,
+        cuda_unusable_reason,
+        default_model_path,
+        load_model,
+        resolve_model_path,
+    )
     from engine.nullmodel import write_null_model
+
+    if provider is not None:
+        provider = provider.lower()
+        os.environ["STEMPLAY_PROVIDER"] = provider
+        if provider == "cuda":
+            reason = cuda_unusable_reason()
+            if reason is not None:
+                print(f"stemplay bench: CUDA is not usable here: {reason}", file=sys.stderr)
+                return 1
 
     if model is None:
         path = default_model_path()
@@ -314,6 +335,15 @@ def run_bench(file: str | None, model: str | None, as_json: bool,
     figures: dict[str, Any] = {"model": model_path}
     if b_path is not None:
         figures["model_b"] = b_path
+    try:
+        figures["provider"] = load_model(model_path, threads=1).info.provider
+    except ModelError as err:
+        print(f"stemplay bench: {err}", file=sys.stderr)
+        return 1
+    if provider == "cuda" and figures["provider"] != "CUDAExecutionProvider":
+        print(f"stemplay bench: CUDA is not usable here: {cuda_problem() or 'no CUDA session'}",
+              file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="stemplay-bench-") as tmp:
         song = Path(file) if file else make_song(Path(tmp) / "bench.wav", BENCH_SECONDS)
         figures["input"] = str(song) if file else f"generated {BENCH_SECONDS:.0f} s"
@@ -350,7 +380,7 @@ def _main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.rss_child:
         return rss_child(*args.rss_child)
-    return run_bench(args.file, args.model, args.json, args.model_b)
+    return run_bench(args.file, args.model, args.json, args.model_b, args.provider)
 
 
 if __name__ == "__main__":

@@ -236,6 +236,9 @@ def _bench_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("--model-b", metavar="M",
                    help="slot B for speed_x_ab (default: a second copy of --model), e.g. "
                         "--model hybrid --model-b unet")
+    b.add_argument("--provider", choices=("auto", "cpu", "cuda"), default=None,
+                   help="where the models run: cuda (an error if it cannot), cpu, or auto "
+                        "(default: $STEMPLAY_PROVIDER, else CUDA when it works, else the CPU)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -8,7 +8,10 @@ bins, frames, name, version, description``. :func:`load_model` refuses anything 
 Execution provider: CUDA when it really works (a session is created with
 ``CUDAExecutionProvider`` first and ``session.get_providers()`` tells what is in use), else the
 CPU. ``STEMPLAY_PROVIDER=cpu|cuda|auto`` overrides (default ``auto``); ``ModelInfo.provider``
-reports what the session really uses. A failed CUDA attempt is remembered for the process.
+reports what the session really uses. A failed CUDA attempt is remembered for the process, with
+the reason in a few words (:func:`cuda_problem`: missing driver, missing CUDA libraries, an
+onnxruntime without the CUDA provider), which the status line and ``stemplay bench --provider
+cuda`` show.
 
 Thread: ``load_model`` on any thread; each :class:`SeparationModel` (one ONNX session) is used
 by one thread — the worker slot or the export thread that loaded it.
@@ -16,8 +19,10 @@ by one thread — the worker slot or the export thread that loaded it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +51,7 @@ MAX_STEMS = 8
 
 _cuda_lock = threading.Lock()
 _cuda_broken = False  # set once a CUDA session could not be created; written under _cuda_lock
+_cuda_reason: str | None = None  # why, in a few words; written under _cuda_lock
 
 
 class RunCancelled(Exception):
@@ -102,7 +108,8 @@ def _ort():  # imported lazily: `import engine` stays cheap
     return ort
 
 
-def _provider_mode() -> str:
+def provider_mode() -> str:
+    """``STEMPLAY_PROVIDER`` as "auto", "cpu" or "cuda" (anything else reads as "auto")."""
     mode = os.environ.get("STEMPLAY_PROVIDER", "auto").strip().lower()
     return mode if mode in {"auto", "cpu", "cuda"} else "auto"
 
@@ -120,9 +127,49 @@ def _fail(path: Path, what: str) -> ModelError:
     return ModelError(f"model {path}: {what}")
 
 
+def cuda_unusable_reason() -> str | None:
+    """Why a CUDA session cannot run here, in a few words; None when nothing is known to be
+    missing. Checks what onnxruntime itself would need, in order: its CUDA provider, the NVIDIA
+    driver, then the CUDA libraries its provider library links (loading it names the first one
+    missing). onnxruntime only logs these and silently falls back to the CPU."""
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime has no CUDA provider (the onnxruntime-gpu package has)"
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return "no NVIDIA driver (libcuda.so.1 not found)"
+    capi = Path(ort.__file__).parent / "capi"
+    try:
+        ctypes.CDLL(str(capi / "libonnxruntime_providers_shared.so"), mode=ctypes.RTLD_GLOBAL)
+        ctypes.CDLL(str(capi / "libonnxruntime_providers_cuda.so"))
+    except OSError as err:
+        missing = str(err).split(":")[0].strip()
+        return f"CUDA libraries missing ({missing} not found)"
+    return None
+
+
+def cuda_problem() -> str | None:
+    """The reason CUDA was not used, once a session asked for it and fell back to the CPU in
+    this process; None before that, or when CUDA works."""
+    with _cuda_lock:
+        return _cuda_reason
+
+
+def _mark_cuda_broken(reason: str | None) -> None:
+    global _cuda_broken, _cuda_reason
+    if reason is None:
+        reason = cuda_unusable_reason() or "onnxruntime could not start a CUDA session"
+    with _cuda_lock:
+        _cuda_broken = True
+        _cuda_reason = reason
+    log.info("CUDA is not usable here (%s); running models on the CPU", reason)
+
+
 def _session(path: Path, threads: int, want_cuda: bool):
     """An InferenceSession on CUDA if asked and working, else CPU; ModelError if unreadable."""
-    global _cuda_broken
     ort = _ort()
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -145,17 +192,13 @@ def _session(path: Path, threads: int, want_cuda: bool):
     except Exception as err:  # noqa: BLE001 -- ort's Fail/InvalidProtobuf... derive from it
         first = _ort_reason(err)
         if providers[0] == "CUDAExecutionProvider" and "protobuf" not in first.lower():
-            with _cuda_lock:
-                _cuda_broken = True
-            log.info("CUDA session failed (%s); using the CPU", first)
+            _mark_cuda_broken(cuda_unusable_reason() or first)
             return _session(path, threads, want_cuda=False)
         raise _fail(path, f"not a valid ONNX model ({first})") from None
     finally:
         ort.set_default_logger_severity(3)
     if providers[0] == "CUDAExecutionProvider" and sess.get_providers()[0] != providers[0]:
-        with _cuda_lock:
-            _cuda_broken = True
-        log.info("CUDA is not usable here; running models on the CPU")
+        _mark_cuda_broken(None)
     return sess
 
 
@@ -374,7 +417,7 @@ def load_model(name_or_path: str | os.PathLike[str], threads: int = 0,
     """Load and check a model. ``provider``: "auto" (default), "cpu" or "cuda"."""
     path = resolve_model_path(name_or_path)
     _check_readable(path)
-    mode = (provider or _provider_mode()).lower()
+    mode = (provider or provider_mode()).lower()
     sess = _session(path, threads, want_cuda=mode in {"auto", "cuda"})
     info = _check(path, sess)
     in_use = sess.get_providers()[0]

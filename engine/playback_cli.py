@@ -188,6 +188,7 @@ def bench_command(args: argparse.Namespace) -> int:
             getattr(args, "model", None),
             bool(getattr(args, "json", False)),
             getattr(args, "model_b", None),
+            getattr(args, "provider", None),
         )
     except KeyboardInterrupt:
         return 130

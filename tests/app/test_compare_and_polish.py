@@ -191,6 +191,26 @@ def test_dropout_warning_only_when_it_happens(qtbot, window, song):
     assert state.width() >= state.fontMetrics().horizontalAdvance(state.text())
 
 
+def test_status_bar_says_when_cuda_was_asked_for_and_the_cpu_runs(
+    qtbot, window, song, monkeypatch
+):
+    from engine.model import cuda_unusable_reason
+
+    reason = cuda_unusable_reason()
+    if reason is None:
+        pytest.skip("CUDA can run on this machine")
+    monkeypatch.setenv("STEMPLAY_PROVIDER", "cuda")
+    window.open_path(song)
+    qtbot.waitUntil(lambda: window.controller.engine.status().provider != "", timeout=20000)
+    window.controller.poll()
+    label = window.status_line.provider
+    assert label.text() == "CPU (CUDA unusable)"
+    assert label.toolTip() == f"Models run on the CPU: CUDA is not usable here ({reason})"
+    monkeypatch.setenv("STEMPLAY_PROVIDER", "auto")  # not asked for: the bar just says CPU
+    window.controller.poll()
+    assert label.text() == "CPU" and reason in label.toolTip()
+
+
 def test_loop_keys_set_a_translucent_region_with_its_times(qtbot, window, song):
     window.open_path(song)
     window.controller.seek(2.0)

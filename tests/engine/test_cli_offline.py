@@ -131,8 +131,8 @@ def test_models_table_marks_default(models_dir: Path, capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line
             for line in out.splitlines()[1:] if line.strip() and not line.startswith("* def")}
-    assert rows["unet"].startswith("*") and "dynamic" in rows["unet"]  # the default
-    assert not rows["hybrid"].startswith("*") and "vocals,drums,bass,other" in rows["hybrid"]
+    assert rows["hybrid"].startswith("*") and "vocals,drums,bass,other" in rows["hybrid"]
+    assert not rows["unet"].startswith("*") and "dynamic" in rows["unet"]  # hybrid is the default
     assert "junk.onnx" in err
 
 
@@ -175,6 +175,24 @@ def test_bench_with_a_missing_model_b_says_so_in_one_line(capsys, tmp_path) -> N
     assert len(err.splitlines()) == 1 and "nope.onnx" in err
 
 
+def test_bench_on_cuda_where_cuda_cannot_run_says_why_instead_of_cpu_figures(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    from engine.bench import run_bench
+    from engine.model import cuda_unusable_reason
+    from tests.tinymodels import band_split_model
+
+    reason = cuda_unusable_reason()
+    if reason is None:
+        pytest.skip("CUDA can run on this machine")
+    monkeypatch.setenv("STEMPLAY_PROVIDER", "auto")  # restored after the bench overrides it
+    a = band_split_model(tmp_path / "a.onnx")
+    assert main(["bench", "--provider", "cuda", "--model", str(a), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == f"stemplay bench: CUDA is not usable here: {reason}"
+    assert run_bench(None, str(a), True, provider="cuda") == 1  # the same through the API
+
+
 def test_one_registry_of_commands_for_stemplay_bench_and_launcher(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -197,7 +215,7 @@ def test_one_registry_of_commands_for_stemplay_bench_and_launcher(
     module_bench = capsys.readouterr().out
     assert "--rss-child" not in module_bench  # internal, not shown
     options = [line.split()[0] for line in stemplay_bench.splitlines() if line.startswith("  -")]
-    assert options == ["-h,", "--model", "--model-b", "--json"]
+    assert options == ["-h,", "--model", "--model-b", "--provider", "--json"]
     assert options == [line.split()[0] for line in module_bench.splitlines()
                        if line.startswith("  -")]
 

@@ -36,6 +36,20 @@ def test_provider_forced_to_cpu(band_split_path: Path, monkeypatch: pytest.Monke
     assert load_model(band_split_path).info.provider == "CPUExecutionProvider"
 
 
+def test_asking_for_cuda_where_it_cannot_run_falls_back_with_the_reason(
+    band_split_path: Path,
+) -> None:
+    from engine.model import cuda_problem, cuda_unusable_reason
+
+    reason = cuda_unusable_reason()
+    if reason is None:
+        pytest.skip("CUDA can run on this machine")
+    assert "\n" not in reason and len(reason) < 100  # fits a status bar's tooltip line
+    model = load_model(band_split_path, provider="cuda")
+    assert model.info.provider == "CPUExecutionProvider"  # the CPU carries on
+    assert cuda_problem() == reason  # remembered for the status line
+
+
 @pytest.mark.parametrize(
     ("override", "field"),
     [
