@@ -171,7 +171,9 @@ class AudioReader:
         """The next ``frames`` (or fewer, at the end) of source audio as stereo ``(n, 2)``."""
         try:
             data = self._f.read(frames, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as err:
+        # ValueError: soundfile asked numpy for a negative length, when a file (a chained Ogg
+        # stream) decodes past the frame count its header gave (seen on a hyperrogue-music track)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
             log.warning("%s: read error at %.1f s, stopping there (%s)", self._path,
                         (self._src_origin + self._src_pos) / self._rate, err)
             data = np.zeros((0, self._f.channels), dtype=np.float32)
