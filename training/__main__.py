@@ -11,6 +11,7 @@ COMMANDS = {
     "train": ("training.train", "train a separation model from a YAML config"),
     "evaluate": ("training.evaluate", "score an ONNX model through the engine's separator"),
     "export": ("training.export", "export a checkpoint to ONNX with the model contract metadata"),
+    "ensemble": ("training.ensemble", "one model file: the weighted mean of several models' stems"),
     "gpu-import": ("training.gpu.importer", "turn a GPU run's output into best.pt / last.pt"),
     "gpupack": ("training.gpu.pack", "pack training audio (Opus) + wheels for a GPU machine"),
     "realmusic": ("training.data.realmusic", "fetch, decode and screen the real-music bank"),

@@ -84,9 +84,10 @@ def test_bad_checkpoint_is_a_one_line_error(tmp_path: Path,
     assert not out.exists()
 
 
-@pytest.mark.parametrize("name", ["unet", "hybrid"])
+@pytest.mark.parametrize("name", ["unet", "hybrid", "ensemble"])
 def test_shipped_models_load_and_have_cards(name: str) -> None:
-    """models/NAME.onnx honours the contract, is <= 30 MB and has a card crediting real data."""
+    """models/NAME.onnx honours the contract, is <= 30 MB and has a card crediting real data;
+    a trained model has its resumable state beside it (the ensemble is made of trained ones)."""
     root = Path(__file__).resolve().parents[2] / "models"
     path = root / f"{name}.onnx"
     assert path.stat().st_size <= 30e6
@@ -97,4 +98,7 @@ def test_shipped_models_load_and_have_cards(name: str) -> None:
     assert y.shape == (1, 4, 4, 1024, 192) and np.isfinite(y).all()
     card = (root / f"{name}.md").read_text()
     assert "CC BY-NC-SA 4.0" in card and "oracle ideal ratio mask" in card
+    if name == "ensemble":  # made by `training ensemble` from shipped members: no state of its own
+        assert "python -m training ensemble" in card
+        return
     assert (root / "checkpoints" / f"{name}.pt").stat().st_size <= 30e6
