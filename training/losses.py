@@ -84,9 +84,12 @@ class LossConfig:
     # distillation: ``distill`` × the relative spectrogram L1 distance of every stem to what a
     # trained ``teacher`` (a training checkpoint of a model with the same bins) makes of the
     # same mixture. It labels every stem of every item (the partial-label families too), so a
-    # smaller model can learn from a larger one what the data alone teaches it slowly.
+    # smaller model can learn from a larger one what the data alone teaches it slowly. Several
+    # checkpoints (a YAML list): the teacher is the mean of their outputs, as `python -m
+    # training ensemble` makes it (an ensemble teaching one model, which then runs at one
+    # model's cost). Each member's weight average is used when its checkpoint has one.
     distill: float = 0.0
-    teacher: str = ""
+    teacher: str | tuple[str, ...] = ""
 
 
 class SeparationLoss(torch.nn.Module):

@@ -148,3 +148,34 @@ def test_a_teacher_that_cannot_serve_is_a_one_line_error(
     assert train.main(["--config", str(cfg)]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "loss.teacher" in err[0]
+
+
+def test_a_list_of_teachers_teaches_their_mean_with_each_ones_weight_average(
+        tmp_path: Path) -> None:
+    """``loss.teacher`` as a list: the student learns the stems the members' ensemble makes
+    (their mean output, as ``python -m training ensemble`` builds it), and a member saved with
+    a weight average teaches with that average (what its exported model holds)."""
+    from training.train import load_teacher
+    from training.trainconfig import config_from_dict
+
+    torch.manual_seed(5)
+    cfg_model = {"name": "unet", "bins": BINS, "base": 4, "depth": 2}
+    raw, averaged = (build_model("unet", bins=BINS, base=4, depth=2) for _ in range(2))
+    other = build_model("unet", bins=BINS, base=4, depth=2)
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    save_checkpoint(first, {"model": raw.state_dict(), "config": {"model": cfg_model},
+                            "average": {"model": averaged.state_dict(), "updates": 9}})
+    save_checkpoint(second, {"model": other.state_dict(), "config": {"model": cfg_model}})
+    cfg = config_from_dict({
+        "name": "t", "run_dir": str(tmp_path / "run"), "model": cfg_model,
+        "data": {"target": "x.Y"},
+        "loss": {"distill": 1.0, "teacher": [str(first), str(second)]}})
+    teacher = load_teacher(cfg, torch.device("cpu"))
+    assert teacher is not None and not any(p.requires_grad for p in teacher.parameters())
+    x = torch.randn(1, 4, BINS, 16)
+    with torch.no_grad():
+        want = (averaged.eval()(x) + other.eval()(x)) / 2
+        got = teacher(x)
+        not_raw = (raw.eval()(x) + other(x)) / 2
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert (got - not_raw).abs().max() > 1e-3
