@@ -28,9 +28,12 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+def load_model_from_checkpoint(path: str | Path, average: bool | None = False,
+                               ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint (``last.pt`` or ``best.pt``) in eval mode.
 
+    ``average``: False = the weights of ``model``; True = the weight average a ``last.pt``
+    carries (``ConfigError`` without one); None = that average when there is one.
     Returns ``(model, checkpoint dict)``; ``ConfigError`` when the file is not a checkpoint.
     """
     path = Path(path)
@@ -43,7 +46,11 @@ def load_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, A
     cfg = ckpt["config"]
     try:
         model = build_model(**model_kwargs(cfg))
-        model.load_state_dict(ckpt["model"])
+        has_average = isinstance(ckpt.get("average"), dict)
+        if average and not has_average:
+            raise ConfigError(f"{path} has no weight average (train.ema) to use")
+        use_average = has_average and average is not False
+        model.load_state_dict(ckpt["average"]["model"] if use_average else ckpt["model"])
     except (TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0]
         raise ConfigError(f"checkpoint {path} does not match its model: {first}") from None

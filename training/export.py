@@ -77,12 +77,14 @@ def export(
     version: str = "1",
     description: str = "",
     quantize: bool = False,
+    average: bool = False,
 ) -> dict[str, float | str]:
-    """Export ``ckpt_path`` to ``out``. Returns ``{"parity": rel_err, "path": str}`` (and
+    """Export ``ckpt_path`` to ``out`` (``average``: the weight average a ``last.pt`` carries,
+    not its last weights). Returns ``{"parity": rel_err, "path": str}`` (and
     ``"parity_fp32"`` when quantised). Nothing is left at ``out`` when anything fails."""
     import onnx
 
-    model, ckpt = load_model_from_checkpoint(ckpt_path)
+    model, ckpt = load_model_from_checkpoint(ckpt_path, average=average)
     out = Path(out)
     name = name or out.stem
     bins = int(ckpt["config"]["model"].get("bins", 1024))
@@ -138,11 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="1")
     parser.add_argument("--description", default="")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation")
+    parser.add_argument("--average", action="store_true",
+                        help="export the weight average of a last.pt (train.ema), not its "
+                             "last weights")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
         res = export(args.checkpoint, args.output, args.name, args.frames, args.version,
-                     args.description, args.quantize)
+                     args.description, args.quantize, args.average)
     except StemplayError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -304,9 +304,7 @@ def _teacher_member(path: str, bins: int) -> nn.Module:
     """One teacher checkpoint's model, with its weight average when it has one (what its
     export holds); ``ConfigError`` when it cannot be loaded or does not fit."""
     try:
-        model, ckpt = load_model_from_checkpoint(path)
-        if isinstance(ckpt.get("average"), dict):
-            model.load_state_dict(ckpt["average"]["model"])
+        model, ckpt = load_model_from_checkpoint(path, average=None)
     except (ConfigError, OSError, KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ConfigError(f"loss.teacher: {err}".splitlines()[0]) from None
     own = int(ckpt.get("config", {}).get("model", {}).get("bins", 1024))

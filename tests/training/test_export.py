@@ -84,6 +84,31 @@ def test_bad_checkpoint_is_a_one_line_error(tmp_path: Path,
     assert not out.exists()
 
 
+def test_average_exports_the_weight_average_of_a_resumable_state(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--average``: the exported model computes what the state's weight average computes,
+    not its last weights; a state without an average is a one-line error and writes nothing."""
+    ckpt = checkpoint(tmp_path, "unet")
+    state = torch.load(ckpt, weights_only=False)
+    torch.manual_seed(8)
+    other = build_model("unet", **{k: v for k, v in TINY["unet"].items() if k != "name"})
+    last = tmp_path / "last.pt"
+    save_checkpoint(last, state | {"average": {"model": other.state_dict(), "updates": 5}})
+    out = tmp_path / "avg.onnx"
+    assert export.main([str(last), "-o", str(out), "--frames", "32", "--average"]) == 0
+    x = export.test_input(1024, 32, seed=4)
+    with torch.no_grad():
+        want = other.eval()(torch.from_numpy(x)).numpy()
+    got = load_model(out, provider="cpu").run(x)
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
+
+    none = tmp_path / "none.onnx"
+    assert export.main([str(ckpt), "-o", str(none), "--average"]) == 1
+    err = capsys.readouterr().err
+    assert "no weight average" in err and err.count("\n") == 1
+    assert not none.exists()
+
+
 @pytest.mark.parametrize("name", ["unet", "hybrid", "ensemble"])
 def test_shipped_models_load_and_have_cards(name: str) -> None:
     """models/NAME.onnx honours the contract, is <= 30 MB and has a card crediting real data;
