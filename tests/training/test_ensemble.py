@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper  # noqa: E402
+from onnx import TensorProto, helper
 
-from engine.model import load_model  # noqa: E402
-from engine.separate import separate  # noqa: E402
-from training import ensemble as ens  # noqa: E402
+from engine.model import load_model
+from engine.separate import separate
+from training import ensemble as ens
 
 STEMS = "vocals,drums,bass,other"
 

@@ -128,7 +128,8 @@ def test_distillation_adds_the_teachers_view_of_every_stem(tmp_path: Path,
     cfg = _config(tmp_path, toy_dataset, {"spec_l1": 0.0, "time_sdr": 0.0, "distill": 1.0,
                                           "teacher": str(ckpt)})
     assert train.main(["--config", str(cfg)]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "run" / "train.csv")))
+    with open(tmp_path / "run" / "train.csv") as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(float(r["distill"]) > 0 for r in rows)
     assert float(rows[0]["loss"]) == pytest.approx(float(rows[0]["distill"]), rel=1e-5)
 

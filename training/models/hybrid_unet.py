@@ -116,7 +116,8 @@ def init_from_unet(model: HybridUNet, checkpoint: str | Path) -> int:
     ckpt = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     state = ckpt.get("model") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
-        raise ValueError(f"{checkpoint} is not a stemplay training checkpoint")
+        # ValueError, like every other misfit checkpoint: the callers turn it into ConfigError
+        raise ValueError(f"{checkpoint} is not a stemplay training checkpoint")  # noqa: TRY004
     kind = ckpt.get("config", {}).get("model", {})
     if kind.get("name") != "unet" or kind.get("mask", "magnitude") != "magnitude":
         raise ValueError(f"{checkpoint} is not a magnitude-mask unet checkpoint")

@@ -80,7 +80,8 @@ def init_from_wider(model: UNet, checkpoint: str | Path) -> int:
     ckpt = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     state = ckpt.get("model") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
-        raise ValueError(f"{checkpoint} is not a stemplay training checkpoint")
+        # ValueError, like every other misfit checkpoint: the callers turn it into ConfigError
+        raise ValueError(f"{checkpoint} is not a stemplay training checkpoint")  # noqa: TRY004
     kind = ckpt.get("config", {}).get("model", {})
     if kind.get("name") != "unet" or kind.get("mask", "magnitude") != model.mask:
         raise ValueError(f"{checkpoint} is not a {model.mask}-mask unet checkpoint")
