@@ -32,6 +32,9 @@ faster). How each figure is measured:
   the ramp to the new gain (the ramp spans one block), averaged over several changes.
 * ``provider``: the onnxruntime execution provider the model runs on (``--provider``, else
   ``STEMPLAY_PROVIDER``, else CUDA when it works and the CPU otherwise).
+* ``machine``: the CPU's model name, the CPUs this process may use and its wide-vector
+  features (AVX2, AVX-512, bf16, AMX): the same code runs 2× apart on two "2-core EPYC"
+  machines of this project, so a figure is read with the machine that produced it.
 * ``peak_rss_mb_10min`` / ``peak_rss_mb_60min``: peak resident memory of a fresh process that
   opens a generated 10- resp. 60-minute file, plays 3 s at its start and 3 s after a seek to
   its middle (``ru_maxrss``). Streaming decode and rings of ``ahead_s`` keep it flat.
@@ -123,6 +126,35 @@ def _wait(cond: Any, timeout: float) -> bool:
 
 def _ms(t0: float, t1: float | None) -> float | None:
     return None if t1 is None else round((t1 - t0) * 1000.0, 1)
+
+
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
+def machine_info(cpuinfo: str | None = None) -> dict[str, Any]:
+    """``{"cpu": model name, "cpus": usable CPUs, "simd": [features]}`` from ``/proc/cpuinfo``
+    (``cpuinfo``: its text, for tests); the platform's processor name elsewhere."""
+    import platform
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    name, flags = "", set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not name:
+            name = value.strip()
+        elif key in ("flags", "Features"):
+            flags.update(value.split())
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return {"cpu": name or platform.processor() or platform.machine(), "cpus": cpus,
+            "simd": [f for f in SIMD_FLAGS if f in flags]}
 
 
 def measure_speed_x(model_path: str, audio: np.ndarray, slots: int,
@@ -332,7 +364,7 @@ def run_bench(file: str | None, model: str | None, as_json: bool,
         except ModelError as err:
             print(f"stemplay bench: {err}", file=sys.stderr)
             return 1
-    figures: dict[str, Any] = {"model": model_path}
+    figures: dict[str, Any] = {"model": model_path, "machine": machine_info()}
     if b_path is not None:
         figures["model_b"] = b_path
     try:

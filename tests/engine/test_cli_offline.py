@@ -234,3 +234,18 @@ def test_headless_commands_never_import_qt_or_torch(band_split_path: Path) -> No
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True, env=env)
     assert "LOADED [] 0" in done.stdout
+
+
+def test_bench_names_the_machine_its_figures_come_from() -> None:
+    """Figures drift 2x between two machines sold under one name: the bench says which CPU,
+    how many CPUs and which vector units produced them."""
+    from engine.bench import machine_info
+
+    text = ("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 avx512f "
+            "avx512_bf16 avx512_vnni\nprocessor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
+    info = machine_info(text)
+    assert info["cpu"] == "AMD EPYC 9R14" and info["cpus"] >= 1
+    assert info["simd"] == ["avx2", "avx512f", "avx512_bf16", "avx512_vnni"]
+    assert machine_info("flags\t: fpu sse2\n")["simd"] == []
+    here = machine_info()
+    assert here["cpu"] and here["cpus"] >= 1
