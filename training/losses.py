@@ -90,6 +90,10 @@ class LossConfig:
     # model's cost). Each member's weight average is used when its checkpoint has one.
     distill: float = 0.0
     teacher: str | tuple[str, ...] = ""
+    # the power of a spatial Wiener post-filter (models.common.spatial_wiener) applied to the
+    # teacher's stems (the mean, for several): a student that ends in that filter learns
+    # from a teacher that ends in it too. None: the teacher's stems as they are.
+    teacher_wiener: float | None = None
 
 
 class SeparationLoss(torch.nn.Module):

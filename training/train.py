@@ -39,6 +39,7 @@ from engine.errors import StemplayError
 from training.checkpoint import load_model_from_checkpoint, model_kwargs, save_checkpoint
 from training.losses import SeparationLoss, distill_loss
 from training.models import build_model, init_weights
+from training.models.common import spatial_wiener
 from training.trainconfig import (
     ConfigError,
     TrainConfig,
@@ -287,17 +288,20 @@ class Optimiser:
 
 class MeanTeacher(nn.Module):
     """The mean of several frozen models' outputs ``(batch, stems, 4, bins, frames)``: the
-    stems an ensemble of them makes (``training.ensemble`` with equal weights)."""
+    stems an ensemble of them makes (``training.ensemble`` with equal weights). ``wiener``: the
+    power of a spatial Wiener post-filter applied to that mean (``loss.teacher_wiener``)."""
 
-    def __init__(self, members: list[nn.Module]) -> None:
+    def __init__(self, members: list[nn.Module], wiener: float | None = None) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.wiener = wiener
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.members[0](x).float()
         for m in self.members[1:]:
             out = out + m(x).float()
-        return out / len(self.members)
+        out = out / len(self.members)
+        return out if self.wiener is None else spatial_wiener(x, out, self.wiener)
 
 
 def _teacher_member(path: str, bins: int) -> nn.Module:
@@ -323,7 +327,12 @@ def load_teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     if not paths:
         raise ConfigError("loss.distill needs loss.teacher (a training checkpoint, or a list)")
     members = [_teacher_member(p, cfg.bins) for p in paths]
-    teacher = (members[0] if len(members) == 1 else MeanTeacher(members)).to(device).eval()
+    wiener = cfg.loss.teacher_wiener
+    if len(members) == 1 and wiener is None:
+        teacher = members[0]
+    else:
+        teacher = MeanTeacher(members, None if wiener is None else float(wiener))
+    teacher = teacher.to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher

@@ -22,6 +22,11 @@ TINY = {
     "hybrid": {"name": "hybrid", "dim": 32, "heads": 2, "ff": 64, "layers": 1,
                "unet_base": 4, "unet_depth": 3},
     "hybrid_unet": {"name": "hybrid_unet", "base": 4, "depth": 3, "at": 2, "heads": 2},
+    # version 4's spatial Wiener post-filter at the end of the graph (and the fast model's)
+    "hybrid_unet_wiener": {"name": "hybrid_unet", "base": 4, "depth": 3, "at": 2, "heads": 2,
+                           "wiener": 0.3},
+    "unet_fast_wiener": {"name": "unet", "base": 4, "depth": 3, "act": "leaky",
+                         "top_kernel": 1, "top_width": 8, "wiener": 0.3},
 }
 
 
@@ -40,7 +45,8 @@ def checkpoint(tmp_path: Path, name: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["unet", "unet_fast", "hybrid", "hybrid_unet"])
+@pytest.mark.parametrize("name", ["unet", "unet_fast", "hybrid", "hybrid_unet",
+                                  "hybrid_unet_wiener", "unet_fast_wiener"])
 def test_export_honours_the_contract(tmp_path: Path, name: str) -> None:
     out = tmp_path / "models" / f"{name}.onnx"
     assert export.main([str(checkpoint(tmp_path, name)), "-o", str(out), "--frames", "64"]) == 0

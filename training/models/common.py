@@ -69,6 +69,66 @@ def apply_masks(
     return ma * re - mb * im, ma * im + mb * re
 
 
+def spatial_wiener(mix: torch.Tensor, stems: torch.Tensor, power: float,
+                   reg: float = 1e-3) -> torch.Tensor:
+    """Multichannel Wiener post-filter of one segment's stems (real arithmetic, exports to ONNX).
+
+    mix ``(batch, 4, bins, frames)``, stems ``(batch, S, 4, bins, frames)`` (channels L re, L im,
+    R re, R im) -> the stems re-estimated from the mixture: each stem ``j`` is modelled as a
+    zero-mean Gaussian with a time-frequency weight ``w_j = v_j ** power`` (``v_j``: its
+    power summed over both channels) and a 2×2 spatial covariance ``R_j(f)`` (its
+    inter-channel covariance summed over the segment's frames, divided by the summed ``v_j``);
+    the posterior mean is ``w_j R_j (sum_k w_k R_k)^-1 x``. With ``power`` 1 this is the
+    usual one-iteration EM step of Open-Unmix's post-processing; smaller powers flatten the
+    weights so the spatial covariances decide more (measured on real songs, session 10:
+    0.3 is best, 1 is worse than nothing). ``reg``: ``reg`` × the mean diagonal is added to
+    the mixture covariance's diagonal so a one-source (rank-1) bin stays invertible. The
+    stems then sum to the mixture up to that regularisation. Computed in float32.
+
+    Written for ONNX Runtime's CPU kernels (no fusion of elementwise operators): the sums
+    over stems and the products with the 2×2 covariances are matrix products over
+    ``(batch, bins)``, which costs one transpose of the output and runs in about 60 % of the
+    time of the same maths written elementwise (session 10).
+    """
+    dtype = stems.dtype
+    if dtype != torch.float32:  # (bf16 autocast); a no-op cast would be an ONNX copy
+        mix, stems = mix.float(), stems.float()
+    b, s, _, f, t = stems.shape
+    y0, y1, y2, y3 = stems.unbind(dim=2)  # (b, S, F, T): L re, L im, R re, R im
+    p_l = y0 * y0 + y1 * y1
+    p_r = y2 * y2 + y3 * y3
+    s_l, s_r = p_l.sum(dim=-1), p_r.sum(dim=-1)  # (b, S, F)
+    inv_den = 1.0 / (s_l + s_r + 1e-12)
+    r11, r22 = s_l * inv_den, s_r * inv_den
+    r12r = (y0 * y2 + y1 * y3).sum(dim=-1) * inv_den  # y_L conj(y_R), summed over frames
+    r12i = (y1 * y2 - y0 * y3).sum(dim=-1) * inv_den
+    w = torch.exp(power * torch.log(p_l + p_r + 1e-12))  # (b, S, F, T)
+    r = torch.stack([r11, r22, r12r, r12i], dim=-1)  # (b, S, F, 4)
+    # the mixture's covariance sum_j w_j R_j: per (batch, bin), (4, S) @ (S, T)
+    c = r.permute(0, 2, 3, 1) @ w.transpose(1, 2)  # (b, F, 4, T)
+    c11, c22, c12r, c12i = c.unbind(dim=2)
+    delta = reg * 0.5 * (c11 + c22) + 1e-12
+    c11, c22 = c11 + delta, c22 + delta
+    inv_det = 1.0 / (c11 * c22 - c12r * c12r - c12i * c12i)
+    x1r, x1i, x2r, x2i = mix.transpose(1, 2).unbind(dim=2)  # (b, F, T)
+    z = torch.stack([  # C^-1 x: z1 = (c22 x1 - c12 x2) / det, z2 = (c11 x2 - conj(c12) x1) / det
+        (c22 * x1r - (c12r * x2r - c12i * x2i)) * inv_det,
+        (c22 * x1i - (c12r * x2i + c12i * x2r)) * inv_det,
+        (c11 * x2r - (c12r * x1r + c12i * x1i)) * inv_det,
+        (c11 * x2i - (c12r * x1i - c12i * x1r)) * inv_det,
+    ], dim=2)  # (b, F, 4, T)
+    zero = torch.zeros_like(r11)
+    m = torch.stack([  # R_j as a real 4×4 acting on (re, im) pairs of the two channels
+        torch.stack([r11, zero, r12r, -r12i], dim=-1),
+        torch.stack([zero, r11, r12i, r12r], dim=-1),
+        torch.stack([r12r, r12i, r22, zero], dim=-1),
+        torch.stack([-r12i, r12r, zero, r22], dim=-1),
+    ], dim=-2)  # (b, S, F, 4, 4)
+    m = m.permute(0, 2, 1, 3, 4).reshape(b, f, s * 4, 4)
+    out = (m @ z).reshape(b, f, s, 4, t).permute(0, 2, 3, 1, 4)  # (b, S, 4, F, T)
+    out = out * w.unsqueeze(2)
+    return out if dtype == torch.float32 else out.to(dtype)
+
 def mask_channels(mask: str) -> int:
     """Logit channels per stem and audio channel: 1 for magnitude masks, 2 for complex."""
     return 1 if mask == "magnitude" else 2

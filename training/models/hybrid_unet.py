@@ -33,6 +33,7 @@ from training.models.common import (
     log_magnitude,
     merge_complex,
     sinusoidal_positions,
+    spatial_wiener,
     split_complex,
 )
 
@@ -55,11 +56,13 @@ class HybridUNet(nn.Module):
         heads: int = 4,
         ff_mult: int = 2,
         dropout: float = 0.0,
+        wiener: float | None = None,
     ) -> None:
         super().__init__()
         if not 1 <= at <= depth:
             raise ValueError(f"transformer level at={at} must be within 1..depth={depth}")
         self.stems, self.bins, self.at = stems, bins, at
+        self.wiener = wiener  # power of common.spatial_wiener on the output (None: none)
         self.norm = BinNorm(bins)
         self.core = UNetCore(2, stems * 2, base, depth, double=True)
         dim = base * 2 ** (at - 1)
@@ -106,7 +109,10 @@ class HybridUNet(nn.Module):
         angle = self.phase(x).reshape(b, self.stems, 2, f, t)
         ma, mb = mag * torch.cos(angle), mag * torch.sin(angle)
         re, im = re.unsqueeze(1), im.unsqueeze(1)
-        return merge_complex(ma * re - mb * im, ma * im + mb * re)
+        stems = merge_complex(ma * re - mb * im, ma * im + mb * re)
+        if self.wiener is not None:
+            stems = spatial_wiener(mix, stems, self.wiener)
+        return stems
 
 
 def init_from_unet(model: HybridUNet, checkpoint: str | Path) -> int:

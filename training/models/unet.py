@@ -25,6 +25,7 @@ from training.models.common import (
     log_magnitude,
     mask_channels,
     merge_complex,
+    spatial_wiener,
     split_complex,
 )
 
@@ -47,9 +48,11 @@ class UNet(nn.Module):
         act: str = "gelu",
         top_kernel: int = 3,
         top_width: int | None = None,
+        wiener: float | None = None,
     ) -> None:
         super().__init__()
         self.stems, self.bins, self.mask, self.bound = stems, bins, mask, bound
+        self.wiener = wiener  # power of common.spatial_wiener on the output (None: none)
         self.per = mask_channels(mask)
         self.norm = BinNorm(bins)
         self.core = UNetCore(2, stems * 2 * self.per, base, depth, double, act, top_kernel,
@@ -63,10 +66,15 @@ class UNet(nn.Module):
             # lands in the output layout (stem, ch*2 + re/im)
             logits = self.core(self.norm(log_magnitude(re, im)))
             masks = torch.sigmoid(logits.reshape(b, self.stems, 2, 1, f, t))
-            return (masks * mix.reshape(b, 1, 2, 2, f, t)).reshape(b, self.stems, 4, f, t)
-        logits = self.core(self.norm(log_magnitude(re, im))).reshape(b, self.stems, 2, 2, f, t)
-        out_re, out_im = apply_masks(logits, re, im, self.mask, self.bound)
-        return merge_complex(out_re, out_im)
+            stems = (masks * mix.reshape(b, 1, 2, 2, f, t)).reshape(b, self.stems, 4, f, t)
+        else:
+            logits = self.core(self.norm(log_magnitude(re, im))).reshape(
+                b, self.stems, 2, 2, f, t)
+            out_re, out_im = apply_masks(logits, re, im, self.mask, self.bound)
+            stems = merge_complex(out_re, out_im)
+        if self.wiener is not None:
+            stems = spatial_wiener(mix, stems, self.wiener)
+        return stems
 
 
 def init_from_wider(model: UNet, checkpoint: str | Path) -> int:
