@@ -25,6 +25,7 @@ import torch
 from engine.config import HOP, N_FFT, SAMPLE_RATE
 from engine.errors import ModelError, StemplayError
 from training.checkpoint import load_model_from_checkpoint
+from training.trainconfig import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,23 @@ def export(
     description: str = "",
     quantize: bool = False,
     average: bool = False,
+    wiener: float | None = None,
 ) -> dict[str, float | str]:
     """Export ``ckpt_path`` to ``out`` (``average``: the weight average a ``last.pt`` carries,
-    not its last weights). Returns ``{"parity": rel_err, "path": str}`` (and
-    ``"parity_fp32"`` when quantised). Nothing is left at ``out`` when anything fails."""
+    not its last weights; ``wiener``: end the graph in the spatial Wiener post-filter of that
+    power, whatever the checkpoint's ``model.wiener``). Returns ``{"parity": rel_err, "path":
+    str}`` (and ``"parity_fp32"`` when quantised). Nothing is left at ``out`` when anything
+    fails."""
     import onnx
 
     model, ckpt = load_model_from_checkpoint(ckpt_path, average=average)
+    if wiener is not None:
+        if not hasattr(model, "wiener"):
+            raise ConfigError(f"{ckpt_path}: a {ckpt['config']['model']['name']} model has no "
+                              "Wiener post-filter option")
+        if not 0.0 < wiener <= 2.0:
+            raise ConfigError(f"--wiener {wiener:g}: the power must be in (0, 2]")
+        model.wiener = wiener
     out = Path(out)
     name = name or out.stem
     bins = int(ckpt["config"]["model"].get("bins", 1024))
@@ -143,11 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--average", action="store_true",
                         help="export the weight average of a last.pt (train.ema), not its "
                              "last weights")
+    parser.add_argument("--wiener", type=float, default=None, metavar="POWER",
+                        help="end the graph in the spatial Wiener post-filter of this power "
+                             "(0.3: hybrid version 4), whatever the checkpoint's model.wiener")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
         res = export(args.checkpoint, args.output, args.name, args.frames, args.version,
-                     args.description, args.quantize, args.average)
+                     args.description, args.quantize, args.average, args.wiener)
     except StemplayError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -133,3 +133,29 @@ def test_shipped_models_load_and_have_cards(name: str) -> None:
         assert "python -m training ensemble" in card
         return
     assert (root / "checkpoints" / f"{name}.pt").stat().st_size <= 30e6
+
+
+def test_export_can_end_any_checkpoint_in_the_wiener_filter(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--wiener POWER`` (how hybrid version 4 was first made from version 3's weights): the
+    exported graph is the checkpoint's model followed by the filter; a model without the
+    option or a power out of range is a one-line error and writes nothing."""
+    from training.models.common import spatial_wiener
+
+    ckpt = checkpoint(tmp_path, "hybrid_unet")
+    out = tmp_path / "w.onnx"
+    assert export.main([str(ckpt), "-o", str(out), "--frames", "64", "--wiener", "0.3"]) == 0
+    torch_model, _ = export.load_model_from_checkpoint(ckpt)
+    x = export.test_input(1024, 64, batch=1, seed=4)
+    with torch.no_grad():
+        want = spatial_wiener(torch.from_numpy(x), torch_model(torch.from_numpy(x)), 0.3)
+    got = load_model(out, provider="cpu").run(x)
+    assert np.abs(got - want.numpy()).max() < 1e-4 * np.abs(want.numpy()).max()
+
+    capsys.readouterr()
+    for name, power in (("hybrid", "0.3"), ("hybrid_unet", "0")):
+        bad = tmp_path / f"bad-{name}.onnx"
+        assert export.main([str(checkpoint(tmp_path, name)), "-o", str(bad), "--frames", "64",
+                            "--wiener", power]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "error:" in err[0] and not bad.exists()
