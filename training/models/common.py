@@ -129,6 +129,7 @@ def spatial_wiener(mix: torch.Tensor, stems: torch.Tensor, power: float,
     out = out * w.unsqueeze(2)
     return out if dtype == torch.float32 else out.to(dtype)
 
+
 def mask_channels(mask: str) -> int:
     """Logit channels per stem and audio channel: 1 for magnitude masks, 2 for complex."""
     return 1 if mask == "magnitude" else 2
