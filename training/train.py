@@ -37,7 +37,7 @@ from torch import nn
 
 from engine.errors import StemplayError
 from training.checkpoint import load_model_from_checkpoint, model_kwargs, save_checkpoint
-from training.losses import SeparationLoss, distill_loss
+from training.losses import DISTILL_ON, SeparationLoss, distill_loss
 from training.models import build_model, init_weights
 from training.models.common import spatial_wiener
 from training.trainconfig import (
@@ -271,7 +271,7 @@ class Optimiser:
             with torch.no_grad(), torch.autocast(self.device.type, dtype=self.amp_dtype,
                                                  enabled=self.use_amp):
                 target = self.teacher(x).float()
-            d = distill_loss(est.float(), target)
+            d = distill_loss(est.float(), target, self.cfg.loss.distill_on)
             parts["distill"] = float(d.detach())
             loss = loss + self.cfg.loss.distill * d
         self.optimizer.zero_grad(set_to_none=True)
@@ -322,6 +322,9 @@ def load_teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     the mean of several; ``ConfigError`` when one cannot be loaded or does not fit."""
     if not cfg.loss.distill:
         return None
+    if cfg.loss.distill_on not in DISTILL_ON:
+        raise ConfigError(f"loss.distill_on must be {' or '.join(DISTILL_ON)}, "
+                          f"got {cfg.loss.distill_on!r}")
     paths = [cfg.loss.teacher] if isinstance(cfg.loss.teacher, str) else list(cfg.loss.teacher)
     paths = [p for p in paths if p]
     if not paths:

@@ -180,3 +180,56 @@ def test_a_list_of_teachers_teaches_their_mean_with_each_ones_weight_average(
         not_raw = (raw.eval()(x) + other(x)) / 2
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert (got - not_raw).abs().max() > 1e-3
+
+
+def test_magnitude_distillation_ignores_the_teachers_phase() -> None:
+    """``loss.distill_on: magnitude``: a mask student keeps the mixture's phase, so only the
+    magnitudes are compared; a teacher that differs by phase alone is at distance 0 there and
+    far as complex numbers."""
+    from training.losses import distill_loss
+
+    torch.manual_seed(2)
+    est = torch.randn(2, 4, 4, 32, 8)
+    b, s, _, f, t = est.shape
+    re, im = est.reshape(b, s, 2, 2, f, t).unbind(dim=3)
+    turn = torch.rand(b, s, 2, f, t) * 6.28  # each bin turned by its own angle
+    rotated = torch.stack([re * turn.cos() - im * turn.sin(),
+                           re * turn.sin() + im * turn.cos()], dim=3).reshape(est.shape)
+    assert float(distill_loss(est, rotated, "magnitude")) < 1e-5
+    assert float(distill_loss(est, rotated, "complex")) > 0.5
+    louder = est * 1.5
+    assert float(distill_loss(est, louder, "magnitude")) == pytest.approx(1 / 3, rel=1e-4)
+    with pytest.raises(ValueError, match="distill_on"):
+        distill_loss(est, louder, "phase")
+
+
+def test_an_unknown_distill_on_is_a_one_line_error(
+        tmp_path: Path, toy_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training import train
+
+    teacher = build_model("unet", bins=1024, base=4, depth=2)
+    ckpt = tmp_path / "teacher.pt"
+    save_checkpoint(ckpt, {"model": teacher.state_dict(),
+                           "config": {"model": {"name": "unet", "base": 4, "depth": 2}}})
+    cfg = _config(tmp_path, toy_dataset, {"distill": 1.0, "teacher": str(ckpt),
+                                          "distill_on": "phase"})
+    assert train.main(["--config", str(cfg)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loss.distill_on" in err[0]
+
+
+def test_magnitude_distillation_trains(tmp_path: Path, toy_dataset: Path) -> None:
+    import csv
+
+    from training import train
+
+    teacher = build_model("unet", bins=1024, base=4, depth=2)
+    ckpt = tmp_path / "teacher.pt"
+    save_checkpoint(ckpt, {"model": teacher.state_dict(),
+                           "config": {"model": {"name": "unet", "base": 4, "depth": 2}}})
+    cfg = _config(tmp_path, toy_dataset, {"spec_l1": 0.0, "time_sdr": 0.0, "distill": 1.0,
+                                          "teacher": str(ckpt), "distill_on": "magnitude"})
+    assert train.main(["--config", str(cfg)]) == 0
+    with open(tmp_path / "run" / "train.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(float(r["distill"]) > 0 for r in rows)
