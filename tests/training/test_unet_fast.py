@@ -113,6 +113,14 @@ def _config(tmp_path: Path, toy_dataset: Path, loss: dict) -> Path:
     return cfg
 
 
+def _teacher_checkpoint(tmp_path: Path) -> Path:
+    """A small untrained unet saved as a training checkpoint (a teacher for the tests)."""
+    ckpt = tmp_path / "teacher.pt"
+    save_checkpoint(ckpt, {"model": build_model("unet", bins=1024, base=4, depth=2).state_dict(),
+                           "config": {"model": {"name": "unet", "base": 4, "depth": 2}}})
+    return ckpt
+
+
 def test_distillation_adds_the_teachers_view_of_every_stem(tmp_path: Path,
                                                            toy_dataset: Path) -> None:
     """``loss.distill``: the training CSV logs the distance to the teacher, which falls when
@@ -121,10 +129,7 @@ def test_distillation_adds_the_teachers_view_of_every_stem(tmp_path: Path,
 
     from training import train
 
-    teacher = build_model("unet", bins=1024, base=4, depth=2)
-    ckpt = tmp_path / "teacher.pt"
-    save_checkpoint(ckpt, {"model": teacher.state_dict(),
-                           "config": {"model": {"name": "unet", "base": 4, "depth": 2}}})
+    ckpt = _teacher_checkpoint(tmp_path)
     cfg = _config(tmp_path, toy_dataset, {"spec_l1": 0.0, "time_sdr": 0.0, "distill": 1.0,
                                           "teacher": str(ckpt)})
     assert train.main(["--config", str(cfg)]) == 0
@@ -207,10 +212,7 @@ def test_an_unknown_distill_on_is_a_one_line_error(
         tmp_path: Path, toy_dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from training import train
 
-    teacher = build_model("unet", bins=1024, base=4, depth=2)
-    ckpt = tmp_path / "teacher.pt"
-    save_checkpoint(ckpt, {"model": teacher.state_dict(),
-                           "config": {"model": {"name": "unet", "base": 4, "depth": 2}}})
+    ckpt = _teacher_checkpoint(tmp_path)
     cfg = _config(tmp_path, toy_dataset, {"distill": 1.0, "teacher": str(ckpt),
                                           "distill_on": "phase"})
     assert train.main(["--config", str(cfg)]) != 0
@@ -223,10 +225,7 @@ def test_magnitude_distillation_trains(tmp_path: Path, toy_dataset: Path) -> Non
 
     from training import train
 
-    teacher = build_model("unet", bins=1024, base=4, depth=2)
-    ckpt = tmp_path / "teacher.pt"
-    save_checkpoint(ckpt, {"model": teacher.state_dict(),
-                           "config": {"model": {"name": "unet", "base": 4, "depth": 2}}})
+    ckpt = _teacher_checkpoint(tmp_path)
     cfg = _config(tmp_path, toy_dataset, {"spec_l1": 0.0, "time_sdr": 0.0, "distill": 1.0,
                                           "teacher": str(ckpt), "distill_on": "magnitude"})
     assert train.main(["--config", str(cfg)]) == 0
