@@ -78,6 +78,26 @@ def test_resume_continues_from_the_saved_step(tmp_path: Path, toy_dataset: Path)
     assert changed
 
 
+def test_max_minutes_counts_the_whole_run_and_a_resume_says_what_is_left(
+        tmp_path: Path, toy_dataset: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``train.max_minutes`` is the run's total over every piece: a resumed piece whose run has
+    used it up takes one step and stops, with a warning that says so (not a silent stop)."""
+    import logging
+
+    cfg = tiny_config(tmp_path, toy_dataset, max_minutes=0.5)
+    assert train.main(["--config", str(cfg), "--max-steps", "2"]) == 0
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    state["elapsed_s"] = 45.0  # the earlier pieces used 0.75 of the run's 0.5 minutes
+    torch.save(state, tmp_path / "run" / "last.pt")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=train.log.name):
+        assert train.main(["--config", str(cfg), "--resume"]) == 0
+    said = [r for r in caplog.records if "counts the whole run" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING
+    assert "raise train.max_minutes" in said[0].getMessage()
+    assert [int(r["step"]) for r in rows(tmp_path / "run" / "train.csv")] == [1, 2, 3]
+
+
 def test_resume_from_a_copied_checkpoint(tmp_path: Path, toy_dataset: Path) -> None:
     """A committed checkpoint (models/checkpoints/NAME.pt) resumes into a fresh run_dir."""
     cfg = tiny_config(tmp_path, toy_dataset)
