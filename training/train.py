@@ -404,11 +404,15 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False,
     if rank == 0 and opt_cfg.max_minutes:
         # train.max_minutes counts the whole run, every piece (session 11 lost half an hour
         # to a piece that stopped early because the earlier piece's minutes counted)
-        left = opt_cfg.max_minutes - at.elapsed / 60
-        (log.info if left > 0 else log.warning)(
-            "train.max_minutes %g counts the whole run: %.0f min done, this piece stops after "
-            "%.0f more%s", opt_cfg.max_minutes, at.elapsed / 60, max(0.0, left),
-            "" if left > 0 else " (one step: raise train.max_minutes to go on)")
+        done = at.elapsed / 60
+        left = opt_cfg.max_minutes - done
+        if left > 0:
+            log.info("train.max_minutes %g counts the whole run: %.0f min done, this piece "
+                     "stops after %.0f more", opt_cfg.max_minutes, done, left)
+        else:
+            log.warning("train.max_minutes %g counts the whole run: %.0f min done, this piece "
+                        "stops after one step: raise train.max_minutes to go on",
+                        opt_cfg.max_minutes, done)
 
     net: nn.Module = model
     if world > 1:
