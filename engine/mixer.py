@@ -504,14 +504,8 @@ class Mixer:
         want = self.play_request and not seeking
         if mix_ring is None or (self._run_gain == 0.0 and not want):
             self._run_gain = 0.0
-            if seeking:  # faded out (or nothing to fade): jump now
-                self._generation, self._position = seek_gen, seek_pos
-                self._started = False
-                self._prev = None
-                self.heard = "mix"
-                self.behind = False  # stems missing right after a seek are not "late"
-                self.finished = False
-                self.playhead = (seek_gen, seek_pos)
+            if seeking:  # nothing to fade: jump now
+                self._jump(seek_gen, seek_pos)
             out.fill(0.0)
             self.playing = False
             self.levels *= self._decay(n)
@@ -596,3 +590,17 @@ class Mixer:
         mix_ring.publish_read(gen, self._position)
         for source in sources.values():
             source.ring.publish_read(gen, self._position)
+        if seeking:  # this block faded the old position out: jump at its end, so the worker
+            # (which waits for the playhead to leave the old generation before it empties
+            # the rings) starts on the new position one block sooner
+            self._jump(seek_gen, seek_pos)
+
+    def _jump(self, generation: int, position: int) -> None:
+        """Go to a requested seek position (silent now: faded out or nothing playing)."""
+        self._generation, self._position = generation, position
+        self._started = False
+        self._prev = None
+        self.heard = "mix"
+        self.behind = False  # stems missing right after a seek are not "late"
+        self.finished = False
+        self.playhead = (generation, position)

@@ -316,10 +316,9 @@ class SeparationModel:
             out: np.ndarray | None = None) -> np.ndarray:
         """x ``(batch, 4, F, T)`` float32 → ``(batch, S, 4, F, T)`` float32.
 
-        ``check``: NaN/Inf output values are replaced by 0 (one pass over the output). The
-        streaming separator passes False and finds them far cheaper in what it synthesises
-        (non-finite input rows make non-finite FFT output rows), then calls
-        :meth:`silence_non_finite` on the outputs involved. ``cancel``: see :class:`RunCancel`.
+        ``check``: NaN/Inf output values are replaced by 0 (one float32 sum over the output
+        finds whether there are any; the streaming separator uses it). ``cancel``: see
+        :class:`RunCancel`.
         ``out``: a C-contiguous float32 buffer of the output's shape that onnxruntime writes
         the output into (returned): a buffer used again costs no fresh memory; without it,
         onnxruntime's output is copied into a new array, whose 12 MB (a shipped model's

@@ -17,8 +17,9 @@ cross-faded with linear weights that sum to one on every frame (asserted). Then,
 :class:`StreamSeparator` does this block by block in absolute frame indices, so the output
 after ``reset(p)`` is what the whole-file separation gives from ``p`` on (exactly for any
 model: the pre-roll covers every segment that touches sample ``p``); ``reset(p, quick=True)``
-(a seek, a listener waiting) trades that for one model run fewer before the first sound: exact
-again at most one overlap (1.1 s) after ``p``. :func:`separate` is
+(a seek, a listener waiting) trades that for one model run before the first sound, wherever
+``p`` falls against the segment grid: exact again at most one overlap plus ``FIRST_FRAMES``
+(80 frames, 1.9 s) after ``p``. :func:`separate` is
 ``reset(0)`` + ``feed`` + ``finish``: what is exported is what is played.
 
 Shapes: audio ``(channels=2, samples)``; stems ``(stems, channels, samples)``; the mixture
@@ -230,12 +231,16 @@ class StreamSeparator:
     def reset(self, position: int, quick: bool = False) -> int:
         """Restart at sample ``position``; returns the sample the caller must feed from.
 
-        ``quick`` (a listener is waiting: a seek): when the first frame falls where two
-        segments overlap, start from the later one alone, as a song starts with segment 0 —
-        one model run before the first separated sound instead of two. The output then
-        differs from the whole-file separation only until that segment's fade-in region ends
-        (frame ``exact_from``, at most ``overlap`` frames, 1.1 s, after ``position``); from
-        there on it is exact. Without ``quick`` it is exact from ``position`` on."""
+        ``quick`` (a listener is waiting: a seek): one model run before the first separated
+        sound, never two. When the first frame falls where two segments overlap, start from
+        the later one alone, as a song starts with segment 0. When it falls less than
+        ``FIRST_FRAMES`` before the next segment starts (whose frames the first samples or the
+        first output need), the segment covering it makes those first frames alone, into the
+        overlap, and the next segment fades in over the rest of the overlap. The output then
+        differs from the whole-file separation only until that fade-in ends (frame
+        ``exact_from``, less than ``overlap + FIRST_FRAMES`` frames, 1.9 s, after
+        ``position``); from there on it is exact. Without ``quick`` it is exact from
+        ``position`` on."""
         position = max(0, int(position))
         self.position = position
         # first frame touching sample `position`, and the first segment covering that frame
@@ -244,9 +249,22 @@ class StreamSeparator:
         seg = max(0, -(-(self._t_first - self.frames + 1) // self.step))
         # the first frame from which the output is the whole-file separation's
         self.exact_from = self._t_first
+        self._solo_seg, self._solo_end = -1, 0
         if quick and self._t_first // self.step > seg:
             seg = self._t_first // self.step
             self.exact_from = seg * self.step + self.overlap
+        elif quick and (seg + 1) * self.step < self._t_first + FIRST_FRAMES:
+            # the next segment starts less than the first output's frames after the first
+            # frame: segment `seg` alone makes them (up to its end), into the overlap where
+            # the next one fades in, which then fades in over the rest of that overlap
+            end = min(self._t_first + FIRST_FRAMES, seg * self.step + self.frames)
+            if end > (seg + 1) * self.step:
+                self._solo_seg, self._solo_end = seg, end
+                self.exact_from = (seg + 1) * self.step + self.overlap
+                ov, e = self.overlap, end - (seg + 1) * self.step
+                w = np.zeros(ov, dtype=np.float64)
+                w[e:] = np.arange(1, ov - e + 1, dtype=np.float64) / (ov - e + 1)
+                self._w_solo = (w.astype(np.float32), (1.0 - w).astype(np.float32))
         self._next_seg = seg
         start = seg * self.step
         self._ana = StftStream(2, start)
@@ -254,6 +272,7 @@ class StreamSeparator:
         self._x_start, self._x_n = self._ana.first_sample, 0
         self._out_pos = position  # absolute sample of the next output sample
         self._mix_start = start  # absolute frame index of frame 0 of _mix
+        self._done = start  # absolute frame: the frames before it are made (or pre-roll)
         self._n = 0
         for j in list(self._y):
             self._drop(j)
@@ -272,6 +291,12 @@ class StreamSeparator:
     @property
     def feed_from(self) -> int:
         return self._ana.first_sample
+
+    def samples_to_next_segment(self) -> int:
+        """Mixture samples still to feed before the next segment has all its frames (0 when
+        it has): after a reset, what the first output waits for, to be read in one go."""
+        last = (self._next_seg * self.step + self.frames - 1) * HOP + PAD  # its last frame's end
+        return max(0, last - self._ana.received)
 
     def feed(self, block: np.ndarray) -> np.ndarray:
         """block ``(2, n)`` float32 → the next separated samples ``(S, 2, m)`` (m may be 0)."""
@@ -358,6 +383,8 @@ class StreamSeparator:
             final_end = total
         else:
             final_end = self._next_seg * self.step  # no later segment touches earlier frames
+            if self._next_seg == self._solo_seg + 1:  # (reset) the first segment alone so far
+                final_end = max(final_end, self._solo_end)
         until = min(final_end, end)
         if not final and not self._started:
             # nothing out since the reset (a seek): the first frames alone, so the first
@@ -415,8 +442,11 @@ class StreamSeparator:
         if prev is None:
             return
         y, ov, step = self._y[j], self.overlap, self.step
-        w_prev = self._w[0 if j == 1 else 1][step:]  # where j - 1 fades out
-        w_this = self._w[1][:ov]  # where j fades in: they sum to one
+        if j == self._solo_seg + 1:  # j - 1 alone made the frames before _solo_end (reset)
+            w_this, w_prev = self._w_solo
+        else:
+            w_prev = self._w[0 if j == 1 else 1][step:]  # where j - 1 fades out
+            w_this = self._w[1][:ov]  # where j fades in: they sum to one
         for s in range(len(self.stems)):
             f0 = self.bins - self._top_bins if s == self._resid else 0
             head, fade = y[s, :, f0:, :ov], self._fade[:, f0:]
@@ -437,21 +467,29 @@ class StreamSeparator:
     def _finalize(self, until: int) -> np.ndarray:
         """Frames before absolute ``until`` are complete: stems → samples."""
         n = until - self._mix_start
-        if n <= 0:
+        if until <= self._done:
             return np.zeros((len(self.stems), 2, 0), dtype=np.float32)
-        i = max(0, min(n, self._t_first - self._mix_start))  # pre-roll frames: not output
+        # pre-roll frames are not output, frames made already not again
+        i = max(0, min(n, max(self._t_first, self._done) - self._mix_start))
         while i < n:
             # segment j, the latest that covers frame t, holds it (cross-faded: _blend)
             j, r = divmod(self._mix_start + i, self.step)
-            k = min(self._chunk, n - i, self.step - r)
+            if j == self._solo_seg + 1 and j not in self._y:  # (reset) made by j - 1 alone
+                j, r = j - 1, r + self.step
+            k = min(self._chunk, n - i, self.step - r if j != self._solo_seg else
+                    self._solo_end - (self._mix_start + i))
             self._synthesise(i, k, j)
             i += k
         out = self._assemble()
-        live = self._n - n  # frames kept for later segments: moved to the front
+        self._done = until
+        # frames kept for later segments (the next one may start before `until` after a quick
+        # reset: _solo_end) moved to the front
+        keep = min(until, self._next_seg * self.step) - self._mix_start
+        live = self._n - keep
         if live:
-            self._mix[:, :live] = self._mix[:, n : self._n]
+            self._mix[:, :live] = self._mix[:, keep : self._n]
         self._n = live
-        self._mix_start = until
+        self._mix_start += keep
         for j in [j for j in self._y if j * self.step + self.frames <= until]:
             self._drop(j)  # every frame of segment j is final
         return out

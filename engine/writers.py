@@ -272,7 +272,10 @@ class SeparatorWriter(Writer):
             self.priming = True
         priming = self.priming
         while True:
-            out, finished = self._feed_next(length)
+            # priming: the mixture the first output waits for in one read (one decode and
+            # analysis call, not one per FEED_CHUNK)
+            want = max(FEED_CHUNK, self.sep.samples_to_next_segment()) if priming else FEED_CHUNK
+            out, finished = self._feed_next(length, want)
             if out.shape[2] or finished or not priming:
                 break
             if cancel is not None and cancel.cancelled:
@@ -298,11 +301,12 @@ class SeparatorWriter(Writer):
         self.next_out = at + take if m <= take else None  # None: the rest lies beyond a wrap
         return StepResult(out, at, run, finished)
 
-    def _feed_next(self, length: int) -> tuple[np.ndarray, bool]:
-        """Feed the next chunk of mixture (or finish at the end of the track): (the separated
-        samples it gave ``(stems, channels, m)``, whether the separator has finished)."""
+    def _feed_next(self, length: int, size: int = FEED_CHUNK) -> tuple[np.ndarray, bool]:
+        """Feed the next ``size`` samples of mixture at most (or finish at the end of the
+        track): (the separated samples it gave ``(stems, channels, m)``, whether the separator
+        has finished)."""
         if self.feed_pos < length:
-            block = self.reader.read(min(FEED_CHUNK, length - self.feed_pos))
+            block = self.reader.read(min(size, length - self.feed_pos))
             if block.shape[1]:
                 self.feed_pos += block.shape[1]
                 return self.sep.feed(block), False

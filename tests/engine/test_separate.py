@@ -136,9 +136,54 @@ def test_a_quick_start_needs_one_model_run_and_is_exact_after_one_overlap(
     sep_band.reset(position, quick=True)
     got = np.concatenate([sep_band.feed(music[:, sep_band.feed_from:]), sep_band.finish()], 2)
     assert np.abs(got - band_offline[:, :, position:]).max() < 1e-5
-    position = (3 * step + sep.overlap + 1) * 1024
+    # outside an overlap, FIRST_FRAMES or more before the next segment: exact from the start
+    sep64 = StreamSeparator(load_model(tm.band_split_model(tmp_path / "b64.onnx", frames=64)))
+    t_first = 2 * sep64.step + sep64.overlap
+    assert (3 * sep64.step - t_first, sep64.step) == (FIRST_FRAMES, 48)
+    sep64.reset((t_first + 1) * 1024, quick=True)
+    assert sep64.exact_from == t_first
+
+
+def test_a_quick_start_just_before_the_next_segment_needs_one_model_run(
+    tmp_path: Path, music: np.ndarray
+) -> None:
+    """A seek to just before where the next segment starts: that segment's frames are needed
+    for the first samples, but a quick start makes the first ones from the segment that covers
+    the position alone, and the next one fades in over the rest of the overlap: one model run
+    before the first sound (not two), at least FIRST_FRAMES of it, exact again from
+    ``exact_from``, and a context-free model gives the whole-file separation throughout."""
+    band = load_model(tm.band_split_model(tmp_path / "b.onnx", frames=64))
+    model = ContextModel(band)
+    sep = StreamSeparator(model)
+    step, ov = sep.step, sep.overlap
+    offline = separate(model, music)
+    t_first = 3 * step - 2  # segment 2 alone covers it; segment 3 starts two frames later
+    position = (t_first + 1) * 1024 + 7  # t_first is the first frame touching it
+    exact, runs_exact = runs_before_first_sound(sep, model, music, position, quick=False)
+    quick, runs_quick = runs_before_first_sound(sep, model, music, position, quick=True)
+    assert (runs_exact, runs_quick) == (2, 1)
+    assert sep.exact_from == 3 * step + ov
     sep.reset(position, quick=True)
-    assert sep.exact_from == (position - 2048) // 1024 + 1
+    first = sep.feed(music[:, sep.feed_from : sep.feed_from + 5 * step * 1024])
+    assert first.shape[2] > (FIRST_FRAMES - 4) * 1024  # not just the frames before segment 3
+    n = music.shape[1] - position
+    assert exact.shape == quick.shape == (4, 2, n)
+    assert np.abs(exact - offline[:, :, position:]).max() < 1e-5
+    since = sep.exact_from * 1024 + 4096 - position  # samples from frames >= exact_from only
+    assert np.abs(quick[:, :, since:] - offline[:, :, position + since:]).max() < 1e-5
+    assert np.abs(quick[:, :, :since] - offline[:, :, position:position + since]).max() > 1e-3
+    assert np.abs(quick.sum(axis=0) - music[:, position:]).max() < 1e-4  # still the mixture
+    band_offline, sep_band = separate(band, music), StreamSeparator(band)
+    for t in [*range(2 * step, 3 * step, 5), 3 * step - 1]:  # wherever a seek lands
+        position = (t + 1) * 1024 + 7
+        sep_band.reset(position, quick=True)
+        pos = sep_band.feed_from + sep_band.samples_to_next_segment()
+        got = [sep_band.feed(music[:, sep_band.feed_from : pos])]
+        assert got[0].shape[2] > 0  # the first segment alone gives the first sound
+        assert sep_band.samples_to_next_segment() > 0
+        got += [sep_band.feed(music[:, pos:]), sep_band.finish()]
+        got = np.concatenate(got, axis=2)
+        assert np.abs(got - band_offline[:, :, position:]).max() < 1e-5, t
 
 
 def test_consistency_with_stems_not_summing_to_mix(tmp_path: Path, music: np.ndarray) -> None:
