@@ -229,6 +229,9 @@ def test_seek_drops_stale_generation_and_fades() -> None:
     mixer.seek_request = (2, 10000)  # the GUI asks for a seek; the worker has not caught up
     out = run(mixer, 1)  # fade-out block of the old position
     assert abs(out[-1, 0]) < 1e-6
+    # it jumped at the end of that block: the worker, which waits for the playhead to leave
+    # the old generation before it empties the rings, need not wait one more block
+    assert mixer.playhead == (2, 10000)
     out = run(mixer, 3)
     assert not out.any()  # the ring holds generation 1 only: nothing stale is played
     mixer.mix_ring.reset(2, 10000)
