@@ -377,12 +377,16 @@ class SeparationThreads:
     def submit(self, w: SeparatorWriter, timeline: Timeline) -> bool:
         """Start ``w``'s next step on its slot's thread; False at the end of the track.
 
-        While another slot's step is in flight the two share the CPUs: this one runs with half
-        of them (``SeparationModel.narrowed``, the same output)."""
+        While another slot's step is in flight (and not cancelled) the two share the CPUs: this
+        one runs with half of them (``SeparationModel.narrowed``, the same output)."""
         at = w.prepare(timeline)
         if at is None:
             return False
-        shared = bool(self._jobs)
+        # a step cancelled by a seek ends at its model's next operator: no reason to halve this
+        # step's CPUs (a far seek's first step in A, with B's step cancelled but not yet
+        # collected, ran on one core: ~1.5x longer before the first separated sound)
+        shared = any(j.cancel is None or not j.cancel.cancelled
+                     for _fut, j, _epoch in self._jobs.values())
         w.busy = True
         w.cancel = RunCancel()
         pool = self._pools.get(w.name)

@@ -262,3 +262,50 @@ def test_slots_a_and_b_separated_side_by_side_both_exact(engine: Engine, files, 
     s = n + 4 * BLOCK
     np.testing.assert_allclose(out_b, expected[1, :, s : s + out_b.shape[1]], atol=2e-5)
     assert engine.status().underruns == 0
+
+
+class _StepWriter:
+    """What SeparationThreads needs of a SeparatorWriter: records whether its step was asked to
+    share the CPUs, and blocks until released (or cancelled)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.busy = False
+        self.cancel = None
+        self.epoch = 0
+        self.shared: bool | None = None
+        self.close_when_done = False
+        self.release = threading.Event()
+
+    def prepare(self, timeline: Timeline) -> int:
+        return 0
+
+    def compute(self, timeline: Timeline, at: int, cancel, shared: bool) -> None:
+        self.shared = shared
+        while not (self.release.is_set() or cancel.cancelled):
+            time.sleep(0.001)
+
+
+def test_a_step_cancelled_by_a_seek_does_not_halve_the_next_steps_cpus() -> None:
+    from engine.writers import SeparationThreads
+
+    threads = SeparationThreads()
+    a, b = _StepWriter("A"), _StepWriter("B")
+    tl = start_timeline(1, SR, 0, None)
+    try:
+        assert threads.submit(b, tl)
+        assert threads.submit(a, tl)  # B separates too: A gets half the CPUs
+        wait_for(lambda: a.shared is not None)
+        assert a.shared is True
+        a.release.set()
+        wait_for(lambda: threads.busy("A") and threads.finished() is not None)
+        assert not a.busy and b.busy  # A's step was collected, B's is still in flight
+        b.cancel.cancel()  # a seek: B's step ends at its model's next operator
+        a.shared, a.release = None, threading.Event()
+        assert threads.submit(a, tl)  # the first step at the new position: all the CPUs
+        wait_for(lambda: a.shared is not None)
+        assert a.shared is False
+    finally:
+        a.release.set()
+        b.release.set()
+        threads.close()
