@@ -404,6 +404,9 @@ class Worker(threading.Thread):
 
     def _model(self, slot: str, model: Any | None) -> None:
         old = self._slots.get(slot)
+        # while nothing plays, the model's first (slow) run happens now, on the slot's thread,
+        # not when play is pressed; while playing its first real step follows at once
+        self._threads.warm_up(slot, None if self.mixer.playing else model)
         if model is None:
             self._slots.pop(slot, None)
             self._publish()

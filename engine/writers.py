@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import CHANNELS, DEFAULT_STEMS, SAMPLE_RATE
-from engine.model import RunCancel
+from engine.config import CHANNELS, DEFAULT_STEMS, HOP, SAMPLE_RATE
+from engine.model import RunCancel, SeparationModel
 from engine.ring import NO_EOF, StemRing
 from engine.timeline import Timeline
 
@@ -365,6 +365,8 @@ class SeparationThreads:
         self._pools: dict[str, ThreadPoolExecutor] = {}
         # slot -> (its step in flight, that step's writer, the writer's epoch when it started)
         self._jobs: dict[str, tuple[Future[StepResult], SeparatorWriter, int]] = {}
+        # slot -> the cancel handle of its warm-up (:meth:`warm_up`), queued or running
+        self._warm: dict[str, RunCancel] = {}
 
     def __bool__(self) -> bool:
         """Whether some step is in flight."""
@@ -387,14 +389,42 @@ class SeparationThreads:
         # collected, ran on one core: ~1.5x longer before the first separated sound)
         shared = any(j.cancel is None or not j.cancel.cancelled
                      for _fut, j, _epoch in self._jobs.values())
+        warm = self._warm.pop(w.name, None)
+        if warm is not None:  # a listener waits for this step: the warm-up stops (its model
+            warm.cancel()     # run at the next operator) instead of running to its end first
         w.busy = True
         w.cancel = RunCancel()
-        pool = self._pools.get(w.name)
-        if pool is None:
-            pool = ThreadPoolExecutor(1, thread_name_prefix=f"stemplay-separate-{w.name}")
-            self._pools[w.name] = pool
-        self._jobs[w.name] = (pool.submit(w.compute, timeline, at, w.cancel, shared), w, w.epoch)
+        fut = self._pool(w.name).submit(w.compute, timeline, at, w.cancel, shared)
+        self._jobs[w.name] = (fut, w, w.epoch)
         return True
+
+    def _pool(self, slot: str) -> ThreadPoolExecutor:
+        pool = self._pools.get(slot)
+        if pool is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix=f"stemplay-separate-{slot}")
+            self._pools[slot] = pool
+        return pool
+
+    def warm_up(self, slot: str, model: Any | None) -> None:
+        """Separate a moment of silence with ``model`` on ``slot``'s thread, in the background
+        (None: only cancel the slot's warm-up still queued or running).
+
+        A model's first run and a thread's first separation are slow (ONNX Runtime sets up its
+        buffers and kernels, FFTW plans are made per thread): with `hybrid` on a 2-core
+        machine, a song opened and played at once gave its first separated sound ~60 ms later
+        without this (median of 6 pairs, 257 against 199 ms). Done when a model comes into
+        a slot while nothing plays, it is over by the time a listener presses play; a step
+        submitted before it ends cancels it (the step would otherwise wait for it on the same
+        thread). Only for the models this engine loads itself (``SeparationModel``); a failure
+        is left for the real step to report."""
+        old = self._warm.pop(slot, None)
+        if old is not None:
+            old.cancel()
+        if not isinstance(model, SeparationModel):
+            return
+        cancel = RunCancel()
+        self._warm[slot] = cancel
+        self._pool(slot).submit(_warm_up, model, cancel)
 
     def finished(self) -> tuple[Future[StepResult], SeparatorWriter, int] | None:
         """A step that has ended (taken out, its writer no longer busy) with its writer and
@@ -409,6 +439,8 @@ class SeparationThreads:
 
     def close(self) -> None:
         """Cancel the steps in flight (nobody will hear them), wait for them, end the threads."""
+        for cancel in self._warm.values():
+            cancel.cancel()
         for _fut, w, _epoch in self._jobs.values():
             if w.cancel is not None:
                 w.cancel.cancel()
@@ -423,3 +455,19 @@ class SeparationThreads:
         self._jobs.clear()
         for pool in self._pools.values():
             pool.shutdown(wait=True)
+
+
+def _warm_up(model: SeparationModel, cancel: RunCancel) -> None:
+    """Body of :meth:`SeparationThreads.warm_up` (a slot's separation thread): one segment
+    step of silence through a ``StreamSeparator`` — one model run, this thread's FFTW plans."""
+    from engine.separate import StreamSeparator
+
+    if cancel.cancelled:
+        return
+    try:
+        sep = StreamSeparator(model)
+        sep.cancel = cancel
+        sep.feed(np.zeros((CHANNELS, (sep.step - 1) * HOP), dtype=np.float32))
+        sep.finish()  # one segment: the first (the next starts after the last frame)
+    except Exception as err:  # noqa: BLE001 - RunCancelled, or a model failing on silence
+        log.debug("warm-up of %s on its slot thread: %s", model.info.name, err)

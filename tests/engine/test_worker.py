@@ -309,3 +309,56 @@ def test_a_step_cancelled_by_a_seek_does_not_halve_the_next_steps_cpus() -> None
         a.release.set()
         b.release.set()
         threads.close()
+
+
+def test_a_model_set_while_nothing_plays_warms_up_on_its_slot_thread(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's first (slow) run happens when it comes into the slot, on that slot's
+    separation thread, so pressing play later does not wait for it."""
+    import engine.model as em
+
+    runs: list[tuple[str, float]] = []
+    real_run = em.SeparationModel.run
+
+    def run(self, x, **kw):
+        runs.append((threading.current_thread().name, float(np.abs(x).max())))
+        return real_run(self, x, **kw)
+
+    monkeypatch.setattr(em.SeparationModel, "run", run)
+    engine = Engine(EngineConfig(device="null", model=str(files["model"])))
+    try:
+        wait_for(lambda: len(runs) >= 1)
+        assert runs[0][0].startswith("stemplay-separate-A") and runs[0][1] == 0.0  # silence
+    finally:
+        engine.close()
+
+
+def test_a_step_submitted_during_the_warm_up_cancels_it(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.model as em
+    from engine.writers import SeparationThreads
+
+    started, cancels = threading.Event(), []
+
+    def run(self, x, cancel=None, **kw):  # the warm-up's run hangs until cancelled
+        cancels.append(cancel)
+        started.set()
+        while not cancel.cancelled:
+            time.sleep(0.001)
+        raise em.RunCancelled()
+
+    model = load_model(str(files["model"]))
+    monkeypatch.setattr(em.SeparationModel, "run", run)
+    threads = SeparationThreads()
+    step = _StepWriter("A")
+    try:
+        threads.warm_up("A", model)
+        assert started.wait(10)
+        assert threads.submit(step, start_timeline(1, SR, 0, None))
+        assert cancels[0].cancelled  # the listener's step does not wait for the warm-up
+        wait_for(lambda: step.shared is not None)  # it runs
+    finally:
+        step.release.set()
+        threads.close()
