@@ -106,6 +106,20 @@ def runs_before_first_sound(sep: StreamSeparator, model: ContextModel, music: np
     return np.concatenate(parts, axis=2), runs
 
 
+def assert_quick_then_exact(sep: StreamSeparator, exact: np.ndarray, quick: np.ndarray,
+                            offline: np.ndarray, music: np.ndarray, position: int) -> None:
+    """``exact`` (a plain reset) is the whole-file separation from ``position``; ``quick`` is
+    too from frame ``sep.exact_from`` on, not before it (a model with context), and still sums
+    to the mixture."""
+    n = music.shape[1] - position
+    assert exact.shape == quick.shape == (4, 2, n)
+    assert np.abs(exact - offline[:, :, position:]).max() < 1e-5
+    since = sep.exact_from * 1024 + 4096 - position  # samples from frames >= exact_from only
+    assert np.abs(quick[:, :, since:] - offline[:, :, position + since:]).max() < 1e-5
+    assert np.abs(quick[:, :, :since] - offline[:, :, position:position + since]).max() > 1e-3
+    assert np.abs(quick.sum(axis=0) - music[:, position:]).max() < 1e-4  # still the mixture
+
+
 def test_a_quick_start_needs_one_model_run_and_is_exact_after_one_overlap(
     tmp_path: Path, music: np.ndarray
 ) -> None:
@@ -124,13 +138,7 @@ def test_a_quick_start_needs_one_model_run_and_is_exact_after_one_overlap(
     quick, runs_quick = runs_before_first_sound(sep, model, music, position, quick=True)
     assert (runs_exact, runs_quick) == (2, 1)
     assert sep.exact_from == 3 * step + sep.overlap
-    n = music.shape[1] - position
-    assert exact.shape == quick.shape == (4, 2, n)
-    assert np.abs(exact - offline[:, :, position:]).max() < 1e-5
-    since = sep.exact_from * 1024 + 4096 - position  # samples from frames >= exact_from only
-    assert np.abs(quick[:, :, since:] - offline[:, :, position + since:]).max() < 1e-5
-    assert np.abs(quick[:, :, :since] - offline[:, :, position:position + since]).max() > 1e-3
-    assert np.abs(quick.sum(axis=0) - music[:, position:]).max() < 1e-4  # still the mixture
+    assert_quick_then_exact(sep, exact, quick, offline, music, position)
     # outside an overlap, or with a context-free model, quick changes nothing
     sep_band = StreamSeparator(band)
     sep_band.reset(position, quick=True)
@@ -166,13 +174,7 @@ def test_a_quick_start_just_before_the_next_segment_needs_one_model_run(
     sep.reset(position, quick=True)
     first = sep.feed(music[:, sep.feed_from : sep.feed_from + 5 * step * 1024])
     assert first.shape[2] > (FIRST_FRAMES - 4) * 1024  # not just the frames before segment 3
-    n = music.shape[1] - position
-    assert exact.shape == quick.shape == (4, 2, n)
-    assert np.abs(exact - offline[:, :, position:]).max() < 1e-5
-    since = sep.exact_from * 1024 + 4096 - position  # samples from frames >= exact_from only
-    assert np.abs(quick[:, :, since:] - offline[:, :, position + since:]).max() < 1e-5
-    assert np.abs(quick[:, :, :since] - offline[:, :, position:position + since]).max() > 1e-3
-    assert np.abs(quick.sum(axis=0) - music[:, position:]).max() < 1e-4  # still the mixture
+    assert_quick_then_exact(sep, exact, quick, offline, music, position)
     band_offline, sep_band = separate(band, music), StreamSeparator(band)
     for t in [*range(2 * step, 3 * step, 5), 3 * step - 1]:  # wherever a seek lands
         position = (t + 1) * 1024 + 7
