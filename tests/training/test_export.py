@@ -11,7 +11,7 @@ import torch
 
 from engine.model import load_model
 from training import export
-from training.checkpoint import save_checkpoint
+from training.checkpoint import load_model_from_checkpoint, save_checkpoint
 from training.models import build_model
 
 TINY = {
@@ -159,3 +159,40 @@ def test_export_can_end_any_checkpoint_in_the_wiener_filter(
                             "--wiener", power]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "error:" in err[0] and not bad.exists()
+
+
+def test_drop_phase_exports_real_masks_without_trigonometry(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--drop-phase`` (how the shipped hybrid leaves out a phase head that learned nothing):
+    no Cos/Sin of mask angles in the graph, each stem is a real mask times the mixture, and the command says
+    how far that is from the full model; a model without a phase head is a one-line error."""
+    ckpt = checkpoint(tmp_path, "hybrid_unet_wiener")
+    out = tmp_path / "nophase.onnx"
+    assert export.main([str(ckpt), "-o", str(out), "--frames", "64", "--drop-phase"]) == 0
+    said = capsys.readouterr().out
+    assert "without the phase head" in said
+    full = tmp_path / "full.onnx"
+    assert export.main([str(ckpt), "-o", str(full), "--frames", "64"]) == 0
+
+    def trig(path: Path) -> int:  # the transformer's positions keep theirs
+        return sum(n.op_type in ("Cos", "Sin") for n in onnx.load(str(path)).graph.node)
+
+    assert trig(out) == trig(full) - 2  # the mask's cos and sin are gone
+    torch_model, _ = load_model_from_checkpoint(ckpt)
+    torch_model.phase = None
+    torch_model.wiener = None  # the masks alone: real, so each stem has the mixture's phase
+    x = export.test_input(1024, 64)
+    with torch.no_grad():
+        stems = torch_model(torch.from_numpy(x)).numpy()[0]
+    mix = x[0]
+    # real mask: stem re / mix re == stem im / mix im, per stem, channel and bin
+    cross = stems[:, 0::2] * mix[None, 1::2] - stems[:, 1::2] * mix[None, 0::2]
+    assert np.abs(cross).max() < 1e-4 * np.abs(mix).max() ** 2
+    res = export.export(ckpt, tmp_path / "again.onnx", frames=64, drop_phase=True)
+    assert 0.0 <= float(res["phase_effect"]) < 1.0
+    capsys.readouterr()
+    bad = tmp_path / "bad.onnx"
+    assert export.main([str(checkpoint(tmp_path, "unet")), "-o", str(bad), "--frames", "64",
+                        "--drop-phase"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "phase head" in err[0] and not bad.exists()

@@ -11,7 +11,9 @@ Data flow for ``mix (batch, 4, bins, frames)``:
    segment, which a 3x3 convolution stack cannot;
 4. the rest of the encoder, the decoder with its skips, and two heads: the unet's mask logits
    (sigmoid magnitude per stem and channel) and a phase head (one angle per stem and channel);
-5. stem = magnitude mask x e^(i angle) x mixture.
+5. stem = magnitude mask x e^(i angle) x mixture (``phase=False``: no phase head, the mask is
+   real and the stem keeps the mixture's phase; version 4's trained phase head turns by about
+   1e-3 rad, so ``export --drop-phase`` leaves it out, see models/hybrid.md).
 
 The transformer's output projections and the phase head start at zero, so a freshly built model
 with the unet's weights loaded (``init_from_unet``) computes exactly what the unet does; training
@@ -57,6 +59,7 @@ class HybridUNet(nn.Module):
         ff_mult: int = 2,
         dropout: float = 0.0,
         wiener: float | None = None,
+        phase: bool = True,
     ) -> None:
         super().__init__()
         if not 1 <= at <= depth:
@@ -77,9 +80,12 @@ class HybridUNet(nn.Module):
             nn.init.zeros_(layer.att.out.bias)
             nn.init.zeros_(layer.ff[2].weight)
             nn.init.zeros_(layer.ff[2].bias)
-        self.phase = nn.Conv2d(self.core.head.in_channels, stems * 2, 1)
-        nn.init.zeros_(self.phase.weight)
-        nn.init.zeros_(self.phase.bias)
+        # the phase head (None: real masks, the mixture's phase kept; export --drop-phase)
+        self.phase: nn.Conv2d | None = None
+        if phase:
+            self.phase = nn.Conv2d(self.core.head.in_channels, stems * 2, 1)
+            nn.init.zeros_(self.phase.weight)
+            nn.init.zeros_(self.phase.bias)
 
     def _time_transformer(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, C, rows, frames)`` -> same: attention along frames, one sequence per row."""
@@ -106,10 +112,13 @@ class HybridUNet(nn.Module):
         for up, merge in zip(core.up, core.merge):
             x = merge(torch.cat([up(x), skips.pop()], dim=1))
         mag = torch.sigmoid(core.head(x)).reshape(b, self.stems, 2, f, t)
-        angle = self.phase(x).reshape(b, self.stems, 2, f, t)
-        ma, mb = mag * torch.cos(angle), mag * torch.sin(angle)
         re, im = re.unsqueeze(1), im.unsqueeze(1)
-        stems = merge_complex(ma * re - mb * im, ma * im + mb * re)
+        if self.phase is None:
+            stems = merge_complex(mag * re, mag * im)
+        else:
+            angle = self.phase(x).reshape(b, self.stems, 2, f, t)
+            ma, mb = mag * torch.cos(angle), mag * torch.sin(angle)
+            stems = merge_complex(ma * re - mb * im, ma * im + mb * re)
         if self.wiener is not None:
             stems = spatial_wiener(mix, stems, self.wiener)
         return stems
